@@ -1,0 +1,160 @@
+"""Credentials and targets: who we are, which accounts and regions to read, and how to reach them.
+
+Everything goes through boto3's own resolution (profiles, SSO, env vars, AWS_ENDPOINT_URL);
+we only add assume-role into member accounts, with credentials that refresh themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.parsers import ResponseParserError
+
+from auditor.errors import AuditError, InputError
+
+DEFAULT_ORG_ROLE = "OrganizationAccountAccessRole"
+SESSION_NAME = "vpc-audit"
+HOME_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+ENABLED_OPT_IN = {"opt-in-not-required", "opted-in"}
+
+# Adaptive mode backs off client-side when EC2 throttles an account-region.
+CLIENT_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 10},
+    connect_timeout=10,
+    read_timeout=30,
+    max_pool_connections=16,
+)
+
+_client_lock = threading.Lock()
+
+
+def client(session: boto3.Session, service: str, region: str) -> Any:
+    """Create a client; boto3 sessions are not thread-safe while creating clients."""
+    with _client_lock:
+        return session.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Identity:
+    account_id: str
+    arn: str
+    partition: str
+    home_region: str
+
+
+def base_session(profile: str | None) -> boto3.Session:
+    try:
+        return boto3.Session(profile_name=profile)
+    except botocore.exceptions.ProfileNotFound:
+        raise InputError(
+            f"unknown AWS profile {profile!r} (not in your AWS config files)"
+        ) from None
+
+
+def identify(session: boto3.Session) -> Identity:
+    region = session.region_name or HOME_REGION["aws"]
+    try:
+        ident = client(session, "sts", region).get_caller_identity()
+    except botocore.exceptions.NoCredentialsError:
+        raise AuditError(
+            "no AWS credentials found (use --profile, or set the standard AWS_* variables)"
+        ) from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise AuditError(f"cannot identify the base credentials: {one_line(exc)}") from None
+    partition = ident["Arn"].split(":")[1]
+    return Identity(
+        ident["Account"],
+        ident["Arn"],
+        partition,
+        session.region_name or HOME_REGION.get(partition, region),
+    )
+
+
+def org_accounts(session: boto3.Session, identity: Identity) -> list[str]:
+    """ACTIVE accounts of the organisation, read with the base credentials."""
+    org = client(session, "organizations", identity.home_region)
+    try:
+        accounts = [
+            acct
+            for page in org.get_paginator("list_accounts").paginate()
+            for acct in page["Accounts"]
+        ]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise AuditError(f"cannot list the organisation's accounts: {one_line(exc)}") from None
+    return sorted(a["Id"] for a in accounts if (a.get("State") or a.get("Status")) == "ACTIVE")
+
+
+def assume_role_session(
+    base: boto3.Session,
+    profile: str | None,
+    identity: Identity,
+    account_id: str,
+    role_name: str,
+    external_id: str | None,
+) -> boto3.Session:
+    """A session in `account_id` whose credentials re-assume the role before they expire.
+
+    Assumes once eagerly so that a refused role becomes one coverage gap per account, up front.
+    """
+    role_arn = f"arn:{identity.partition}:iam::{account_id}:role/{role_name}"
+    sts = client(base, "sts", identity.home_region)
+    kwargs = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME}
+    if external_id:
+        kwargs["ExternalId"] = external_id
+
+    def fetch() -> dict[str, str]:
+        creds = sts.assume_role(**kwargs)["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
+    )
+    # Same profile, so its config (region, endpoint, retries) still applies; only the keys differ.
+    session = boto3.Session(profile_name=profile, region_name=base.region_name)
+    # botocore has no public setter for refreshable credentials; this is the documented-by-use way.
+    session._session._credentials = credentials  # type: ignore[attr-defined]
+    return session
+
+
+def enabled_regions(session: boto3.Session, identity: Identity) -> list[str]:
+    """Regions enabled for this account, in the credentials' partition.
+
+    Filtered client-side: some endpoints ignore the opt-in filter and list other partitions.
+    """
+    ec2 = client(session, "ec2", identity.home_region)
+    regions = ec2.describe_regions(AllRegions=True)["Regions"]
+    found = []
+    for region in regions:
+        name = region["RegionName"]
+        if region.get("OptInStatus", "opt-in-not-required") not in ENABLED_OPT_IN:
+            continue
+        if session.get_partition_for_region(name) != identity.partition:
+            continue
+        found.append(name)
+    return sorted(found)
+
+
+def one_line(exc: BaseException) -> str:
+    """A short, single-line description of an AWS error, for coverage records and messages."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "Error")
+        message = err.get("Message", "")
+        op = exc.operation_name
+        text = f"{code} on {op}: {message}" if message else f"{code} on {op}"
+    elif isinstance(exc, NotImplementedError | ResponseParserError):
+        text = f"API not available at this endpoint ({type(exc).__name__})"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:300]

@@ -1,0 +1,1 @@
+"""Deliver stage: put rendered documents where they go (files now; email later)."""

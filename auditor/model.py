@@ -1,0 +1,272 @@
+"""Typed data passed between the pipeline stages.
+
+Everything here is a plain dataclass that round-trips through JSON (see `auditor.serial`),
+so a snapshot saved by one run can be re-audited offline by another.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+SNAPSHOT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 1
+
+Tags = dict[str, str]
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that `severity >= threshold` works for --fail-on."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        return cls[text.upper()]
+
+
+def name_of(tags: Tags, default: str = "") -> str:
+    return tags.get("Name", default)
+
+
+# --- Resources (account_id is always the resource owner, not the account that saw it) ---
+
+
+@dataclass
+class Vpc:
+    id: str
+    account_id: str
+    region: str
+    cidr_blocks: list[str] = field(default_factory=list)
+    ipv6_cidr_blocks: list[str] = field(default_factory=list)
+    is_default: bool = False
+    dns_support: bool | None = None
+    dns_hostnames: bool | None = None
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class Subnet:
+    id: str
+    account_id: str
+    region: str
+    vpc_id: str
+    cidr_block: str | None = None
+    ipv6_cidr_blocks: list[str] = field(default_factory=list)
+    availability_zone: str = ""
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    """One route; exactly one destination field is set, target_type names the target's kind."""
+
+    target_type: str
+    target_id: str
+    destination_cidr: str | None = None
+    destination_ipv6_cidr: str | None = None
+    destination_prefix_list_id: str | None = None
+    state: str = "active"
+    origin: str = "CreateRoute"
+
+    @property
+    def destination(self) -> str:
+        return (
+            self.destination_cidr
+            or self.destination_ipv6_cidr
+            or self.destination_prefix_list_id
+            or "?"
+        )
+
+
+@dataclass
+class RouteTableAssociation:
+    id: str
+    main: bool = False
+    subnet_id: str | None = None
+    gateway_id: str | None = None
+    state: str = "associated"
+
+
+@dataclass
+class RouteTable:
+    id: str
+    account_id: str
+    region: str
+    vpc_id: str
+    routes: list[Route] = field(default_factory=list)
+    associations: list[RouteTableAssociation] = field(default_factory=list)
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class NatGateway:
+    id: str
+    account_id: str
+    region: str
+    vpc_id: str
+    subnet_id: str | None = None
+    state: str = "available"
+    connectivity_type: str = "public"
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class InternetGateway:
+    id: str
+    account_id: str
+    region: str
+    vpc_ids: list[str] = field(default_factory=list)
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class Endpoint:
+    id: str
+    account_id: str
+    region: str
+    vpc_id: str
+    endpoint_type: str
+    service_name: str
+    state: str = "available"
+    route_table_ids: list[str] = field(default_factory=list)
+    subnet_ids: list[str] = field(default_factory=list)
+    security_group_ids: list[str] = field(default_factory=list)
+    private_dns_enabled: bool | None = None
+    policy_document: str | None = None
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class PrefixList:
+    id: str
+    region: str
+    name: str = ""
+    owner_id: str = ""
+    cidrs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PeeringSide:
+    account_id: str
+    region: str
+    vpc_id: str
+    cidr_blocks: list[str] = field(default_factory=list)
+    ipv6_cidr_blocks: list[str] = field(default_factory=list)
+    allow_dns_resolution_from_remote_vpc: bool | None = None
+
+
+@dataclass
+class Peering:
+    id: str
+    status: str
+    requester: PeeringSide
+    accepter: PeeringSide
+    status_message: str = ""
+    expiration_time: str | None = None
+    tags: Tags = field(default_factory=dict)
+
+    @property
+    def account_id(self) -> str:
+        return self.requester.account_id
+
+    @property
+    def region(self) -> str:
+        return self.requester.region
+
+    def sides(self) -> tuple[PeeringSide, PeeringSide]:
+        return (self.requester, self.accepter)
+
+
+@dataclass
+class GroupReference:
+    group_id: str
+    user_id: str | None = None
+    vpc_id: str | None = None
+    peering_id: str | None = None
+    peering_status: str | None = None
+
+
+@dataclass
+class SecurityGroupRule:
+    protocol: str
+    from_port: int | None = None
+    to_port: int | None = None
+    cidrs: list[str] = field(default_factory=list)
+    ipv6_cidrs: list[str] = field(default_factory=list)
+    prefix_list_ids: list[str] = field(default_factory=list)
+    groups: list[GroupReference] = field(default_factory=list)
+
+
+@dataclass
+class SecurityGroup:
+    id: str
+    account_id: str
+    region: str
+    vpc_id: str
+    name: str = ""
+    description: str = ""
+    ingress: list[SecurityGroupRule] = field(default_factory=list)
+    egress: list[SecurityGroupRule] = field(default_factory=list)
+    tags: Tags = field(default_factory=dict)
+
+
+# --- Run-level records ---
+
+
+@dataclass
+class Coverage:
+    """Whether one account-region was read completely; a failure is a value, not a crash."""
+
+    account_id: str
+    region: str
+    status: str  # "ok" | "error"
+    error: str | None = None
+
+
+@dataclass
+class Scope:
+    partition: str = "aws"
+    accounts: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    schema_version: int = SNAPSHOT_SCHEMA_VERSION
+    tool_version: str = ""
+    collected_at: str = ""
+    scope: Scope = field(default_factory=Scope)
+    coverage: list[Coverage] = field(default_factory=list)
+    vpcs: list[Vpc] = field(default_factory=list)
+    subnets: list[Subnet] = field(default_factory=list)
+    route_tables: list[RouteTable] = field(default_factory=list)
+    nat_gateways: list[NatGateway] = field(default_factory=list)
+    internet_gateways: list[InternetGateway] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
+    prefix_lists: list[PrefixList] = field(default_factory=list)
+    peerings: list[Peering] = field(default_factory=list)
+    security_groups: list[SecurityGroup] = field(default_factory=list)
+
+
+@dataclass
+class Finding:
+    rule_id: str
+    severity: Severity
+    title: str
+    account_id: str
+    region: str
+    resource_type: str
+    resource_id: str
+    vpc_id: str | None
+    message: str
+    remediation: str
+    evidence: dict[str, object] = field(default_factory=dict)
+    id: str = ""

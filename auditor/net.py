@@ -1,0 +1,219 @@
+"""Routing over a Snapshot: the one place that knows how VPC routing decides.
+
+Indexes are built once per audit (by id, by VPC, by subnet) so rules never loop over all
+pairs of resources. Route choice is longest-prefix match, as in a VPC route table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from auditor.model import (
+    Endpoint,
+    Peering,
+    PeeringSide,
+    PrefixList,
+    Route,
+    RouteTable,
+    Snapshot,
+    Subnet,
+    Vpc,
+)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def network(cidr: str) -> Network:
+    return ipaddress.ip_network(cidr, strict=False)
+
+
+def networks(cidrs: Iterable[str]) -> list[Network]:
+    return [network(c) for c in cidrs]
+
+
+def collapse(nets: Iterable[Network]) -> list[Network]:
+    """Merge adjacent and nested networks, per address family."""
+    v4 = [n for n in nets if n.version == 4]
+    v6 = [n for n in nets if n.version == 6]
+    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
+
+
+def subtract(nets: Iterable[Network], minus: Iterable[Network]) -> list[Network]:
+    """Address ranges in `nets` that are in none of `minus`."""
+    remaining = collapse(nets)
+    for cut in collapse(minus):
+        next_round: list[Network] = []
+        for net in remaining:
+            if net.version != cut.version or not net.overlaps(cut):
+                next_round.append(net)
+            elif net.subnet_of(cut):  # type: ignore[arg-type]
+                continue
+            else:
+                next_round.extend(net.address_exclude(cut))  # type: ignore[arg-type]
+        remaining = next_round
+    return collapse(remaining)
+
+
+def intersect(nets: Iterable[Network], others: Iterable[Network]) -> list[Network]:
+    """Address ranges in both lists (two CIDRs overlap only when one contains the other)."""
+    others = list(others)
+    return collapse(a if inside(a, b) else b for a in nets for b in others if overlaps(a, b))
+
+
+def overlaps(a: Network, b: Network) -> bool:
+    return a.version == b.version and a.overlaps(b)
+
+
+def inside(inner: Network, outer: Network) -> bool:
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Hop:
+    """A piece of a destination range and the route that carries it (None: no route, dropped)."""
+
+    destination: Network
+    route: Route | None
+
+
+class Topology:
+    """Indexes over one snapshot, and route lookups on them."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.vpcs: dict[str, Vpc] = {v.id: v for v in snapshot.vpcs}
+        self.subnets: dict[str, Subnet] = {s.id: s for s in snapshot.subnets}
+        self.route_tables: dict[str, RouteTable] = {t.id: t for t in snapshot.route_tables}
+        self.prefix_lists: dict[str, PrefixList] = {p.id: p for p in snapshot.prefix_lists}
+        self.peerings: dict[str, Peering] = {p.id: p for p in snapshot.peerings}
+        self.subnets_by_vpc: dict[str, list[Subnet]] = defaultdict(list)
+        for subnet in snapshot.subnets:
+            self.subnets_by_vpc[subnet.vpc_id].append(subnet)
+        self.tables_by_vpc: dict[str, list[RouteTable]] = defaultdict(list)
+        self.main_table: dict[str, RouteTable] = {}
+        self.explicit_table: dict[str, RouteTable] = {}
+        for table in snapshot.route_tables:
+            self.tables_by_vpc[table.vpc_id].append(table)
+            for assoc in table.associations:
+                if assoc.state not in ("associated", "associating"):
+                    continue
+                if assoc.main:
+                    self.main_table[table.vpc_id] = table
+                elif assoc.subnet_id:
+                    self.explicit_table[assoc.subnet_id] = table
+        self.endpoints_by_vpc: dict[str, list[Endpoint]] = defaultdict(list)
+        for endpoint in snapshot.endpoints:
+            self.endpoints_by_vpc[endpoint.vpc_id].append(endpoint)
+        self.prefix_list_by_name: dict[tuple[str, str], PrefixList] = {
+            (p.region, p.name): p for p in snapshot.prefix_lists
+        }
+        self.audited = {(c.account_id, c.region) for c in snapshot.coverage if c.status == "ok"}
+
+    def service_prefix_list(self, region: str, service: str) -> PrefixList | None:
+        """The AWS-managed prefix list of a gateway-endpoint service (s3, dynamodb) in a region."""
+        return self.prefix_list_by_name.get((region, f"com.amazonaws.{region}.{service}"))
+
+    # --- which table serves which subnet ---
+
+    def table_for_subnet(self, subnet: Subnet) -> RouteTable | None:
+        return self.explicit_table.get(subnet.id) or self.main_table.get(subnet.vpc_id)
+
+    @cached_property
+    def _served(self) -> dict[str, list[Subnet]]:
+        served: dict[str, list[Subnet]] = defaultdict(list)
+        for subnet in self.snapshot.subnets:
+            table = self.table_for_subnet(subnet)
+            if table:
+                served[table.id].append(subnet)
+        return served
+
+    def subnets_of_table(self, table: RouteTable) -> list[Subnet]:
+        """Subnets whose traffic this table routes: explicit ones, or implicit ones for the main table."""
+        return self._served.get(table.id, [])
+
+    # --- longest-prefix match ---
+
+    def route_networks(self, route: Route) -> list[Network]:
+        """The destination ranges of a route; a prefix-list route stands for each of its CIDRs."""
+        if route.destination_prefix_list_id:
+            plist = self.prefix_lists.get(route.destination_prefix_list_id)
+            return networks(plist.cidrs) if plist else []
+        cidr = route.destination_cidr or route.destination_ipv6_cidr
+        return [network(cidr)] if cidr else []
+
+    def _candidates(self, table: RouteTable) -> list[tuple[Network, int, Route]]:
+        # Ties on prefix length: a static CIDR route beats a prefix-list route, which beats a
+        # propagated one (AWS route priority).
+        out: list[tuple[Network, int, Route]] = []
+        for route in table.routes:
+            rank = 2 if route.destination_prefix_list_id else 1
+            if route.origin == "EnableVgwRoutePropagation":
+                rank = 3
+            out.extend((net, rank, route) for net in self.route_networks(route))
+        return out
+
+    def lookup(self, table: RouteTable, destination: Network) -> list[Hop]:
+        """Split `destination` into the pieces that different routes of `table` carry."""
+        return _lookup(self._candidates(table), destination)
+
+    def resolve_to(
+        self, table: RouteTable, destinations: Iterable[Network], target_id: str
+    ) -> list[Network]:
+        """The parts of `destinations` that `table` sends to `target_id`."""
+        return collapse(
+            hop.destination
+            for dest in destinations
+            for hop in self.lookup(table, dest)
+            if hop.route and hop.route.target_id == target_id
+        )
+
+    # --- peerings ---
+
+    def side_networks(self, side: PeeringSide) -> list[Network]:
+        """A peering side's address space: what AWS reports, plus the VPC's own CIDRs if we have it."""
+        cidrs = list(side.cidr_blocks) + list(side.ipv6_cidr_blocks)
+        vpc = self.vpcs.get(side.vpc_id)
+        if vpc:
+            cidrs += vpc.cidr_blocks + vpc.ipv6_cidr_blocks
+        return collapse(networks(cidrs))
+
+    def side_audited(self, side: PeeringSide) -> bool:
+        return (side.account_id, side.region) in self.audited and side.vpc_id in self.vpcs
+
+    def subnet_networks(self, subnet: Subnet) -> list[Network]:
+        return networks(
+            ([subnet.cidr_block] if subnet.cidr_block else []) + subnet.ipv6_cidr_blocks
+        )
+
+
+def _lookup(candidates: list[tuple[Network, int, Route]], destination: Network) -> list[Hop]:
+    covering = [c for c in candidates if inside(destination, c[0])]
+    within = [
+        c
+        for c in candidates
+        if inside(c[0], destination) and c[0].prefixlen > destination.prefixlen
+    ]
+    if not within:
+        best = max(covering, key=lambda c: (c[0].prefixlen, -c[1]), default=None)
+        return [Hop(destination, best[2] if best else None)]
+    hops: list[Hop] = []
+    for half in destination.subnets(prefixlen_diff=1):
+        hops.extend(_lookup(covering + [c for c in within if inside(c[0], half)], half))
+    return _join(hops)
+
+
+def _join(hops: list[Hop]) -> list[Hop]:
+    """Merge neighbouring pieces carried by the same route, to keep evidence short."""
+    joined: list[Hop] = []
+    for hop in hops:
+        if joined and joined[-1].route is hop.route:
+            merged = collapse([joined[-1].destination, hop.destination])
+            if len(merged) == 1:
+                joined[-1] = Hop(merged[0], hop.route)
+                continue
+        joined.append(hop)
+    return joined

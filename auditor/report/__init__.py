@@ -1,0 +1,60 @@
+"""Report stage: Findings (+ the snapshot's scope and coverage) -> documents.
+
+`build_report` makes the one JSON-able structure every format renders from, so the JSON file,
+the HTML page and any later format can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+
+from auditor import __version__
+from auditor.model import REPORT_SCHEMA_VERSION, Finding, Severity, Snapshot
+from auditor.resources import data_path
+from auditor.rules.base import catalogue
+from auditor.serial import to_jsonable
+
+SEVERITIES = [str(s) for s in sorted(Severity, reverse=True)]
+
+
+def build_report(snapshot: Snapshot, findings: list[Finding]) -> dict[str, Any]:
+    coverage = Counter(c.status for c in snapshot.coverage)
+    by_severity = Counter(str(f.severity) for f in findings)
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tool_version": __version__,
+        "scope": to_jsonable(snapshot.scope),
+        "coverage": to_jsonable(snapshot.coverage),
+        "summary": {
+            "total": len(findings),
+            "by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},
+            "by_rule": dict(sorted(Counter(f.rule_id for f in findings).items())),
+            "by_account": dict(sorted(Counter(f.account_id for f in findings).items())),
+            "coverage": {"ok": coverage.get("ok", 0), "error": coverage.get("error", 0)},
+        },
+        "findings": [to_jsonable(f) for f in findings],
+    }
+
+
+def render_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(data_path("templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
+    return env.get_template("report.html.j2").render(
+        report=report, rules=rules, severities=SEVERITIES
+    )

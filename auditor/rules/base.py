@@ -1,0 +1,121 @@
+"""The rule registry and catalogue: what every rule module builds on.
+
+A rule's title, severity and documentation live in policies/rules.toml, so the text exists in
+one place and `vpc-audit rules`, the docs and the reports share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from auditor.model import Finding, Route, Severity, name_of
+from auditor.net import Topology
+from auditor.resources import data_path
+
+RuleFunction = Callable[[Topology], Iterable[Finding]]
+REGISTRY: dict[str, RuleFunction] = {}
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    id: str
+    title: str
+    severity: Severity
+    resource_type: str
+    what: str
+    why: str
+    fix: str
+    references: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": str(self.severity),
+            "resource_type": self.resource_type,
+            "what": self.what,
+            "why": self.why,
+            "fix": self.fix,
+            "references": list(self.references),
+        }
+
+
+def rule(rule_id: str) -> Callable[[RuleFunction], RuleFunction]:
+    def register(function: RuleFunction) -> RuleFunction:
+        REGISTRY[rule_id] = function
+        return function
+
+    return register
+
+
+@cache
+def catalogue() -> dict[str, RuleMeta]:
+    with open(data_path("policies") / "rules.toml", "rb") as f:
+        raw = tomllib.load(f)["rules"]
+    return {
+        rule_id: RuleMeta(
+            id=rule_id,
+            title=entry["title"],
+            severity=Severity.parse(entry["severity"]),
+            resource_type=entry["resource_type"],
+            what=entry["what"].strip(),
+            why=entry["why"].strip(),
+            fix=entry["fix"].strip(),
+            references=tuple(entry.get("references", ())),
+        )
+        for rule_id, entry in raw.items()
+    }
+
+
+def fingerprint(rule_id: str, resource_id: str) -> str:
+    """Stable across runs: only what identifies the problem, never text, tags or order."""
+    return hashlib.sha256(f"{rule_id}|{resource_id}".encode()).hexdigest()[:16]
+
+
+def found(
+    rule_id: str,
+    *,
+    account_id: str,
+    region: str,
+    resource_id: str,
+    vpc_id: str | None,
+    message: str,
+    remediation: str,
+    evidence: dict[str, object],
+) -> Finding:
+    meta = catalogue()[rule_id]
+    return Finding(
+        rule_id=rule_id,
+        severity=meta.severity,
+        title=meta.title,
+        account_id=account_id,
+        region=region,
+        resource_type=meta.resource_type,
+        resource_id=resource_id,
+        vpc_id=vpc_id,
+        message=message,
+        remediation=remediation,
+        evidence=evidence,
+        id=fingerprint(rule_id, resource_id),
+    )
+
+
+def label(resource_id: str, tags: dict[str, str] | None = None) -> str:
+    """`name (id)` when the resource has a Name tag, else the id: what people recognise."""
+    name = name_of(tags or {})
+    return f"{name} ({resource_id})" if name else resource_id
+
+
+def routes_evidence(routes: Iterable[Route]) -> list[dict[str, str]]:
+    """Routes as evidence rows, each once, in table order."""
+    unique = {id(r): r for r in routes}.values()
+    return [{"destination": r.destination, "target": r.target_id, "state": r.state} for r in unique]
+
+
+def sort_key(f: Finding) -> tuple[Any, ...]:
+    return (-f.severity, f.rule_id, f.account_id, f.region, f.resource_id)

@@ -1,0 +1,142 @@
+"""JSON round-trips for the model: one generic encoder/decoder instead of one per class.
+
+Decoding checks types as it goes, so a malformed or hand-edited file fails with the path of
+the bad value (`vpcs[3].cidr_blocks: expected a list`) rather than a traceback later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from auditor.errors import InputError
+from auditor.model import SNAPSHOT_SCHEMA_VERSION, Snapshot
+
+T = TypeVar("T")
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+class DecodeError(ValueError):
+    pass
+
+
+def from_jsonable(cls: type[T], data: Any, path: str = "") -> T:
+    return typing.cast(T, _decode(cls, data, path or "$"))
+
+
+def _decode(tp: Any, data: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any or tp is object:
+        return data
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if data is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _decode(option, data, path)
+            except DecodeError as exc:
+                errors.append(str(exc))
+        raise DecodeError(errors[0] if errors else f"{path}: unexpected value")
+    if origin is list:
+        if not isinstance(data, list):
+            raise DecodeError(f"{path}: expected a list")
+        (item,) = typing.get_args(tp)
+        return [_decode(item, v, f"{path}[{i}]") for i, v in enumerate(data)]
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise DecodeError(f"{path}: expected an object")
+        _, item = typing.get_args(tp)
+        return {str(k): _decode(item, v, f"{path}.{k}") for k, v in data.items()}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp[str(data).upper()]
+        except KeyError:
+            raise DecodeError(f"{path}: unknown value {data!r}") from None
+    if dataclasses.is_dataclass(tp):
+        return _decode_dataclass(tp, data, path)
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise DecodeError(f"{path}: expected true or false")
+        return data
+    if tp is int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise DecodeError(f"{path}: expected an integer")
+        return data
+    if tp is str:
+        if not isinstance(data, str):
+            raise DecodeError(f"{path}: expected a string")
+        return data
+    raise DecodeError(f"{path}: cannot decode type {tp!r}")
+
+
+def _decode_dataclass(cls: Any, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise DecodeError(f"{path}: expected an object")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise DecodeError(f"{path}: unknown field {unknown[0]!r}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _decode(hints[name], data[name], f"{path}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise DecodeError(f"{path}: missing field {name!r}")
+    return cls(**kwargs)
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Read a JSON file the user pointed us at; any problem is an InputError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: {what} is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}: {what} is not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from None
+
+
+def load_snapshot(path: Path) -> Snapshot:
+    data = read_json(path, "snapshot")
+    if not isinstance(data, dict) or "schema_version" not in data or "coverage" not in data:
+        raise InputError(f"{path}: not a vpc-audit snapshot (no schema_version/coverage)")
+    version = data["schema_version"]
+    if version != SNAPSHOT_SCHEMA_VERSION:
+        raise InputError(
+            f"{path}: snapshot schema_version {version!r} is not supported "
+            f"(this vpc-audit reads version {SNAPSHOT_SCHEMA_VERSION})"
+        )
+    try:
+        return from_jsonable(Snapshot, data)
+    except DecodeError as exc:
+        raise InputError(f"{path}: malformed snapshot: {exc}") from None

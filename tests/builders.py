@@ -1,0 +1,136 @@
+"""Small hand-built snapshots for rule tests: a few lines describe a network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor.collect.ec2 import GATEWAY_PREFIXES
+from auditor.model import (
+    Coverage,
+    Endpoint,
+    Peering,
+    PeeringSide,
+    PrefixList,
+    Route,
+    RouteTable,
+    RouteTableAssociation,
+    Snapshot,
+    Subnet,
+    Vpc,
+)
+
+A, B = "111111111111", "222222222222"
+R1, R2 = "us-east-1", "eu-west-1"
+S3_CIDRS = ["52.216.0.0/15", "3.5.0.0/19"]
+S3_PL = "pl-63a5400a"
+
+TARGET_TYPES = {
+    "nat-": "nat-gateway",
+    "pcx-": "vpc-peering-connection",
+    "tgw-": "transit-gateway",
+    "eni-": "network-interface",
+    "i-": "instance",
+    **GATEWAY_PREFIXES,
+}
+
+
+def route(destination: str, target: str, **extra: Any) -> Route:
+    kind = (
+        "local"
+        if target == "local"
+        else next((k for prefix, k in TARGET_TYPES.items() if target.startswith(prefix)), "gateway")
+    )
+    if destination.startswith("pl-"):
+        return Route(kind, target, destination_prefix_list_id=destination, **extra)
+    if ":" in destination:
+        return Route(kind, target, destination_ipv6_cidr=destination, **extra)
+    return Route(kind, target, destination_cidr=destination, **extra)
+
+
+def vpc(id: str, *cidrs: str, account: str = A, region: str = R1, **extra: Any) -> Vpc:
+    return Vpc(
+        id, account, region, cidr_blocks=list(cidrs), dns_support=True, dns_hostnames=True, **extra
+    )
+
+
+def subnet(
+    id: str, vpc_id: str, cidr: str, account: str = A, region: str = R1, **extra: Any
+) -> Subnet:
+    return Subnet(id, account, region, vpc_id, cidr_block=cidr, **extra)
+
+
+def table(
+    id: str,
+    vpc_id: str,
+    *routes: Route,
+    subnets: tuple[str, ...] = (),
+    main: bool = False,
+    account: str = A,
+    region: str = R1,
+    **extra: Any,
+) -> RouteTable:
+    associations = [RouteTableAssociation(f"rtbassoc-{id}-{s}", subnet_id=s) for s in subnets]
+    if main:
+        associations.append(RouteTableAssociation(f"rtbassoc-{id}-main", main=True))
+    return RouteTable(id, account, region, vpc_id, list(routes), associations, **extra)
+
+
+def side(
+    vpc_id: str, *cidrs: str, account: str = A, region: str = R1, dns: bool | None = True
+) -> PeeringSide:
+    return PeeringSide(
+        account, region, vpc_id, list(cidrs), allow_dns_resolution_from_remote_vpc=dns
+    )
+
+
+def peering(
+    id: str, requester: PeeringSide, accepter: PeeringSide, status: str = "active", **extra: Any
+) -> Peering:
+    return Peering(id, status, requester, accepter, **extra)
+
+
+def s3_endpoint(id: str, vpc_id: str, *tables: str, account: str = A, region: str = R1) -> Endpoint:
+    return Endpoint(
+        id,
+        account,
+        region,
+        vpc_id,
+        "Gateway",
+        f"com.amazonaws.{region}.s3",
+        route_table_ids=list(tables),
+    )
+
+
+def s3_prefix_list(region: str = R1) -> PrefixList:
+    return PrefixList(
+        S3_PL if region == R1 else f"{S3_PL}-{region}",
+        region,
+        f"com.amazonaws.{region}.s3",
+        "AWS",
+        S3_CIDRS,
+    )
+
+
+def snapshot(*resources: Any, unaudited: tuple[tuple[str, str], ...] = ()) -> Snapshot:
+    """A snapshot of these resources; every (account, region) they live in is audited unless listed."""
+    lists = {
+        Vpc: "vpcs",
+        Subnet: "subnets",
+        RouteTable: "route_tables",
+        Endpoint: "endpoints",
+        PrefixList: "prefix_lists",
+        Peering: "peerings",
+    }
+    snap = Snapshot()
+    places = set()
+    for item in resources:
+        getattr(snap, lists[type(item)]).append(item)
+        if hasattr(item, "account_id"):
+            places.add((item.account_id, item.region))
+    if not any(isinstance(r, PrefixList) for r in resources):
+        snap.prefix_lists = [s3_prefix_list(R1), s3_prefix_list(R2)]
+    snap.coverage = [
+        Coverage(account, region, "error" if (account, region) in unaudited else "ok", None)
+        for account, region in sorted(places | set(unaudited))
+    ]
+    return snap

@@ -1,0 +1,381 @@
+"""The HTML report template renders the JSON report readably and safely.
+
+The template is rendered directly with jinja2, configured like the report writer does, from a
+small hand-built report; the same report is checked against the JSON Schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jsonschema
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+SCHEMA_PATH = ROOT / "auditor" / "report" / "report.schema.json"
+SEVERITIES = ["critical", "high", "medium", "low", "info"]
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_ATTR = '" onmouseover="x'
+
+
+def make_env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(report: dict[str, Any], rules: dict[str, Any] | None = None) -> str:
+    template = make_env().get_template("report.html.j2")
+    return template.render(
+        report=report, rules=sample_rules() if rules is None else rules, severities=SEVERITIES
+    )
+
+
+def sample_rules() -> dict[str, Any]:
+    return {
+        "peering-dns-resolution-disabled": {
+            "id": "peering-dns-resolution-disabled",
+            "title": "Peering does not resolve private DNS across VPCs",
+            "severity": "high",
+            "what": "A VPC peering connection lacks DNS resolution from the remote VPC.",
+            "why": "Clients resolve public IPs for private hostnames and traffic leaves the VPC.",
+            "fix": "Enable AllowDnsResolutionFromRemoteVpc on both sides.",
+            "references": [
+                "https://docs.aws.amazon.com/vpc/latest/peering/modify-peering-connections.html",
+                "javascript:alert(1)",
+            ],
+        },
+        "s3-egress-via-nat": {
+            "id": "s3-egress-via-nat",
+            "title": "S3 traffic leaves through a NAT gateway",
+            "severity": "medium",
+            "what": "A route table sends S3 traffic to a NAT gateway, not a gateway endpoint.",
+            "why": "NAT data processing is billed per GB; a gateway endpoint for S3 is free.",
+            "fix": "Add an S3 gateway endpoint and associate it with the route table.",
+            "references": [
+                "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html"
+            ],
+        },
+        "unused-rule": {
+            "id": "unused-rule",
+            "title": "A rule with no findings in this report",
+            "severity": "low",
+            "what": "",
+            "why": "",
+            "fix": "",
+            "references": [],
+        },
+    }
+
+
+def sample_report() -> dict[str, Any]:
+    findings = [
+        {
+            "id": "0a1b2c3d4e5f6789",
+            "rule_id": "peering-dns-resolution-disabled",
+            "severity": "high",
+            "title": "Peering does not resolve private DNS across VPCs",
+            "account_id": "123456789012",
+            "region": "us-east-1",
+            "resource_type": "vpc-peering-connection",
+            "resource_id": "pcx-0f1e2d3c4b5a69788",
+            "vpc_id": None,
+            "message": "Neither side of pcx-0f1e2d3c4b5a69788 resolves private DNS names.",
+            "remediation": "Enable DNS resolution from the remote VPC on both sides.",
+            "evidence": {
+                "status": "active",
+                "requester": {
+                    "account_id": "123456789012",
+                    "vpc_id": "vpc-0aaa1111bbbb2222c",
+                    "cidr_blocks": ["10.0.0.0/16", "10.1.0.0/16"],
+                    "allow_dns_resolution_from_remote_vpc": False,
+                },
+                "accepter": {
+                    "account_id": "210987654321",
+                    "vpc_id": "vpc-0ddd3333eeee4444f",
+                    "cidr_blocks": ["172.16.0.0/16"],
+                    "allow_dns_resolution_from_remote_vpc": None,
+                },
+            },
+        },
+        {
+            "id": "9f2c0011aabbccdd",
+            "rule_id": "s3-egress-via-nat",
+            "severity": "medium",
+            "title": "S3 traffic leaves through a NAT gateway",
+            "account_id": "123456789012",
+            "region": "us-east-1",
+            "resource_type": "route-table",
+            "resource_id": "rtb-0123456789abcdef0",
+            "vpc_id": "vpc-0aaa1111bbbb2222c",
+            "message": "Subnets using rtb-0123456789abcdef0 reach S3 through nat-0fedcba987654321.",
+            "remediation": "Create an S3 gateway endpoint and associate rtb-0123456789abcdef0.",
+            "evidence": {
+                "nat_gateway_id": "nat-0fedcba987654321",
+                "subnet_ids": ["subnet-0a", "subnet-0b"],
+                "routes": [
+                    {
+                        "destination": "0.0.0.0/0",
+                        "target": "nat-0fedcba987654321",
+                        "state": "active",
+                    },
+                    {"destination": "10.0.0.0/16", "target": "local", "state": "active"},
+                    {"destination": "pl-63a5400a", "target": "vpce-0abc", "origin": "CreateRoute"},
+                ],
+                "endpoint_count": 0,
+            },
+        },
+        {
+            "id": "fedcba9876543210",
+            "rule_id": "s3-egress-via-nat",
+            "severity": "medium",
+            "title": "S3 traffic leaves through a NAT gateway",
+            "account_id": "210987654321",
+            "region": "eu-west-1",
+            "resource_type": "route-table",
+            "resource_id": "rtb-0evil00000000000",
+            "vpc_id": "vpc-0ddd3333eeee4444f",
+            "message": f"Route table tagged Name={XSS_SCRIPT} sends S3 traffic to a NAT gateway.",
+            "remediation": f"Fix the route table named {XSS_ATTR}.",
+            "evidence": {
+                "tags": {"Name": XSS_SCRIPT, "Owner": XSS_ATTR, "Link": "javascript:alert(1)"},
+                "routes": [{"destination": "0.0.0.0/0", "target": XSS_SCRIPT}],
+                "notes": [XSS_SCRIPT],
+            },
+        },
+    ]
+    return {
+        "schema_version": 1,
+        "generated_at": "2026-11-27T06:30:00Z",
+        "tool_version": "0.1.0",
+        "scope": {
+            "partition": "aws",
+            "accounts": ["123456789012", "210987654321"],
+            "regions": ["us-east-1", "eu-west-1"],
+        },
+        "coverage": [
+            {"account_id": "123456789012", "region": "us-east-1", "status": "ok", "error": None},
+            {"account_id": "123456789012", "region": "eu-west-1", "status": "ok", "error": None},
+            {
+                "account_id": "210987654321",
+                "region": "us-east-1",
+                "status": "error",
+                "error": "AccessDenied: not authorized to perform ec2:DescribeRouteTables",
+            },
+            {"account_id": "210987654321", "region": "eu-west-1", "status": "ok", "error": None},
+        ],
+        "summary": {
+            "total": 3,
+            "by_severity": {"critical": 0, "high": 1, "medium": 2, "low": 0, "info": 0},
+            "by_rule": {"peering-dns-resolution-disabled": 1, "s3-egress-via-nat": 2},
+            "by_account": {"123456789012": 2, "210987654321": 1},
+            "coverage": {"ok": 3, "error": 1},
+        },
+        "findings": findings,
+    }
+
+
+def all_ok(report: dict[str, Any]) -> dict[str, Any]:
+    report = copy.deepcopy(report)
+    for entry in report["coverage"]:
+        entry["status"], entry["error"] = "ok", None
+    report["summary"]["coverage"] = {"ok": len(report["coverage"]), "error": 0}
+    return report
+
+
+def empty_report() -> dict[str, Any]:
+    report = all_ok(sample_report())
+    report["findings"] = []
+    report["summary"].update(
+        total=0, by_severity=dict.fromkeys(SEVERITIES, 0), by_rule={}, by_account={}
+    )
+    return report
+
+
+@pytest.fixture(scope="module")
+def html() -> str:
+    return render(sample_report())
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+# --- content ---
+
+
+def test_is_a_single_html5_document(html: str) -> None:
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert html.count("<style>") == 1
+    assert "vpc-audit report" in html
+    assert "2026-11-27T06:30:00Z" in html
+    assert "0.1.0" in html
+
+
+def test_every_finding_is_rendered_with_resource_and_rule_title(html: str) -> None:
+    rules = sample_rules()
+    for finding in sample_report()["findings"]:
+        assert finding["resource_id"] in html
+        assert f'id="f-{finding["id"]}"' in html
+        assert rules[finding["rule_id"]]["title"] in html
+
+
+def test_findings_are_grouped_by_rule_in_order_of_first_appearance(html: str) -> None:
+    findings = html[html.index('id="findings"') : html.index('id="coverage"')]
+    assert findings.count('class="rule-group"') == 2
+    peering = findings.index("Peering does not resolve private DNS")
+    s3 = findings.index("S3 traffic leaves through a NAT gateway")
+    assert peering < s3 < findings.index("rtb-0123456789abcdef0")
+    assert "NAT data processing is billed per GB" in findings  # the rule's "why"
+
+
+def test_all_five_severities_have_a_badge(html: str) -> None:
+    for severity in SEVERITIES:
+        assert f'class="sev-{severity}' in html
+
+
+def test_evidence_nested_objects_lists_and_tables(html: str) -> None:
+    # lists of objects become a table whose columns are the union of keys
+    assert re.search(
+        r"<th[^>]*>destination</th><th[^>]*>target</th><th[^>]*>state</th><th[^>]*>origin</th>",
+        html,
+    )
+    assert "pl-63a5400a" in html
+    # nested objects become nested definition lists
+    assert "allow_dns_resolution_from_remote_vpc" in html
+    assert html.count('<dl class="kv">') >= 6
+    assert "172.16.0.0/16" in html
+    assert "<code>subnet-0a</code>, <code>subnet-0b</code>" in html
+
+
+def test_evidence_is_open_for_small_reports_and_collapsed_for_large() -> None:
+    report = sample_report()
+    assert '<details class="evidence" open>' in render(report)
+    report["summary"]["total"] = 51
+    large = render(report)
+    assert '<details class="evidence">' in large
+    assert '<details class="evidence" open>' not in large
+
+
+def test_rule_missing_from_rules_falls_back_to_finding_title() -> None:
+    out = render(sample_report(), rules={})
+    assert "S3 traffic leaves through a NAT gateway" in out
+    assert "NAT data processing" not in out
+
+
+# --- coverage ---
+
+
+def test_coverage_warning_when_an_account_region_failed(html: str) -> None:
+    assert "1 of 4 account-regions could not be audited; findings there are unknown" in html
+    assert 'href="#coverage"' in html
+    assert "AccessDenied: not authorized to perform ec2:DescribeRouteTables" in html
+
+
+def test_no_coverage_warning_when_all_ok() -> None:
+    out = render(all_ok(sample_report()))
+    assert "could not be audited" not in out
+    assert 'class="warning"' not in out
+
+
+def test_empty_report_says_no_findings_and_still_shows_coverage() -> None:
+    out = render(empty_report())
+    assert "No findings" in out
+    assert 'id="coverage"' in out
+    assert out.count('class="status-ok"') == 4
+    assert 'class="finding' not in out
+
+
+# --- safety ---
+
+
+def test_report_values_are_escaped(html: str) -> None:
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert XSS_ATTR not in html
+    assert "onmouseover=&#34;x" in html
+
+
+def test_only_https_rule_references_become_links(html: str) -> None:
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert hrefs, "expected in-page and reference links"
+    for href in hrefs:
+        assert href.startswith(("#", "https://")), href
+    assert "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html" in hrefs
+    assert not any("javascript:" in href for href in hrefs)
+
+
+def test_no_external_resources_are_loaded(html: str) -> None:
+    lowered = html.lower()
+    assert "<link" not in lowered
+    assert "<script" not in lowered
+    assert "<img" not in lowered
+    assert "<iframe" not in lowered
+    assert "@import" not in lowered
+    assert " src=" not in lowered
+    assert not re.search(r"url\(\s*['\"]?\s*(https?:)?//", lowered)
+    assert "@media print" in html
+
+
+# --- schema ---
+
+
+def test_sample_report_matches_schema(validator: jsonschema.Draft202012Validator) -> None:
+    validator.validate(sample_report())
+    validator.validate(empty_report())
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("findings", 0, "severity"), "urgent"),
+        (("findings", 0, "id"), "not-hex"),
+        (("coverage", 0, "status"), "partial"),
+        (("summary", "total"), -1),
+        (("scope", "accounts", 0), "12345"),
+    ],
+)
+def test_invalid_reports_fail_schema(
+    validator: jsonschema.Draft202012Validator, path: tuple[str | int, ...], value: object
+) -> None:
+    report = sample_report()
+    target: Any = report
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(report)
+
+
+@pytest.mark.parametrize("where", ["top", "finding", "coverage"])
+def test_schema_rejects_unknown_properties(
+    validator: jsonschema.Draft202012Validator, where: str
+) -> None:
+    report = sample_report()
+    target = {"top": report, "finding": report["findings"][0], "coverage": report["coverage"][0]}
+    target[where]["extra"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(report)
+
+
+def test_schema_requires_error_text_for_failed_coverage(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    report = sample_report()
+    report["coverage"][2]["error"] = None
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(report)
