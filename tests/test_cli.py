@@ -1,0 +1,216 @@
+"""The command line end to end: moto server, two accounts by assume-role, two regions; offline runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner, Result
+
+from auditor.cli import main
+from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
+from auditor.serial import dumps
+from tests.builders import route, snapshot, subnet, table, vpc
+
+SCHEMA = json.loads(
+    (Path(__file__).parent.parent / "auditor" / "report" / "report.schema.json").read_text()
+)
+CLOSED_PORT = "http://127.0.0.1:9"  # nothing listens: any AWS call from an offline run fails
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def audit_args(out: Path) -> list[str]:
+    args = ["--role-name", DEMO_ROLE]
+    for account in DEMO_ACCOUNTS:
+        args += ["--account", account]
+    for region in DEMO_REGIONS:
+        args += ["--region", region]
+    return [*args, "--json", str(out / "r.json"), "--html", str(out / "r.html")]
+
+
+def found(report: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(f["rule_id"], f["resource_id"]) for f in report["findings"]}
+
+
+def test_audit_of_two_accounts_and_two_regions(aws: MotoServer, tmp_path: Path) -> None:
+    ids = seed_estate(aws.url)
+    result = run(*audit_args(tmp_path), "--snapshot-out", str(tmp_path / "snap.json"))
+    assert result.exit_code == 1, result.stderr  # a high finding, default --fail-on low
+    report = json.loads((tmp_path / "r.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert found(report) == {
+        ("s3-egress-via-nat", ids["rtb_prod_private"]),
+        ("s3-egress-via-nat", ids["rtb_staging_batch"]),
+        ("peering-pending-acceptance", ids["pcx_pending"]),
+        ("peering-missing-return-route", ids["pcx_eu"]),
+        ("peering-dns-resolution-off", ids["pcx_eu"]),
+        ("peering-peer-not-audited", ids["pcx_vendor"]),
+    }
+    assert {(c["account_id"], c["region"], c["status"]) for c in report["coverage"]} == {
+        (a, r, "ok") for a in DEMO_ACCOUNTS for r in DEMO_REGIONS
+    }
+    pending = next(f for f in report["findings"] if f["rule_id"] == "peering-pending-acceptance")
+    assert pending["account_id"] == DEMO_ACCOUNTS[1]  # the accepter must act
+    assert "shop-prod-private" in (tmp_path / "r.html").read_text()
+    assert "wrote HTML report" in result.stderr
+
+    # The saved snapshot re-audits offline to the same findings, without touching AWS.
+    offline = CliRunner(env={"AWS_ENDPOINT_URL": CLOSED_PORT}).invoke(
+        main, ["--from-snapshot", str(tmp_path / "snap.json"), "--json", "-", "-q"]
+    )
+    assert offline.exit_code == 1, offline.stderr
+    assert found(json.loads(offline.stdout)) == found(report)
+    assert offline.stderr == ""
+
+
+def test_demo_command_writes_both_reports(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "auditor", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((tmp_path / "vpc-audit-demo.json").read_text())
+    assert set(report["summary"]["by_rule"]) == {
+        "s3-egress-via-nat",
+        "peering-pending-acceptance",
+        "peering-missing-return-route",
+        "peering-dns-resolution-off",
+        "peering-peer-not-audited",
+    }
+    assert (tmp_path / "vpc-audit-demo.html").stat().st_size > 1000
+    assert str(tmp_path / "vpc-audit-demo.html") in completed.stderr
+
+
+# --- offline runs on hand-built snapshots ---
+
+
+def write_snapshot(path: Path, **tags: str) -> Path:
+    snap = snapshot(
+        vpc("vpc-1", "10.0.0.0/16", tags=tags),
+        subnet("subnet-1", "vpc-1", "10.0.1.0/24", tags=tags),
+        table("rtb-1", "vpc-1", route("0.0.0.0/0", "nat-1"), main=True, tags=tags),
+    )
+    path.write_text(dumps(snap))
+    return path
+
+
+def test_hostile_name_tag_is_escaped_in_html(tmp_path: Path) -> None:
+    evil = '<script>alert(1)</script>" onmouseover="x'
+    snap = write_snapshot(tmp_path / "s.json", Name=evil)
+    result = run("--from-snapshot", str(snap), "--html", str(tmp_path / "r.html"), "-q")
+    assert result.exit_code == 1
+    html = (tmp_path / "r.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
+    assert '" onmouseover="x' not in html
+
+
+def test_default_output_is_html_in_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snap = write_snapshot(tmp_path / "s.json")
+    monkeypatch.chdir(tmp_path)
+    result = run("--from-snapshot", str(snap))
+    assert (tmp_path / "vpc-audit-report.html").exists()
+    assert str(tmp_path / "vpc-audit-report.html") in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "gap", "code"),
+    [
+        ("low", False, 1),
+        ("high", False, 0),
+        ("none", False, 0),
+        ("high", True, 4),
+        ("low", True, 5),
+    ],
+)
+def test_exit_codes(tmp_path: Path, fail_on: str, gap: bool, code: int) -> None:
+    path = write_snapshot(tmp_path / "s.json")  # one medium finding
+    if gap:
+        data = json.loads(path.read_text())
+        data["coverage"].append(
+            {"account_id": "999999999999", "region": "us-east-1", "status": "error", "error": "x"}
+        )
+        path.write_text(json.dumps(data))
+    result = run(
+        "--from-snapshot", str(path), "--json", str(tmp_path / "r.json"), "--fail-on", fail_on
+    )
+    assert result.exit_code == code
+    if gap:
+        assert "999999999999/us-east-1: x" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"schema_version": 99, "coverage": []}', "schema_version 99 is not supported"),
+        ('{"schema_version": 1, "coverage": [], "vpcs": [{"id": 3}]}', "vpcs[0]"),
+        ("[]", "not a vpc-audit snapshot"),
+    ],
+)
+def test_bad_snapshot_is_one_line_usage_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    result = run("--from-snapshot", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert message in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_snapshot_file(tmp_path: Path) -> None:
+    result = run("--from-snapshot", str(tmp_path / "nope.json"))
+    assert result.exit_code == 2
+    assert "cannot read snapshot" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role-name", "R"], "--role-name needs --account or --org"),
+        (["--org", "--account", "123456789012"], "either --org or --account"),
+        (["--account", "12345"], "not a 12-digit AWS account id"),
+        (["--from-snapshot", "x.json", "--profile", "p"], "drop --profile"),
+        (["--fail-on", "urgent"], "urgent"),
+    ],
+)
+def test_usage_errors(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_unknown_profile_is_a_clear_error() -> None:
+    result = run("--profile", "no-such-profile")
+    assert result.exit_code == 2
+    assert "unknown AWS profile 'no-such-profile'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = run("--region", "us-east-1")
+    assert result.exit_code == 3
+    assert "no AWS credentials found" in result.stderr
+
+
+def test_help_documents_exit_codes() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for line in ("0  audit complete", "1  findings at or above", "4  some account-regions"):
+        assert line in result.stdout
