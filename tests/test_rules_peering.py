@@ -10,7 +10,7 @@ from auditor.collect import merge_views
 from auditor.collect.ec2 import RegionView
 from auditor.model import Finding, Snapshot
 from auditor.rules import run_rules
-from tests.builders import A, B, R1, R2, peering, route, side, snapshot, subnet, table, vpc
+from tests.builders import R1, R2, A, B, peering, route, side, snapshot, subnet, table, vpc
 
 PCX = "pcx-1"
 
