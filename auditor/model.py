@@ -218,6 +218,56 @@ class SecurityGroup:
     tags: Tags = field(default_factory=dict)
 
 
+@dataclass
+class NetworkInterface:
+    id: str
+    account_id: str
+    region: str
+    vpc_id: str
+    subnet_id: str | None = None
+    status: str = "in-use"
+    interface_type: str = "interface"
+    instance_id: str | None = None
+    requester_managed: bool = False
+    description: str = ""
+
+
+@dataclass
+class FlowLog:
+    id: str
+    account_id: str
+    region: str
+    resource_id: str
+    status: str = "ACTIVE"
+    deliver_logs_status: str | None = None
+    traffic_type: str = "ALL"
+    destination_type: str = ""
+
+
+@dataclass
+class TransitGateway:
+    id: str
+    account_id: str
+    region: str
+    state: str = "available"
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class EndpointService:
+    """A PrivateLink service this account provides, with who may connect to it."""
+
+    id: str
+    account_id: str
+    region: str
+    service_name: str
+    service_type: str = "Interface"
+    state: str = "Available"
+    acceptance_required: bool = True
+    allowed_principals: list[str] = field(default_factory=list)
+    tags: Tags = field(default_factory=dict)
+
+
 # --- Run-level records ---
 
 
@@ -236,6 +286,8 @@ class Scope:
     partition: str = "aws"
     accounts: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
+    organization_id: str | None = None
+    organization_accounts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -254,6 +306,10 @@ class Snapshot:
     prefix_lists: list[PrefixList] = field(default_factory=list)
     peerings: list[Peering] = field(default_factory=list)
     security_groups: list[SecurityGroup] = field(default_factory=list)
+    network_interfaces: list[NetworkInterface] = field(default_factory=list)
+    flow_logs: list[FlowLog] = field(default_factory=list)
+    transit_gateways: list[TransitGateway] = field(default_factory=list)
+    endpoint_services: list[EndpointService] = field(default_factory=list)
 
 
 @dataclass

@@ -34,15 +34,10 @@ USE1, EUW1 = DEMO_REGIONS
 
 
 @pytest.fixture(scope="module")
-def estate() -> Iterator[tuple[str, dict[str, str]]]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-            mp.delenv(var, raising=False)
-        with MotoServer() as server:
-            yield server.url, seed_estate(server.url)
+def estate(moto_server: MotoServer) -> Iterator[tuple[str, dict[str, str]]]:
+    """Seeded once for the module on the shared server (wiped first: moto state is global)."""
+    moto_server.reset()
+    yield moto_server.url, seed_estate(moto_server.url)
 
 
 class Estate:

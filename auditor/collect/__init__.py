@@ -29,6 +29,7 @@ from auditor.collect.sessions import (
     identify,
     one_line,
     org_accounts,
+    organization_id,
 )
 from auditor.errors import InputError
 from auditor.model import Coverage, Scope, Snapshot
@@ -135,6 +136,8 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
         partition=identity.partition,
         accounts=account_ids,
         regions=sorted({r for a in accounts for r in a.regions} | set(request.regions)),
+        organization_id=organization_id(base, identity),
+        organization_accounts=account_ids if request.org else [],
     )
     snapshot.coverage = sorted(coverage, key=lambda c: (c.account_id, c.region))
     return snapshot

@@ -15,9 +15,12 @@ import botocore.exceptions
 
 from auditor.model import (
     Endpoint,
+    EndpointService,
+    FlowLog,
     GroupReference,
     InternetGateway,
     NatGateway,
+    NetworkInterface,
     Peering,
     PeeringSide,
     PrefixList,
@@ -27,6 +30,7 @@ from auditor.model import (
     SecurityGroup,
     SecurityGroupRule,
     Subnet,
+    TransitGateway,
     Vpc,
 )
 
@@ -68,6 +72,10 @@ class RegionView:
     prefix_lists: list[PrefixList] = field(default_factory=list)
     peerings: list[Peering] = field(default_factory=list)
     security_groups: list[SecurityGroup] = field(default_factory=list)
+    network_interfaces: list[NetworkInterface] = field(default_factory=list)
+    flow_logs: list[FlowLog] = field(default_factory=list)
+    transit_gateways: list[TransitGateway] = field(default_factory=list)
+    endpoint_services: list[EndpointService] = field(default_factory=list)
 
 
 def paginate(ec2: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Raw]:
@@ -109,8 +117,45 @@ def read_region(ec2: Any, account_id: str, region: str) -> RegionView:
         parse_security_group(g, account_id, region)
         for g in paginate(ec2, "describe_security_groups", "SecurityGroups")
     ]
+    view.network_interfaces = [
+        parse_network_interface(n, account_id, region)
+        for n in paginate(ec2, "describe_network_interfaces", "NetworkInterfaces")
+    ]
+    view.flow_logs = [
+        parse_flow_log(f, account_id, region)
+        for f in paginate(ec2, "describe_flow_logs", "FlowLogs")
+    ]
+    view.transit_gateways = [
+        parse_transit_gateway(t, account_id, region)
+        for t in paginate(ec2, "describe_transit_gateways", "TransitGateways")
+    ]
+    view.endpoint_services = read_endpoint_services(ec2, account_id, region)
     view.prefix_lists = read_prefix_lists(ec2, region, referenced_prefix_lists(view))
     return view
+
+
+def read_endpoint_services(ec2: Any, account_id: str, region: str) -> list[EndpointService]:
+    """Services this account provides, each with its allowed principals.
+
+    The permissions API takes one service at a time: one call per service we own (usually few).
+    """
+    services = []
+    for raw in paginate(
+        ec2, "describe_vpc_endpoint_service_configurations", "ServiceConfigurations"
+    ):
+        service = parse_endpoint_service(raw, account_id, region)
+        service.allowed_principals = [
+            p["Principal"]
+            for p in paginate(
+                ec2,
+                "describe_vpc_endpoint_service_permissions",
+                "AllowedPrincipals",
+                ServiceId=service.id,
+            )
+            if p.get("Principal")
+        ]
+        services.append(service)
+    return services
 
 
 def vpc_attribute(ec2: Any, vpc_id: str, attribute: str) -> bool | None:
@@ -367,5 +412,57 @@ def parse_security_group(raw: Raw, viewer: str, region: str) -> SecurityGroup:
         description=raw.get("Description", ""),
         ingress=[parse_sg_rule(r) for r in raw.get("IpPermissions", [])],
         egress=[parse_sg_rule(r) for r in raw.get("IpPermissionsEgress", [])],
+        tags=tags_of(raw),
+    )
+
+
+def parse_network_interface(raw: Raw, viewer: str, region: str) -> NetworkInterface:
+    return NetworkInterface(
+        id=raw["NetworkInterfaceId"],
+        account_id=raw.get("OwnerId", viewer),
+        region=region,
+        vpc_id=raw.get("VpcId", ""),
+        subnet_id=raw.get("SubnetId"),
+        status=raw.get("Status", ""),
+        interface_type=raw.get("InterfaceType", "interface"),
+        instance_id=raw.get("Attachment", {}).get("InstanceId"),
+        requester_managed=bool(raw.get("RequesterManaged", False)),
+        description=raw.get("Description", ""),
+    )
+
+
+def parse_flow_log(raw: Raw, viewer: str, region: str) -> FlowLog:
+    return FlowLog(
+        id=raw["FlowLogId"],
+        account_id=viewer,
+        region=region,
+        resource_id=raw.get("ResourceId", ""),
+        status=raw.get("FlowLogStatus", ""),
+        deliver_logs_status=raw.get("DeliverLogsStatus"),
+        traffic_type=raw.get("TrafficType", ""),
+        destination_type=raw.get("LogDestinationType", ""),
+    )
+
+
+def parse_transit_gateway(raw: Raw, viewer: str, region: str) -> TransitGateway:
+    return TransitGateway(
+        id=raw["TransitGatewayId"],
+        account_id=raw.get("OwnerId", viewer),
+        region=region,
+        state=raw.get("State", ""),
+        tags=tags_of(raw),
+    )
+
+
+def parse_endpoint_service(raw: Raw, viewer: str, region: str) -> EndpointService:
+    types = [t.get("ServiceType", "") for t in raw.get("ServiceType", [])]
+    return EndpointService(
+        id=raw["ServiceId"],
+        account_id=viewer,
+        region=region,
+        service_name=raw.get("ServiceName", ""),
+        service_type=types[0] if types else "",
+        state=raw.get("ServiceState", ""),
+        acceptance_required=bool(raw.get("AcceptanceRequired", True)),
         tags=tags_of(raw),
     )

@@ -90,6 +90,15 @@ def org_accounts(session: boto3.Session, identity: Identity) -> list[str]:
     return sorted(a["Id"] for a in accounts if (a.get("State") or a.get("Status")) == "ACTIVE")
 
 
+def organization_id(session: boto3.Session, identity: Identity) -> str | None:
+    """The base account's organisation, if it has one and we may ask (the trust rules use it)."""
+    org = client(session, "organizations", identity.home_region)
+    try:
+        return str(org.describe_organization()["Organization"]["Id"])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+        return None
+
+
 def assume_role_session(
     base: boto3.Session,
     profile: str | None,

@@ -55,11 +55,13 @@ def rule(rule_id: str) -> Callable[[RuleFunction], RuleFunction]:
 
 @cache
 def catalogue() -> dict[str, RuleMeta]:
-    with open(data_path("policies") / "rules.toml", "rb") as f:
-        raw = tomllib.load(f)["rules"]
-    return {
-        rule_id: RuleMeta(
-            id=rule_id,
+    """Every rule's metadata, from policies/rules/<rule-id>.toml."""
+    metas = {}
+    for path in sorted((data_path("policies") / "rules").glob("*.toml")):
+        with open(path, "rb") as f:
+            entry = tomllib.load(f)
+        metas[path.stem] = RuleMeta(
+            id=path.stem,
             title=entry["title"],
             severity=Severity.parse(entry["severity"]),
             resource_type=entry["resource_type"],
@@ -68,8 +70,7 @@ def catalogue() -> dict[str, RuleMeta]:
             fix=entry["fix"].strip(),
             references=tuple(entry.get("references", ())),
         )
-        for rule_id, entry in raw.items()
-    }
+    return metas
 
 
 def fingerprint(rule_id: str, resource_id: str) -> str:
