@@ -268,6 +268,17 @@ class EndpointService:
     tags: Tags = field(default_factory=dict)
 
 
+@dataclass
+class StaleGroupCheck:
+    """DescribeStaleSecurityGroups' answer for one VPC: the groups whose rules reference
+    security groups that are gone or across a peering that is no longer active."""
+
+    id: str  # the VPC id
+    account_id: str
+    region: str
+    stale_groups: list[SecurityGroup] = field(default_factory=list)
+
+
 # --- Run-level records ---
 
 
@@ -310,6 +321,16 @@ class Snapshot:
     flow_logs: list[FlowLog] = field(default_factory=list)
     transit_gateways: list[TransitGateway] = field(default_factory=list)
     endpoint_services: list[EndpointService] = field(default_factory=list)
+    stale_group_checks: list[StaleGroupCheck] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """What an audit policy tells the rules (trust, scope options); defaults are policy-free."""
+
+    trusted_accounts: frozenset[str] = frozenset()
+    trusted_organization_ids: frozenset[str] = frozenset()
+    include_empty: bool = False
 
 
 @dataclass

@@ -19,6 +19,7 @@ from auditor.model import (
     PrefixList,
     Route,
     RouteTable,
+    RuleSettings,
     Snapshot,
     Subnet,
     Vpc,
@@ -83,8 +84,17 @@ class Hop:
 class Topology:
     """Indexes over one snapshot, and route lookups on them."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, settings: RuleSettings | None = None) -> None:
         self.snapshot = snapshot
+        self.settings = settings or RuleSettings()
+        scope = snapshot.scope
+        # Accounts and organisations a trust rule accepts: the policy's, plus what was audited.
+        self.trusted_accounts = (
+            self.settings.trusted_accounts | set(scope.accounts) | set(scope.organization_accounts)
+        )
+        self.trusted_organization_ids = self.settings.trusted_organization_ids | (
+            {scope.organization_id} if scope.organization_id else set()
+        )
         self.vpcs: dict[str, Vpc] = {v.id: v for v in snapshot.vpcs}
         self.subnets: dict[str, Subnet] = {s.id: s for s in snapshot.subnets}
         self.route_tables: dict[str, RouteTable] = {t.id: t for t in snapshot.route_tables}

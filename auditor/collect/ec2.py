@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import botocore.exceptions
+from botocore.parsers import ResponseParserError
 
 from auditor.model import (
     Endpoint,
@@ -29,6 +30,7 @@ from auditor.model import (
     RouteTableAssociation,
     SecurityGroup,
     SecurityGroupRule,
+    StaleGroupCheck,
     Subnet,
     TransitGateway,
     Vpc,
@@ -76,6 +78,7 @@ class RegionView:
     flow_logs: list[FlowLog] = field(default_factory=list)
     transit_gateways: list[TransitGateway] = field(default_factory=list)
     endpoint_services: list[EndpointService] = field(default_factory=list)
+    stale_group_checks: list[StaleGroupCheck] = field(default_factory=list)
 
 
 def paginate(ec2: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Raw]:
@@ -130,8 +133,43 @@ def read_region(ec2: Any, account_id: str, region: str) -> RegionView:
         for t in paginate(ec2, "describe_transit_gateways", "TransitGateways")
     ]
     view.endpoint_services = read_endpoint_services(ec2, account_id, region)
+    view.stale_group_checks = read_stale_groups(ec2, account_id, region, view)
     view.prefix_lists = read_prefix_lists(ec2, region, referenced_prefix_lists(view))
     return view
+
+
+def read_stale_groups(
+    ec2: Any, account_id: str, region: str, view: RegionView
+) -> list[StaleGroupCheck]:
+    """DescribeStaleSecurityGroups for each of our VPCs that has a peering (the API works per VPC).
+
+    Where the endpoint does not offer it, return nothing: the rules then cross-reference
+    security-group rules against peerings and groups themselves.
+    """
+    peered = {s.vpc_id for p in view.peerings for s in p.sides()}
+    checks = []
+    for vpc in view.vpcs:
+        if vpc.id not in peered or vpc.account_id != account_id:
+            continue
+        try:
+            groups = [
+                parse_security_group(
+                    {
+                        **g,
+                        "IpPermissions": g.get("StaleIpPermissions", []),
+                        "IpPermissionsEgress": g.get("StaleIpPermissionsEgress", []),
+                    },
+                    account_id,
+                    region,
+                )
+                for g in paginate(
+                    ec2, "describe_stale_security_groups", "StaleSecurityGroupSet", VpcId=vpc.id
+                )
+            ]
+        except (NotImplementedError, ResponseParserError, botocore.exceptions.ClientError):
+            return []  # not offered or not permitted here: the rules cross-reference instead
+        checks.append(StaleGroupCheck(vpc.id, account_id, region, groups))
+    return checks
 
 
 def read_endpoint_services(ec2: Any, account_id: str, region: str) -> list[EndpointService]:

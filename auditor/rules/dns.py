@@ -1,0 +1,3 @@
+"""VPC DNS attributes."""
+
+from __future__ import annotations

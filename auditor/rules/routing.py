@@ -1,0 +1,3 @@
+"""Routes whose targets are gone or unusable."""
+
+from __future__ import annotations
