@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any
 
 from auditor.collect.ec2 import GATEWAY_PREFIXES
@@ -114,12 +116,9 @@ def s3_prefix_list(region: str = R1) -> PrefixList:
 def snapshot(*resources: Any, unaudited: tuple[tuple[str, str], ...] = ()) -> Snapshot:
     """A snapshot of these resources; every (account, region) they live in is audited unless listed."""
     lists = {
-        Vpc: "vpcs",
-        Subnet: "subnets",
-        RouteTable: "route_tables",
-        Endpoint: "endpoints",
-        PrefixList: "prefix_lists",
-        Peering: "peerings",
+        typing.get_args(hint)[0]: name
+        for name, hint in typing.get_type_hints(Snapshot).items()
+        if typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0])
     }
     snap = Snapshot()
     places = set()

@@ -73,9 +73,10 @@ def catalogue() -> dict[str, RuleMeta]:
     return metas
 
 
-def fingerprint(rule_id: str, resource_id: str) -> str:
+def fingerprint(rule_id: str, resource_id: str, detail: str = "") -> str:
     """Stable across runs: only what identifies the problem, never text, tags or order."""
-    return hashlib.sha256(f"{rule_id}|{resource_id}".encode()).hexdigest()[:16]
+    key = f"{rule_id}|{resource_id}" + (f"|{detail}" if detail else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def found(
@@ -88,7 +89,9 @@ def found(
     message: str,
     remediation: str,
     evidence: dict[str, object],
+    detail: str = "",
 ) -> Finding:
+    """A finding of `rule_id`; `detail` tells apart several problems of one rule on one resource."""
     meta = catalogue()[rule_id]
     return Finding(
         rule_id=rule_id,
@@ -102,7 +105,7 @@ def found(
         message=message,
         remediation=remediation,
         evidence=evidence,
-        id=fingerprint(rule_id, resource_id),
+        id=fingerprint(rule_id, resource_id, detail),
     )
 
 
