@@ -16,8 +16,9 @@ from auditor.collect import DEFAULT_WORKERS, Request, collect
 from auditor.deliver.files import STDOUT, write_text
 from auditor.errors import AuditError, InputError
 from auditor.model import Severity, Snapshot
-from auditor.report import build_report, render_html, render_json
-from auditor.rules import run_rules
+from auditor.policy import AuditPolicy, load_policy
+from auditor.report import build_report, render_html, render_json, render_rules_markdown
+from auditor.rules import REGISTRY, all_rules, evaluate
 from auditor.serial import dumps, load_snapshot
 
 EXIT_CLEAN = 0
@@ -91,8 +92,11 @@ def run_pipeline(
     outputs: Outputs,
     fail_on: str,
     quiet: bool,
+    policy_file: Path | None = None,
 ) -> int:
     """collect (or load) -> rules -> report -> deliver; returns the exit code."""
+    # The policy is read first: a typo in it should not cost a whole organisation's scan.
+    policy = load_policy(policy_file, REGISTRY) if policy_file else AuditPolicy()
     if snapshot_file is not None:
         snapshot = load_snapshot(snapshot_file)
     else:
@@ -104,14 +108,19 @@ def run_pipeline(
             progress.finish()
         if outputs.snapshot_path:
             write_output(outputs.snapshot_path, dumps(snapshot), "snapshot", quiet)
-    findings = run_rules(snapshot)
-    report = build_report(snapshot, findings)
+    result = evaluate(snapshot, policy)
+    report = build_report(snapshot, result)
     if outputs.json_path:
         write_output(outputs.json_path, render_json(report), "JSON report", quiet)
     if outputs.html_path:
         write_output(outputs.html_path, render_html(report), "HTML report", quiet)
     if not quiet:
         say(summary_line(snapshot, report))
+        for expired in report["expired_suppressions"]:
+            say(
+                f"note: suppression for {expired['rule']} expired on {expired['expires']} "
+                f"and no longer applies ({len(expired['finding_ids'])} finding(s))"
+            )
     return exit_code(snapshot, findings_at_or_above(report, fail_on))
 
 
@@ -253,6 +262,13 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     help="Audit a saved snapshot offline (no AWS calls).",
 )
 @click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Audit policy (YAML or TOML): enable/disable rules, severities, trusted accounts, suppressions. Example: policies/example-policy.yaml.",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False),
     default="low",
@@ -316,6 +332,7 @@ def main(ctx: click.Context, /, **options: Any) -> None:
         outputs.with_default_html(),
         options["fail_on"].lower(),
         options["quiet"],
+        options["policy_file"],
     )
     ctx.exit(code)
 
@@ -376,3 +393,18 @@ def isolate_from_real_aws(endpoint_url: str) -> None:
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
+
+
+@main.command()
+@click.option(
+    "--markdown", is_flag=True, help="The full catalogue as Markdown (docs/rules.md is made so)."
+)
+def rules(markdown: bool) -> None:
+    """List the rules: id, default severity and title (--markdown: what/why/how to fix)."""
+    metas = list(all_rules())
+    if markdown:
+        click.echo(render_rules_markdown([m.as_dict() for m in metas]), nl=False)
+        return
+    width = max(len(m.id) for m in metas)
+    for meta in metas:
+        click.echo(f"{meta.id:<{width}}  {meta.severity!s:<8}  {meta.title}")

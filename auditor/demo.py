@@ -70,7 +70,7 @@ class MotoServer:
             from moto.server import ThreadedMotoServer
         except ImportError as exc:
             raise AuditError(_MISSING_MOTO) from exc
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # unimplemented APIs are expected
         # port=0 lets the OS pick a free port; the bound port is read back after start().
         server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         server.start()

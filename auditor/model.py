@@ -347,3 +347,6 @@ class Finding:
     remediation: str
     evidence: dict[str, object] = field(default_factory=dict)
     id: str = ""
+    suppressed: bool = False
+    suppression_reason: str | None = None
+    suppression_expires: str | None = None

@@ -181,8 +181,13 @@ def sample_report() -> dict[str, Any]:
             "by_rule": {"peering-dns-resolution-disabled": 1, "s3-egress-via-nat": 2},
             "by_account": {"123456789012": 2, "210987654321": 1},
             "coverage": {"ok": 3, "error": 1},
+            "suppressed": 0,
         },
-        "findings": findings,
+        "findings": [
+            {"suppressed": False, "suppression_reason": None, "suppression_expires": None, **f}
+            for f in findings
+        ],
+        "expired_suppressions": [],
     }
 
 

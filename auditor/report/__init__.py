@@ -14,15 +14,18 @@ from typing import Any
 import jinja2
 
 from auditor import __version__
-from auditor.model import REPORT_SCHEMA_VERSION, Finding, Severity, Snapshot
+from auditor.model import REPORT_SCHEMA_VERSION, Severity, Snapshot
 from auditor.resources import data_path
+from auditor.rules import AuditResult
 from auditor.rules.base import catalogue
 from auditor.serial import to_jsonable
 
 SEVERITIES = [str(s) for s in sorted(Severity, reverse=True)]
 
 
-def build_report(snapshot: Snapshot, findings: list[Finding]) -> dict[str, Any]:
+def build_report(snapshot: Snapshot, result: AuditResult) -> dict[str, Any]:
+    """The report document; summary counts leave suppressed findings out, the list keeps them."""
+    findings = [f for f in result.findings if not f.suppressed]
     coverage = Counter(c.status for c in snapshot.coverage)
     by_severity = Counter(str(f.severity) for f in findings)
     return {
@@ -37,8 +40,13 @@ def build_report(snapshot: Snapshot, findings: list[Finding]) -> dict[str, Any]:
             "by_rule": dict(sorted(Counter(f.rule_id for f in findings).items())),
             "by_account": dict(sorted(Counter(f.account_id for f in findings).items())),
             "coverage": {"ok": coverage.get("ok", 0), "error": coverage.get("error", 0)},
+            "suppressed": len(result.findings) - len(findings),
         },
-        "findings": [to_jsonable(f) for f in findings],
+        "findings": [to_jsonable(f) for f in result.findings],
+        "expired_suppressions": [
+            {**to_jsonable(e.suppression), "finding_ids": e.finding_ids}
+            for e in result.expired_suppressions
+        ],
     }
 
 
@@ -46,15 +54,26 @@ def render_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_html(report: dict[str, Any]) -> str:
-    env = jinja2.Environment(
+def templates(autoescape: bool = True) -> jinja2.Environment:
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(data_path("templates")),
-        autoescape=True,
+        autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
+
+
+def render_html(report: dict[str, Any]) -> str:
     rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
-    return env.get_template("report.html.j2").render(
-        report=report, rules=rules, severities=SEVERITIES
+    return (
+        templates()
+        .get_template("report.html.j2")
+        .render(report=report, rules=rules, severities=SEVERITIES)
     )
+
+
+def render_rules_markdown(rules: list[dict[str, Any]]) -> str:
+    """The rule catalogue as Markdown (Markdown is not HTML: no autoescape)."""
+    return templates(autoescape=False).get_template("rules.md.j2").render(rules=rules)

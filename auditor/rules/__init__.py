@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 from auditor.model import Finding, RuleSettings, Snapshot
 from auditor.net import Topology
+from auditor.policy import AuditPolicy, ExpiredSuppression, apply_policy
 from auditor.rules import dns, egress, endpoints, peering, routing, security_groups
 from auditor.rules.base import REGISTRY, RuleMeta, catalogue, sort_key
+
+__all__ = ["REGISTRY", "AuditResult", "RuleMeta", "all_rules", "evaluate", "run_rules"]
 
 RULE_MODULES = (dns, egress, endpoints, peering, routing, security_groups)
 
@@ -27,6 +32,22 @@ def run_rules(
         for finding in REGISTRY[rule_id](topology):
             findings.setdefault(finding.id, finding)
     return sorted(findings.values(), key=sort_key)
+
+
+@dataclass
+class AuditResult:
+    findings: list[Finding]
+    expired_suppressions: list[ExpiredSuppression] = field(default_factory=list)
+
+
+def evaluate(
+    snapshot: Snapshot, policy: AuditPolicy | None = None, today: dt.date | None = None
+) -> AuditResult:
+    """The rules as the audit policy wants them: enabled set, trust, severities, suppressions."""
+    policy = policy or AuditPolicy()
+    findings = run_rules(snapshot, only=policy.enabled(REGISTRY), settings=policy.settings())
+    findings, expired = apply_policy(findings, snapshot, policy, today or dt.date.today())
+    return AuditResult(sorted(findings, key=sort_key), expired)
 
 
 def all_rules() -> Iterator[RuleMeta]:

@@ -1,0 +1,212 @@
+"""Audit policy (`--policy FILE`, YAML or TOML): which rules run, at what severity, whom we
+trust, and which findings are knowingly accepted (suppressions with a reason and an expiry).
+
+The file is decoded with the same strict decoder as snapshots, so an unknown key or a wrong
+type is an error that names the key, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fnmatch
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import InputError
+from auditor.model import Finding, RuleSettings, Severity, Snapshot
+from auditor.serial import DecodeError, from_jsonable
+
+POLICY_VERSION = 1
+ANY_RULE = "*"
+
+
+@dataclass
+class RulePolicy:
+    enabled: bool = True
+    severity: str | None = None
+
+
+@dataclass
+class Trusted:
+    accounts: list[str] = field(default_factory=list)
+    organization_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Options:
+    include_empty: bool = False
+
+
+@dataclass
+class Suppression:
+    rule: str
+    reason: str
+    expires: str | None = None
+    account: str | None = None
+    region: str | None = None
+    resource: str | None = None
+    tag: dict[str, str] = field(default_factory=dict)
+
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and dt.date.fromisoformat(self.expires) < today
+
+    def matches(self, finding: Finding, tags: dict[str, str]) -> bool:
+        return (
+            self.rule in (ANY_RULE, finding.rule_id)
+            and self.account in (None, finding.account_id)
+            and self.region in (None, finding.region)
+            and (self.resource is None or fnmatch.fnmatchcase(finding.resource_id, self.resource))
+            and all(tags.get(key) == value for key, value in self.tag.items())
+        )
+
+
+@dataclass
+class AuditPolicy:
+    version: int = POLICY_VERSION
+    rules: dict[str, RulePolicy] = field(default_factory=dict)
+    trusted: Trusted = field(default_factory=Trusted)
+    options: Options = field(default_factory=Options)
+    suppressions: list[Suppression] = field(default_factory=list)
+
+    def settings(self) -> RuleSettings:
+        return RuleSettings(
+            trusted_accounts=frozenset(self.trusted.accounts),
+            trusted_organization_ids=frozenset(self.trusted.organization_ids),
+            include_empty=self.options.include_empty,
+        )
+
+    def enabled(self, rule_ids: Iterable[str]) -> list[str]:
+        return [r for r in rule_ids if self.rules.get(r, RulePolicy()).enabled]
+
+    def severity(self, rule_id: str) -> Severity | None:
+        override = self.rules.get(rule_id, RulePolicy()).severity
+        return Severity.parse(override) if override else None
+
+
+@dataclass
+class ExpiredSuppression:
+    """A suppression past its date: it no longer hides anything, and the report says so."""
+
+    suppression: Suppression
+    finding_ids: list[str]
+
+
+def load_policy(path: Path, known_rules: Iterable[str]) -> AuditPolicy:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read policy: {exc.strerror or exc}") from None
+    data = _parse(path, raw)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a policy must be a mapping of keys (version, rules, ...)")
+    try:
+        policy = from_jsonable(AuditPolicy, _dates_to_text(data), "policy")
+        _validate(policy, set(known_rules))
+    except (DecodeError, ValueError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+    return policy
+
+
+def _parse(path: Path, raw: bytes) -> Any:
+    if path.suffix.lower() == ".toml":
+        try:
+            return tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not valid TOML: {exc}") from None
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise InputError(f"{path}: a policy file must end in .yaml, .yml or .toml")
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise InputError(f"{path}: not valid YAML{line}") from None
+
+
+def _dates_to_text(value: Any) -> Any:
+    """YAML and TOML turn 2027-01-31 into a date; the policy keeps ISO text."""
+    if isinstance(value, dict):
+        return {k: _dates_to_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_to_text(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _validate(policy: AuditPolicy, known: set[str]) -> None:
+    if policy.version != POLICY_VERSION:
+        raise ValueError(f"policy version {policy.version} is not supported (use {POLICY_VERSION})")
+    for rule_id, rule in policy.rules.items():
+        if rule_id not in known:
+            raise ValueError(f"rules.{rule_id}: unknown rule id (see `vpc-audit rules`)")
+        if rule.severity is not None and rule.severity.upper() not in Severity.__members__:
+            raise ValueError(f"rules.{rule_id}.severity: {rule.severity!r} is not a severity")
+    for account in policy.trusted.accounts:
+        _check_account(account, "trusted.accounts")
+    for i, s in enumerate(policy.suppressions):
+        where = f"suppressions[{i}]"
+        if s.rule != ANY_RULE and s.rule not in known:
+            raise ValueError(f"{where}.rule: unknown rule id {s.rule!r}")
+        if not s.reason.strip():
+            raise ValueError(f"{where}.reason: a suppression needs a reason")
+        if s.account is not None:
+            _check_account(s.account, f"{where}.account")
+        if s.expires is not None:
+            try:
+                dt.date.fromisoformat(s.expires)
+            except ValueError:
+                raise ValueError(
+                    f"{where}.expires: {s.expires!r} is not a YYYY-MM-DD date"
+                ) from None
+
+
+def _check_account(account: str, where: str) -> None:
+    if not (account.isdigit() and len(account) == 12):
+        raise ValueError(f"{where}: {account!r} is not a 12-digit account id")
+
+
+def apply_policy(
+    findings: list[Finding], snapshot: Snapshot, policy: AuditPolicy, today: dt.date
+) -> tuple[list[Finding], list[ExpiredSuppression]]:
+    """Severity overrides and suppressions. Suppressed findings stay, marked, with the reason."""
+    tags = resource_tags(snapshot)
+    expired = {id(s): ExpiredSuppression(s, []) for s in policy.suppressions if s.expired(today)}
+    out = []
+    for finding in findings:
+        severity = policy.severity(finding.rule_id)
+        if severity is not None:
+            finding = dataclasses.replace(finding, severity=severity)
+        own_tags = {**tags.get(finding.vpc_id or "", {}), **tags.get(finding.resource_id, {})}
+        for s in policy.suppressions:
+            if not s.matches(finding, own_tags):
+                continue
+            if id(s) in expired:
+                expired[id(s)].finding_ids.append(finding.id)
+                continue
+            finding = dataclasses.replace(
+                finding, suppressed=True, suppression_reason=s.reason, suppression_expires=s.expires
+            )
+            break
+        out.append(finding)
+    return out, list(expired.values())
+
+
+def resource_tags(snapshot: Snapshot) -> dict[str, dict[str, str]]:
+    """Tags of every tagged resource by id, for tag-scoped suppressions."""
+    index: dict[str, dict[str, str]] = {}
+    for f in dataclasses.fields(snapshot):
+        items = getattr(snapshot, f.name)
+        if isinstance(items, list):
+            for item in items:
+                if isinstance(getattr(item, "tags", None), dict):
+                    index[item.id] = item.tags
+    return index
