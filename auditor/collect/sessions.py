@@ -33,11 +33,60 @@ CLIENT_CONFIG = Config(
 
 _client_lock = threading.Lock()
 
+# Every AWS operation vpc-audit may call, as IAM actions. Anything else is refused before the
+# request is signed: the tool is read-only by construction, not by convention.
+READ_ONLY_OPERATIONS = frozenset(
+    {
+        "sts:GetCallerIdentity",
+        "sts:AssumeRole",
+        "organizations:ListAccounts",
+        "organizations:DescribeOrganization",
+        "ec2:DescribeRegions",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeNatGateways",
+        "ec2:DescribeInternetGateways",
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeVpcEndpointServiceConfigurations",
+        "ec2:DescribeVpcEndpointServicePermissions",
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeStaleSecurityGroups",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeFlowLogs",
+        "ec2:DescribeTransitGateways",
+        "ec2:DescribeManagedPrefixLists",
+        "ec2:DescribePrefixLists",
+        "ec2:GetManagedPrefixListEntries",
+    }
+)
+
+
+class ReadOnlyViolation(AuditError):
+    """A call outside READ_ONLY_OPERATIONS was attempted: a bug, stopped before it left."""
+
+
+def iam_action(model: Any) -> str:
+    return f"{model.service_model.signing_name}:{model.name}"
+
+
+def refuse_unlisted(model: Any, **_: Any) -> None:
+    action = iam_action(model)
+    if action not in READ_ONLY_OPERATIONS:
+        raise ReadOnlyViolation(f"refused {action}: vpc-audit only makes read-only calls")
+
 
 def client(session: boto3.Session, service: str, region: str) -> Any:
-    """Create a client; boto3 sessions are not thread-safe while creating clients."""
+    """A client that can only make the read-only calls vpc-audit needs.
+
+    Creation takes a lock: boto3 sessions are not thread-safe while creating clients.
+    """
     with _client_lock:
-        return session.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        made = session.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    made.meta.events.register("before-call.*.*", refuse_unlisted)
+    return made
 
 
 @dataclass(frozen=True)
