@@ -14,6 +14,9 @@ from functools import cached_property
 
 from auditor.model import (
     Endpoint,
+    InternetGateway,
+    NatGateway,
+    NetworkInterface,
     Peering,
     PeeringSide,
     PrefixList,
@@ -22,6 +25,7 @@ from auditor.model import (
     RuleSettings,
     Snapshot,
     Subnet,
+    TransitGateway,
     Vpc,
 )
 
@@ -38,6 +42,7 @@ def networks(cidrs: Iterable[str]) -> list[Network]:
 
 def collapse(nets: Iterable[Network]) -> list[Network]:
     """Merge adjacent and nested networks, per address family."""
+    nets = list(nets)  # read twice below: a generator would lose its IPv6 half
     v4 = [n for n in nets if n.version == 4]
     v6 = [n for n in nets if n.version == 6]
     return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
@@ -90,7 +95,10 @@ class Topology:
         scope = snapshot.scope
         # Accounts and organisations a trust rule accepts: the policy's, plus what was audited.
         self.trusted_accounts = (
-            self.settings.trusted_accounts | set(scope.accounts) | set(scope.organization_accounts)
+            self.settings.trusted_accounts
+            | set(scope.accounts)
+            | set(scope.organization_accounts)
+            | {c.account_id for c in snapshot.coverage}
         )
         self.trusted_organization_ids = self.settings.trusted_organization_ids | (
             {scope.organization_id} if scope.organization_id else set()
@@ -122,6 +130,58 @@ class Topology:
             (p.region, p.name): p for p in snapshot.prefix_lists
         }
         self.audited = {(c.account_id, c.region) for c in snapshot.coverage if c.status == "ok"}
+
+    # --- route targets, built on first use ---
+
+    @cached_property
+    def nat_gateways(self) -> dict[str, NatGateway]:
+        return {n.id: n for n in self.snapshot.nat_gateways}
+
+    @cached_property
+    def internet_gateways(self) -> dict[str, InternetGateway]:
+        return {g.id: g for g in self.snapshot.internet_gateways}
+
+    @cached_property
+    def endpoints(self) -> dict[str, Endpoint]:
+        return {e.id: e for e in self.snapshot.endpoints}
+
+    @cached_property
+    def network_interfaces(self) -> dict[str, NetworkInterface]:
+        return {n.id: n for n in self.snapshot.network_interfaces}
+
+    @cached_property
+    def instance_interfaces(self) -> dict[str, list[NetworkInterface]]:
+        """ENIs by the instance they are attached to: the snapshot's only record of instances."""
+        index: dict[str, list[NetworkInterface]] = defaultdict(list)
+        for eni in self.snapshot.network_interfaces:
+            if eni.instance_id:
+                index[eni.instance_id].append(eni)
+        return index
+
+    @cached_property
+    def interface_owners(self) -> dict[str, set[str]]:
+        """Accounts owning ENIs in each VPC: more than the VPC owner means RAM-shared subnets."""
+        index: dict[str, set[str]] = defaultdict(set)
+        for eni in self.snapshot.network_interfaces:
+            index[eni.vpc_id].add(eni.account_id)
+        return index
+
+    @cached_property
+    def transit_gateways(self) -> dict[str, TransitGateway]:
+        return {t.id: t for t in self.snapshot.transit_gateways}
+
+    @cached_property
+    def _routes_by_target(self) -> dict[str, list[tuple[RouteTable, Route]]]:
+        index: dict[str, list[tuple[RouteTable, Route]]] = defaultdict(list)
+        for table in self.snapshot.route_tables:
+            for route in table.routes:
+                if route.target_id:
+                    index[route.target_id].append((table, route))
+        return index
+
+    def routes_to(self, target_id: str) -> list[tuple[RouteTable, Route]]:
+        """Every route in any table that targets `target_id`, with its table."""
+        return self._routes_by_target.get(target_id, [])
 
     def service_prefix_list(self, region: str, service: str) -> PrefixList | None:
         """The AWS-managed prefix list of a gateway-endpoint service (s3, dynamodb) in a region."""

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from auditor.cli import main
 from auditor.errors import InputError
-from auditor.model import Snapshot
+from auditor.model import NatGateway, Snapshot
 from auditor.policy import AuditPolicy, load_policy
 from auditor.rules import REGISTRY, evaluate
 from auditor.serial import dumps
@@ -22,8 +22,9 @@ TODAY = dt.date(2026, 11, 27)
 
 
 def two_findings() -> Snapshot:
-    """An s3-egress-via-nat on rtb-1 (tagged Team=data) and a pending peering pcx-1."""
+    """S3 and DynamoDB through NAT on rtb-1 (VPC tagged Team=data), and a pending peering pcx-1."""
     return snapshot(
+        NatGateway("nat-1", A, "us-east-1", "vpc-1"),
         vpc("vpc-1", "10.0.0.0/16", tags={"Team": "data"}),
         subnet("subnet-1", "vpc-1", "10.0.1.0/24"),
         table("rtb-1", "vpc-1", route("0.0.0.0/0", "nat-1"), main=True),
@@ -59,6 +60,7 @@ def test_example_policies_load_and_agree(name: str) -> None:
 def test_no_policy_reports_everything() -> None:
     result = evaluate(two_findings(), today=TODAY)
     assert sorted(f.rule_id for f in result.findings) == [
+        "dynamodb-egress-via-nat",
         "peering-pending-acceptance",
         "s3-egress-via-nat",
     ]
@@ -67,7 +69,8 @@ def test_no_policy_reports_everything() -> None:
 def test_disable_and_override_severity(tmp_path: Path) -> None:
     policy = load(
         tmp_path,
-        "rules:\n  s3-egress-via-nat: {enabled: false}\n  peering-pending-acceptance: {severity: critical}\n",
+        "rules:\n  s3-egress-via-nat: {enabled: false}\n  dynamodb-egress-via-nat: {enabled: false}\n"
+        "  peering-pending-acceptance: {severity: critical}\n",
     )
     (finding,) = evaluate(two_findings(), policy, TODAY).findings
     assert finding.rule_id == "peering-pending-acceptance"
@@ -194,7 +197,8 @@ def test_cli_suppressed_findings_stay_in_json_and_leave_the_exit_code(tmp_path: 
     )
     assert result.exit_code == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["summary"]["total"] == 0 and report["summary"]["suppressed"] == 2
+    assert report["summary"]["total"] == 0
+    assert report["summary"]["suppressed"] == len(report["findings"]) == 3
     assert all(
         f["suppressed"] and f["suppression_reason"] == "known and accepted"
         for f in report["findings"]

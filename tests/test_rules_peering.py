@@ -8,7 +8,7 @@ import pytest
 
 from auditor.collect import merge_views
 from auditor.collect.ec2 import RegionView
-from auditor.model import Finding, Snapshot
+from auditor.model import Finding, PrefixList, RuleSettings, Snapshot
 from auditor.rules import run_rules
 from tests.builders import R1, R2, A, B, peering, route, side, snapshot, subnet, table, vpc
 
@@ -270,3 +270,307 @@ def test_peering_seen_from_both_accounts_is_reported_once() -> None:
     assert len(snap.peerings) == 1
     rules = [f.rule_id for f in run_rules(snap)]
     assert sorted(rules) == [DNS, RETURN]
+
+
+# --- peering-overlapping-cidr ---
+
+OVERLAP = "peering-overlapping-cidr"
+
+
+def test_secondary_cidr_associated_later_overlaps() -> None:
+    # The peering only reports b's primary CIDR; the VPC itself has the overlapping secondary.
+    snap = two_vpcs()
+    snap.vpcs[1].cidr_blocks.append("10.0.128.0/17")
+    (finding,) = findings(snap, OVERLAP)
+    assert finding.evidence["overlapping"] == ["10.0.128.0/17"]
+    assert finding.resource_type == "vpc-peering-connection"
+    assert str(finding.severity) == "high"
+    assert "10.0.128.0/17" in finding.message
+
+
+def test_disjoint_vpcs_do_not_overlap() -> None:
+    assert findings(two_vpcs(), OVERLAP) == []
+
+
+@pytest.mark.parametrize("status", ["failed", "pending-acceptance", "active"])
+def test_overlap_is_reported_in_any_status(status: str) -> None:
+    snap = two_vpcs(status=status)
+    snap.peerings[0].accepter.cidr_blocks = ["10.0.0.0/8"]
+    (finding,) = findings(snap, OVERLAP)
+    assert finding.evidence["overlapping"] == ["10.0.0.0/16"]
+    assert status in finding.message
+
+
+def test_ipv6_overlap() -> None:
+    snap = two_vpcs()
+    snap.vpcs[0].ipv6_cidr_blocks = ["2600:1f18:1:100::/56"]
+    snap.vpcs[1].ipv6_cidr_blocks = ["2600:1f18:1:100::/64"]
+    (finding,) = findings(snap, OVERLAP)
+    assert finding.evidence["overlapping"] == ["2600:1f18:1:100::/64"]
+
+
+# --- peering-route-outside-peer ---
+
+OUTSIDE = "peering-route-outside-peer"
+
+
+def test_default_route_through_a_peering() -> None:
+    snap = two_vpcs(a_table(route("0.0.0.0/0", PCX)), b_table())
+    (finding,) = findings(snap, OUTSIDE)
+    assert (finding.resource_type, finding.resource_id, finding.vpc_id) == (
+        "route-table",
+        "rtb-a",
+        "vpc-a",
+    )
+    (row,) = finding.evidence["routes"]  # type: ignore[misc]
+    assert row["destination"] == "0.0.0.0/0"
+    assert row["outside_peer"] == "0.0.0.0/0 except 10.1.0.0/16"
+    assert "sends 0.0.0.0/0 except 10.1.0.0/16 into peering" in finding.message
+    assert row["inside_peer"] == "10.1.0.0/16"
+    assert "--destination-cidr-block 0.0.0.0/0" in finding.remediation
+    assert (
+        f"create-route --route-table-id rtb-a --destination-cidr-block 10.1.0.0/16 "
+        f"--vpc-peering-connection-id {PCX}" in finding.remediation
+    )
+
+
+def test_ipv6_default_route_through_a_peering() -> None:
+    snap = two_vpcs(a_table(route("::/0", PCX)), b_table())
+    (finding,) = findings(snap, OUTSIDE)
+    assert finding.evidence["routes"][0]["outside_peer"] == "::/0"  # type: ignore[index]
+    assert "create-route" not in finding.remediation  # nothing of ::/0 lies inside the peer
+
+
+def test_routes_inside_the_peer_are_fine() -> None:
+    snap = two_vpcs(a_table(route("10.1.0.0/16", PCX)), b_table(route("10.0.1.0/24", PCX)))
+    assert findings(snap, OUTSIDE) == []
+
+
+def test_partly_outside_route_and_prefix_list_route_report_the_outside_part() -> None:
+    plist = PrefixList("pl-corp", R1, "corp", A, ["10.1.5.0/24", "192.168.0.0/24"])
+    snap = two_vpcs(
+        a_table(route("10.0.0.0/14", PCX), route("pl-corp", PCX)), b_table(), extra=(plist,)
+    )
+    (finding,) = findings(snap, OUTSIDE)
+    rows = {r["destination"]: r for r in finding.evidence["routes"]}  # type: ignore[attr-defined]
+    assert rows["10.0.0.0/14"]["outside_peer"] == "10.0.0.0/16, 10.2.0.0/15"
+    assert rows["pl-corp"]["outside_peer"] == "192.168.0.0/24"
+
+
+def test_route_from_the_accepter_side_is_checked_against_the_requester() -> None:
+    snap = two_vpcs(a_table(), b_table(route("10.0.0.0/8", PCX), account=B), b_account=B)
+    (finding,) = findings(snap, OUTSIDE)
+    assert (finding.resource_id, finding.account_id) == ("rtb-b", B)
+    assert finding.evidence["peer_cidrs"] == ["10.0.0.0/16"]
+
+
+def test_inactive_peering_routes_are_left_to_lingering() -> None:
+    snap = two_vpcs(a_table(route("0.0.0.0/0", PCX)), b_table(), status="deleted")
+    assert findings(snap, OUTSIDE) == []
+
+
+# --- peering-partial-return-route ---
+
+PARTIAL = "peering-partial-return-route"
+
+
+def partial_snapshot(account: str = A, region: str = R1, **kw: Any) -> Snapshot:
+    """a forwards all of b; b1's own table routes a back, b2 (main table) does not."""
+    return two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(account=account, region=region),
+        table(
+            "rtb-b1",
+            "vpc-b",
+            route("10.1.0.0/16", "local"),
+            route("10.0.0.0/16", PCX),
+            subnets=("subnet-b1",),
+            account=account,
+            region=region,
+        ),
+        b_account=account,
+        b_region=region,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(("account", "region"), [(A, R1), (B, R1), (A, R2), (B, R2)])
+def test_one_destination_subnet_returns_another_does_not(account: str, region: str) -> None:
+    snap = partial_snapshot(account, region)
+    (finding,) = findings(snap, PARTIAL)
+    assert (finding.resource_id, finding.account_id, finding.region) == (PCX, account, region)
+    assert str(finding.severity) == "low"
+    (gap,) = finding.evidence["gaps"]  # type: ignore[misc]
+    assert gap["subnets_that_cannot_reply"] == "subnet-b2"
+    assert gap["returning_route_tables"] == "rtb-b1"
+    assert gap["return_route_table"] == "rtb-b"
+    assert gap["not_routed_back"] == "10.0.1.0/24"
+    assert "subnet-b2" in finding.message and "subnet-b1" not in finding.message
+    assert "rtb-b" in finding.remediation
+    assert findings(snap, RETURN) == []  # the coarse rule deliberately stays quiet
+
+
+def test_all_destination_subnets_returning_is_healthy() -> None:
+    snap = two_vpcs(a_table(route("10.1.0.0/16", PCX)), b_table(route("10.0.0.0/16", PCX)))
+    assert findings(snap, PARTIAL) == []
+
+
+def test_no_destination_subnet_returning_is_the_missing_return_rule() -> None:
+    snap = two_vpcs(a_table(route("10.1.0.0/16", PCX)), b_table())
+    assert findings(snap, PARTIAL) == []
+    assert len(findings(snap, RETURN)) == 1
+
+
+def test_narrow_forward_route_to_the_returning_subnet_is_healthy() -> None:
+    snap = partial_snapshot()
+    snap.route_tables[0].routes[1].destination_cidr = "10.1.1.0/24"
+    assert findings(snap, PARTIAL) == []
+
+
+def test_partial_return_towards_an_unaudited_peer_is_not_claimed() -> None:
+    snap = partial_snapshot(B, R2, unaudited=((B, R2),))
+    assert findings(snap, PARTIAL) == []
+
+
+# --- peering-unused ---
+
+UNUSED = "peering-unused"
+
+
+def test_active_peering_without_routes_is_unused() -> None:
+    (finding,) = findings(two_vpcs(a_table(), b_table()), UNUSED)
+    assert finding.resource_id == PCX and str(finding.severity) == "low"
+    assert f"delete-vpc-peering-connection --vpc-peering-connection-id {PCX}" in (
+        finding.remediation
+    )
+
+
+def test_peering_used_on_only_one_side_is_not_unused() -> None:
+    assert findings(two_vpcs(a_table(), b_table(route("10.0.0.0/16", PCX))), UNUSED) == []
+
+
+def test_route_in_a_table_serving_no_subnet_counts_as_use() -> None:
+    spare = table("rtb-spare", "vpc-a", route("10.1.0.0/16", PCX))
+    assert findings(two_vpcs(a_table(), b_table(), extra=(spare,)), UNUSED) == []
+
+
+def test_unaudited_side_may_use_it() -> None:
+    snap = two_vpcs(a_table(), b_account=B, b_region=R2, unaudited=((B, R2),))
+    snap.vpcs = [v for v in snap.vpcs if v.account_id == A]
+    assert findings(snap, UNUSED) == []
+
+
+@pytest.mark.parametrize("status", ["pending-acceptance", "deleted"])
+def test_only_active_peerings_can_be_unused(status: str) -> None:
+    assert findings(two_vpcs(a_table(), b_table(), status=status), UNUSED) == []
+
+
+# --- peering-inactive-lingering ---
+
+LINGER = "peering-inactive-lingering"
+
+
+@pytest.mark.parametrize("status", ["deleted", "rejected", "failed", "expired"])
+def test_routes_to_an_inactive_peering_linger(status: str) -> None:
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(route("10.0.0.0/16", PCX), account=B),
+        b_account=B,
+        status=status,
+    )
+    (finding,) = findings(snap, LINGER)
+    assert finding.resource_id == PCX and str(finding.severity) == "medium"
+    rows = finding.evidence["routes"]
+    assert [(r["route_table"], r["destination"]) for r in rows] == [  # type: ignore[attr-defined]
+        ("rtb-a", "10.1.0.0/16"),
+        ("rtb-b", "10.0.0.0/16"),
+    ]
+    assert "rtb-a" in finding.message and "rtb-b" in finding.message
+    assert (
+        f"account {B}: aws ec2 delete-route --route-table-id rtb-b "
+        f"--destination-cidr-block 10.0.0.0/16" in finding.remediation
+    )
+
+
+def test_deleted_peering_without_routes_is_not_lingering() -> None:
+    assert findings(two_vpcs(a_table(), b_table(), status="deleted"), LINGER) == []
+
+
+def test_active_peering_with_routes_is_not_lingering() -> None:
+    assert findings(two_vpcs(a_table(route("10.1.0.0/16", PCX)), b_table()), LINGER) == []
+
+
+# --- peering-untrusted-account ---
+
+UNTRUSTED = "peering-untrusted-account"
+C = "333333333333"
+
+
+def vendor_peering(status: str = "active") -> Snapshot:
+    """vpc-a (audited account A) peered with a VPC of account C, which nobody audited."""
+    return snapshot(
+        vpc("vpc-a", "10.0.0.0/16", tags={"Name": "app"}),
+        peering(PCX, side("vpc-a", "10.0.0.0/16"), side("vpc-c", "10.9.0.0/16", account=C), status),
+    )
+
+
+def test_peering_with_an_account_outside_the_audited_ones() -> None:
+    (finding,) = findings(vendor_peering(), UNTRUSTED)
+    assert (finding.account_id, finding.vpc_id) == (A, "vpc-a")
+    assert finding.evidence["untrusted_accounts"] == [C]
+    assert "outside the audited accounts" in finding.message
+    assert "audit policy" in finding.message
+    assert f"delete-vpc-peering-connection --vpc-peering-connection-id {PCX}" in (
+        finding.remediation
+    )
+
+
+def test_pending_request_to_us_from_a_stranger_can_be_rejected() -> None:
+    snap = vendor_peering("pending-acceptance")
+    snap.peerings[0].requester, snap.peerings[0].accepter = (
+        snap.peerings[0].accepter,
+        snap.peerings[0].requester,
+    )
+    (finding,) = findings(snap, UNTRUSTED)
+    assert "reject-vpc-peering-connection" in finding.remediation
+
+
+def test_trusted_account_from_the_policy_is_not_reported() -> None:
+    settings = RuleSettings(trusted_accounts=frozenset({C}))
+    assert run_rules(vendor_peering(), only=[UNTRUSTED], settings=settings) == []
+
+
+def test_organisation_member_is_trusted_and_outsiders_are_named_as_such() -> None:
+    snap = vendor_peering()
+    snap.scope.organization_accounts = [A, C]
+    assert findings(snap, UNTRUSTED) == []
+    snap.scope.organization_accounts = [A]
+    (finding,) = findings(snap, UNTRUSTED)
+    assert "outside the organisation" in finding.message
+
+
+def test_peering_between_audited_accounts_is_trusted() -> None:
+    assert findings(two_vpcs(b_account=B), UNTRUSTED) == []
+
+
+@pytest.mark.parametrize("status", ["rejected", "deleted", "failed"])
+def test_dead_peering_with_a_stranger_is_not_reported(status: str) -> None:
+    assert findings(vendor_peering(status), UNTRUSTED) == []
+
+
+def test_ipv6_return_route_is_seen() -> None:
+    # Regression: collapse() of a generator dropped IPv6, so IPv6 return routes looked missing.
+    snap = two_vpcs(
+        a_table(route("2600:1f18:b::/56", PCX)),
+        b_table(route("2600:1f18:a::/56", PCX)),
+    )
+    snap.vpcs[0].ipv6_cidr_blocks = ["2600:1f18:a::/56"]
+    snap.vpcs[1].ipv6_cidr_blocks = ["2600:1f18:b::/56"]
+    snap.subnets[0].ipv6_cidr_blocks = ["2600:1f18:a::/64"]
+    snap.subnets[1].ipv6_cidr_blocks = ["2600:1f18:b::/64"]
+    assert findings(snap, RETURN) == []
+    assert findings(snap, OUTSIDE) == []
+    snap.route_tables[1].routes.pop()  # drop b's return route
+    (finding,) = findings(snap, RETURN)
+    (gap,) = finding.evidence["gaps"]  # type: ignore[misc]
+    assert gap["return_tables_checked"][0]["not_routed_back"] == ["2600:1f18:a::/64"]

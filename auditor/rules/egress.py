@@ -18,6 +18,11 @@ def s3_egress_via_nat(topo: Topology) -> Iterator[Finding]:
     yield from service_egress_via_nat(topo, "s3-egress-via-nat", "s3", "S3")
 
 
+@rule("dynamodb-egress-via-nat")
+def dynamodb_egress_via_nat(topo: Topology) -> Iterator[Finding]:
+    yield from service_egress_via_nat(topo, "dynamodb-egress-via-nat", "dynamodb", "DynamoDB")
+
+
 def service_egress_via_nat(
     topo: Topology, rule_id: str, service: str, display: str
 ) -> Iterator[Finding]:
@@ -37,11 +42,20 @@ def service_egress_via_nat(
         if not nat_hops:
             continue
         service_name = f"com.amazonaws.{table.region}.{service}"
-        endpoints = [
-            e
-            for e in topo.endpoints_by_vpc.get(table.vpc_id, [])
-            if e.endpoint_type.lower() == "gateway" and e.service_name == service_name
+        in_vpc = [
+            e for e in topo.endpoints_by_vpc.get(table.vpc_id, []) if e.service_name == service_name
         ]
+        endpoints = [e for e in in_vpc if e.endpoint_type.lower() == "gateway"]
+        if not endpoints and any(
+            e.endpoint_type.lower() == "interface"
+            and e.private_dns_enabled
+            and e.state.lower() == "available"
+            for e in in_vpc
+        ):
+            # Private DNS of an interface endpoint answers for the service's name in the VPC.
+            # With a gateway endpoint too, DnsOptions.PrivateDnsOnlyForInboundResolverEndpoint
+            # (not in the snapshot) decides where VPC traffic goes: such tables are still judged.
+            continue
         has_endpoint_route = plist is not None and any(
             r.destination_prefix_list_id == plist.id for r in table.routes
         )

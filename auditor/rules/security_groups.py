@@ -1,3 +1,411 @@
 """Security groups: stale references, open admin ports, the default group, and flow logs."""
 
 from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+
+from auditor.model import (
+    Finding,
+    FlowLog,
+    GroupReference,
+    SecurityGroup,
+    SecurityGroupRule,
+    Vpc,
+)
+from auditor.net import Topology, network
+from auditor.rules.base import found, label, rule
+from auditor.rules.peering import ACTIVE
+
+PROTOCOL_NAMES = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+# RDP also uses UDP 3389, but only as an optional transport after a TCP session is set up, so an
+# open UDP 3389 alone does not expose the login: only TCP counts.
+ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+
+
+def protocol_name(rule: SecurityGroupRule) -> str:
+    return PROTOCOL_NAMES.get(rule.protocol, rule.protocol.lower())
+
+
+def ports(rule: SecurityGroupRule) -> str:
+    if protocol_name(rule) == "all" or rule.from_port in (None, -1):
+        return "all"
+    if rule.from_port == rule.to_port:
+        return str(rule.from_port)
+    return f"{rule.from_port}-{rule.to_port}"
+
+
+def pair_arg(ref: GroupReference) -> str:
+    owner = f",UserId={ref.user_id}" if ref.user_id else ""
+    return f"UserIdGroupPairs=[{{GroupId={ref.group_id}{owner}}}]"
+
+
+def peers(rule: SecurityGroupRule) -> Iterator[tuple[str, str]]:
+    """Each source/destination of a rule: as evidence shows it, and as CLI shorthand."""
+    for cidr in rule.cidrs:
+        yield cidr, f"IpRanges=[{{CidrIp={cidr}}}]"
+    for cidr in rule.ipv6_cidrs:
+        yield cidr, f"Ipv6Ranges=[{{CidrIpv6={cidr}}}]"
+    for plist in rule.prefix_list_ids:
+        yield plist, f"PrefixListIds=[{{PrefixListId={plist}}}]"
+    for ref in rule.groups:
+        yield ref.group_id, pair_arg(ref)
+
+
+def directions(sg: SecurityGroup) -> Iterator[tuple[str, SecurityGroupRule]]:
+    for direction, rules in (("ingress", sg.ingress), ("egress", sg.egress)):
+        for r in rules:
+            yield direction, r
+
+
+def revoke(sg: SecurityGroup, direction: str, rule: SecurityGroupRule, peer: str) -> str:
+    """The CLI command that removes one peer from one rule of `sg`."""
+    fields = [f"IpProtocol={rule.protocol}"]
+    if rule.from_port is not None:
+        fields.append(f"FromPort={rule.from_port}")
+    if rule.to_port is not None:
+        fields.append(f"ToPort={rule.to_port}")
+    return (
+        f"aws ec2 revoke-security-group-{direction} --group-id {sg.id} "
+        f"--ip-permissions '{','.join([*fields, peer])}' --region {sg.region}"
+    )
+
+
+def vpc_label(topo: Topology, vpc_id: str) -> str:
+    vpc = topo.vpcs.get(vpc_id)
+    return label(vpc_id, vpc.tags if vpc else None)
+
+
+# --- sg-stale-peer-reference ---
+
+
+def stale_reason(
+    topo: Topology, sg: SecurityGroup, ref: GroupReference, group_ids: set[str]
+) -> tuple[str, str] | None:
+    """(peering status, why) when a reference is stale by what the snapshot shows, else None."""
+    status = ""
+    reasons = []
+    if ref.peering_id:
+        peering = topo.peerings.get(ref.peering_id)
+        status = peering.status if peering else ref.peering_status or ""
+        if not status and (sg.account_id, sg.region) in topo.audited:
+            # The group's own account-region lists every peering of its VPC: this one is gone.
+            status = "not found"
+        if status == "not found":
+            reasons.append(f"peering {ref.peering_id} no longer exists")
+        elif status and status != ACTIVE:
+            reasons.append(f"peering {ref.peering_id} is {status}")
+    owner = ref.user_id or sg.account_id
+    # Groups can be referenced only within a region; a missing group whose owner-region was
+    # not audited proves nothing.
+    if ref.group_id not in group_ids and (owner, sg.region) in topo.audited:
+        reasons.append(f"group {ref.group_id} no longer exists in account {owner}")
+    return (status, "; ".join(reasons)) if reasons else None
+
+
+def stale_row(
+    direction: str, rule: SecurityGroupRule, ref: GroupReference, status: str, reason: str
+) -> dict[str, str]:
+    return {
+        "direction": direction,
+        "protocol": protocol_name(rule),
+        "ports": ports(rule),
+        "referenced_group": ref.group_id,
+        "group_owner": ref.user_id or "",
+        "peering": ref.peering_id or "",
+        "peering_status": status,
+        "reason": reason,
+    }
+
+
+def stale_references(
+    topo: Topology,
+) -> Iterator[tuple[SecurityGroup, list[tuple[str, SecurityGroupRule, GroupReference, str, str]]]]:
+    """Groups with stale rules: DescribeStaleSecurityGroups' answer where we have it for the
+    VPC, our own cross-reference of peerings and groups elsewhere."""
+    checked: set[str] = set()
+    for check in topo.snapshot.stale_group_checks:
+        checked.add(check.id)
+        for stale in check.stale_groups:
+            rows = [
+                (
+                    direction,
+                    r,
+                    ref,
+                    ref.peering_status or "",
+                    "reported stale by DescribeStaleSecurityGroups",
+                )
+                for direction, r in directions(stale)
+                for ref in r.groups
+            ]
+            if rows:
+                yield stale, rows
+    group_ids = {g.id for g in topo.snapshot.security_groups}
+    for sg in topo.snapshot.security_groups:
+        if sg.vpc_id in checked:
+            continue
+        found_rows = []
+        for direction, r in directions(sg):
+            for ref in r.groups:
+                why = stale_reason(topo, sg, ref, group_ids)
+                if why:
+                    found_rows.append((direction, r, ref, *why))
+        if found_rows:
+            yield sg, found_rows
+
+
+@rule("sg-stale-peer-reference")
+def stale_peer_reference(topo: Topology) -> Iterator[Finding]:
+    groups = {g.id: g for g in topo.snapshot.security_groups}
+    for stale, rows in stale_references(topo):
+        sg = groups.get(stale.id, stale)  # the full group has the tags and region
+        vpc_id = sg.vpc_id or stale.vpc_id
+        reasons = sorted({reason for *_, reason in rows})
+        yield found(
+            "sg-stale-peer-reference",
+            account_id=sg.account_id,
+            region=sg.region,
+            resource_id=sg.id,
+            vpc_id=vpc_id,
+            message=(
+                f"Security group {label(sg.id, sg.tags)} in VPC {vpc_label(topo, vpc_id)} has "
+                f"{len(rows)} stale rule(s) ({'; '.join(reasons[:3])}"
+                f"{'; …' if len(reasons) > 3 else ''}): they reference a group across a peering "
+                f"that is no longer active, or a group that is gone, so they match nothing. The "
+                f"traffic they were meant to allow is blocked, and the dead rules hide what "
+                f"access the group is really meant to grant."
+            ),
+            remediation=(
+                "Remove the stale rules (and allow the peer's CIDR or a live group instead if the "
+                "traffic is still wanted): "
+                + "; ".join(
+                    revoke(sg, direction, r, pair_arg(ref)) for direction, r, ref, _, _ in rows
+                )
+            ),
+            evidence={"stale_rules": [stale_row(*row) for row in rows]},
+        )
+
+
+# --- sg-open-admin-port ---
+
+
+def exposed_admin_ports(rule: SecurityGroupRule) -> list[int]:
+    """The admin ports an ingress rule opens: all of them for 'all traffic', else TCP ranges."""
+    name = protocol_name(rule)
+    if name == "all":
+        return list(ADMIN_PORTS)
+    if name != "tcp":
+        return []
+    low = 0 if rule.from_port is None else rule.from_port
+    high = 65535 if rule.to_port is None else rule.to_port
+    return [p for p in ADMIN_PORTS if low <= p <= high]
+
+
+def world(cidrs: Iterable[str]) -> list[str]:
+    return [c for c in cidrs if network(c).prefixlen == 0]
+
+
+@rule("sg-open-admin-port")
+def open_admin_port(topo: Topology) -> Iterator[Finding]:
+    for sg in topo.snapshot.security_groups:
+        rows: list[dict[str, str]] = []
+        commands: list[str] = []
+        open_ports: set[int] = set()
+        for r in sg.ingress:
+            admin = exposed_admin_ports(r)
+            if not admin:
+                continue
+            anywhere = world([*r.cidrs, *r.ipv6_cidrs])
+            for source, arg in peers(r):
+                if source not in anywhere:
+                    continue
+                open_ports.update(admin)
+                names = ", ".join(f"{ADMIN_PORTS[p]} ({p})" for p in admin)
+                rows.append(
+                    {
+                        "protocol": protocol_name(r),
+                        "ports": ports(r),
+                        "source": source,
+                        "exposes": names,
+                    }
+                )
+                commands.append(revoke(sg, "ingress", r, arg))
+        if not rows:
+            continue
+        services = " and ".join(f"{ADMIN_PORTS[p]} (TCP {p})" for p in sorted(open_ports))
+        sources = ", ".join(sorted({row["source"] for row in rows}))
+        yield found(
+            "sg-open-admin-port",
+            account_id=sg.account_id,
+            region=sg.region,
+            resource_id=sg.id,
+            vpc_id=sg.vpc_id,
+            message=(
+                f"Security group {label(sg.id, sg.tags)} in VPC {vpc_label(topo, sg.vpc_id)} "
+                f"allows {services} from anywhere ({sources}): every instance in the group with "
+                f"a public address is open to password guessing and exploits from the whole "
+                f"internet."
+            ),
+            remediation=(
+                "; ".join(commands)
+                + ". Then allow only your administrators' CIDRs, or use Systems Manager Session "
+                "Manager or EC2 Instance Connect Endpoint, which need no open inbound port."
+            ),
+            evidence={"open_rules": rows},
+        )
+
+
+# --- sg-default-allows-traffic ---
+
+# AWS's own rules in a default group: all traffic in from the group itself, out to anywhere.
+DEFAULT_RULES = {("ingress", "self"), ("egress", "0.0.0.0/0"), ("egress", "::/0")}
+
+
+@rule("sg-default-allows-traffic")
+def default_allows_traffic(topo: Topology) -> Iterator[Finding]:
+    for sg in topo.snapshot.security_groups:
+        if sg.name != "default":
+            continue
+        rows: list[dict[str, str]] = []
+        commands: list[str] = []
+        for direction, r in directions(sg):
+            for source, arg in peers(r):
+                key = "self" if source == sg.id else source
+                if protocol_name(r) == "all" and (direction, key) in DEFAULT_RULES:
+                    continue  # fewer rules than the defaults is fine, only additions count
+                rows.append(
+                    {
+                        "direction": direction,
+                        "protocol": protocol_name(r),
+                        "ports": ports(r),
+                        "peer": source,
+                    }
+                )
+                commands.append(revoke(sg, direction, r, arg))
+        if not rows:
+            continue
+        yield found(
+            "sg-default-allows-traffic",
+            account_id=sg.account_id,
+            region=sg.region,
+            resource_id=sg.id,
+            vpc_id=sg.vpc_id,
+            message=(
+                f"The default security group {label(sg.id, sg.tags)} of VPC "
+                f"{vpc_label(topo, sg.vpc_id)} has {len(rows)} rule(s) beyond AWS's defaults. "
+                f"Every instance or interface endpoint created without an explicit group gets "
+                f"the default group, so these rules silently apply to it."
+            ),
+            remediation=(
+                "Move the access into a dedicated security group attached to the resources that "
+                "need it, then remove the extra rules: " + "; ".join(commands)
+            ),
+            evidence={"extra_rules": rows},
+        )
+
+
+# --- vpc-flow-logs-off ---
+
+
+def flow_log_row(log: FlowLog) -> dict[str, str]:
+    return {
+        "flow_log": log.id,
+        "status": log.status,
+        "deliver_logs_status": log.deliver_logs_status or "",
+        "traffic_type": log.traffic_type,
+        "destination_type": log.destination_type,
+    }
+
+
+def delivering(log: FlowLog) -> bool:
+    return (log.deliver_logs_status or "").upper() != "FAILED"
+
+
+@rule("vpc-flow-logs-off")
+def flow_logs_off(topo: Topology) -> Iterator[Finding]:
+    """VPCs whose traffic no working VPC-level flow log records. Subnet or interface flow logs
+    cover only part of a VPC (and none of what is added later), so they are listed, not counted."""
+    logs: dict[str, list[FlowLog]] = defaultdict(list)
+    for log in topo.snapshot.flow_logs:
+        if log.status.upper() == "ACTIVE":
+            logs[log.resource_id].append(log)
+    enis: dict[str, list[str]] = defaultdict(list)
+    for eni in topo.snapshot.network_interfaces:
+        enis[eni.vpc_id].append(eni.id)
+    for vpc in topo.snapshot.vpcs:
+        if not enis.get(vpc.id) and not topo.settings.include_empty:
+            continue
+        on_vpc = logs.get(vpc.id, [])
+        if any(delivering(log) for log in on_vpc):
+            continue
+        if on_vpc:
+            yield delivery_failed(vpc, on_vpc)
+            continue
+        partial = [
+            {"resource": label(s.id, s.tags), "flow_log": log.id}
+            for s in topo.subnets_by_vpc.get(vpc.id, [])
+            for log in logs.get(s.id, [])
+            if delivering(log)
+        ] + [
+            {"resource": eni_id, "flow_log": log.id}
+            for eni_id in enis.get(vpc.id, [])
+            for log in logs.get(eni_id, [])
+            if delivering(log)
+        ]
+        covered = (
+            f" Only {len(partial)} subnet or interface flow log(s) exist "
+            f"({', '.join(p['resource'] for p in partial[:5])}{'…' if len(partial) > 5 else ''}), "
+            f"which cover part of the VPC and nothing created later."
+            if partial
+            else ""
+        )
+        bucket = f"arn:{topo.snapshot.scope.partition}:s3:::BUCKET"
+        yield found(
+            "vpc-flow-logs-off",
+            account_id=vpc.account_id,
+            region=vpc.region,
+            resource_id=vpc.id,
+            vpc_id=vpc.id,
+            message=(
+                f"VPC {label(vpc.id, vpc.tags)} has {len(enis.get(vpc.id, []))} network "
+                f"interface(s) but no flow log, so its accepted and rejected traffic is not "
+                f"recorded for incident investigation or troubleshooting.{covered}"
+            ),
+            remediation=(
+                f"aws ec2 create-flow-logs --resource-type VPC --resource-ids {vpc.id} "
+                f"--traffic-type ALL --log-destination-type s3 --log-destination {bucket} "
+                f"--region {vpc.region} (or a CloudWatch Logs group with "
+                f"--deliver-logs-permission-arn)"
+            ),
+            evidence={
+                "network_interfaces": len(enis.get(vpc.id, [])),
+                "vpc_flow_logs": [],
+                "partial_coverage": partial,
+            },
+        )
+
+
+def delivery_failed(vpc: Vpc, logs: list[FlowLog]) -> Finding:
+    # The snapshot lacks DeliverLogsErrorMessage and LogDestination (DescribeFlowLogs has both),
+    # so the message cannot say which of role, bucket policy or throttling is to blame.
+    ids = ", ".join(log.id for log in logs)
+    return found(
+        "vpc-flow-logs-off",
+        account_id=vpc.account_id,
+        region=vpc.region,
+        resource_id=vpc.id,
+        vpc_id=vpc.id,
+        detail="delivery-failed",
+        message=(
+            f"VPC {label(vpc.id, vpc.tags)} has flow log(s) {ids}, but log delivery FAILED: no "
+            f"records reach the destination, so the VPC's traffic is not being recorded."
+        ),
+        remediation=(
+            f"aws ec2 describe-flow-logs --flow-log-ids {logs[0].id} --region {vpc.region} "
+            f"--query 'FlowLogs[].DeliverLogsErrorMessage' shows why: 'Access error' means the "
+            f"IAM role (CloudWatch Logs) or bucket policy (S3) does not let the flow log write; "
+            f"'Rate limited' means CloudWatch Logs throttling or the log group limit. Fix it, or "
+            f"delete the flow log and create a new one (flow logs cannot be modified)."
+        ),
+        evidence={"vpc_flow_logs": [flow_log_row(log) for log in logs], "partial_coverage": []},
+    )

@@ -1,0 +1,1077 @@
+"""The collector against a moto server: what it reads, how it merges views, how it records gaps.
+
+Every test that touches AWS uses the `aws` fixture (a wiped moto server reached through
+AWS_ENDPOINT_URL); set-ups are built with plain boto3 clients and kept small.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.parsers import ResponseParserError
+from botocore.stub import Stubber
+
+import auditor.collect
+import auditor.collect.ec2
+import auditor.collect.sessions
+from auditor import __version__
+from auditor.collect import Request, collect, merge_views
+from auditor.collect.ec2 import (
+    RegionView,
+    parse_peering,
+    parse_route,
+    parse_sg_rule,
+    parse_vpc,
+)
+from auditor.collect.sessions import Identity, base_session, enabled_regions, identify
+from auditor.demo import MotoServer
+from auditor.errors import InputError
+from auditor.model import (
+    Coverage,
+    PrefixList,
+    Route,
+    RouteTable,
+    SecurityGroup,
+    Snapshot,
+    Vpc,
+)
+from auditor.serial import dumps, from_jsonable
+
+A, B, C = "123456789012", "222222222222", "333333333333"
+USE1, EUW1, USW2 = "us-east-1", "eu-west-1", "us-west-2"
+ROLE = "VpcAuditTestRole"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def creds(account: str) -> dict[str, str]:
+    """Client kwargs acting in `account` (moto: any assumed role acts in its account)."""
+    if account == A:
+        return {}
+    c = boto3.client("sts", region_name=USE1).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/X", RoleSessionName="test-setup"
+    )["Credentials"]
+    return {
+        "aws_access_key_id": c["AccessKeyId"],
+        "aws_secret_access_key": c["SecretAccessKey"],
+        "aws_session_token": c["SessionToken"],
+    }
+
+
+def ec2(region: str = USE1, account: str = A) -> Any:
+    return boto3.client("ec2", region_name=region, **creds(account))
+
+
+def tag(kind: str, name: str) -> list[dict[str, Any]]:
+    return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}]}]
+
+
+def new_vpc(client: Any, cidr: str, name: str = "") -> str:
+    kwargs: dict[str, Any] = {"CidrBlock": cidr}
+    if name:
+        kwargs["TagSpecifications"] = tag("vpc", name)
+    return str(client.create_vpc(**kwargs)["Vpc"]["VpcId"])
+
+
+def new_subnet(client: Any, vpc: str, cidr: str) -> str:
+    return str(client.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"])
+
+
+def main_table_id(client: Any, vpc: str) -> str:
+    tables = client.describe_route_tables()["RouteTables"]
+    return str(
+        next(
+            t["RouteTableId"]
+            for t in tables
+            if t["VpcId"] == vpc and any(a.get("Main") for a in t.get("Associations", []))
+        )
+    )
+
+
+def by_id(items: list[Any]) -> dict[str, Any]:
+    return {i.id: i for i in items}
+
+
+def one(items: list[Any], item_id: str) -> Any:
+    found = [i for i in items if i.id == item_id]
+    assert len(found) == 1, f"{item_id}: {len(found)} copies"
+    return found[0]
+
+
+def client_error(code: str, operation: str, message: str = "") -> botocore.exceptions.ClientError:
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+def audit_base(*regions: str) -> Snapshot:
+    return collect(Request(regions=regions or (USE1,)))
+
+
+# --- VPCs ------------------------------------------------------------------------------------
+
+
+def test_vpcs_cidrs_dns_flags_default_and_tags(aws: MotoServer) -> None:
+    client = ec2()
+    vpc1 = new_vpc(client, "10.1.0.0/16", "shop")
+    client.associate_vpc_cidr_block(VpcId=vpc1, CidrBlock="10.2.0.0/16")
+    client.modify_vpc_attribute(VpcId=vpc1, EnableDnsHostnames={"Value": True})
+    vpc2 = new_vpc(client, "10.3.0.0/16")
+    client.modify_vpc_attribute(VpcId=vpc2, EnableDnsSupport={"Value": False})
+
+    snap = audit_base()
+
+    vpcs = by_id(snap.vpcs)
+    first, second = vpcs[vpc1], vpcs[vpc2]
+    assert sorted(first.cidr_blocks) == ["10.1.0.0/16", "10.2.0.0/16"]
+    assert (first.dns_support, first.dns_hostnames) == (True, True)
+    assert first.tags == {"Name": "shop"}
+    assert (first.account_id, first.region, first.is_default) == (A, USE1, False)
+    assert second.cidr_blocks == ["10.3.0.0/16"]
+    assert (second.dns_support, second.dns_hostnames) == (False, False)
+    assert second.tags == {}
+    (default,) = [v for v in snap.vpcs if v.is_default]
+    assert default.id not in (vpc1, vpc2)
+    # moto's default VPC, like AWS's, has both DNS flags on.
+    assert (default.dns_support, default.dns_hostnames) == (True, True)
+
+
+def test_a_new_vpc_has_hostnames_off_support_on(aws: MotoServer) -> None:
+    """Distinguishes the two flags: a reader that swapped them would report (False, True)."""
+    vpc = new_vpc(ec2(), "10.1.0.0/16")
+    found = by_id(audit_base().vpcs)[vpc]
+    assert (found.dns_support, found.dns_hostnames) == (True, False)
+
+
+def test_subnets_and_internet_gateways(aws: MotoServer) -> None:
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    subnet = client.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.1.1.0/24",
+        AvailabilityZone="us-east-1b",
+        TagSpecifications=tag("subnet", "app"),
+    )["Subnet"]["SubnetId"]
+    igw = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    client.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    detached = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+
+    snap = audit_base()
+
+    found = by_id(snap.subnets)[subnet]
+    assert (found.vpc_id, found.cidr_block, found.availability_zone) == (
+        vpc,
+        "10.1.1.0/24",
+        "us-east-1b",
+    )
+    assert (found.account_id, found.region, found.tags) == (A, USE1, {"Name": "app"})
+    gateways = by_id(snap.internet_gateways)
+    assert gateways[igw].vpc_ids == [vpc]
+    assert gateways[detached].vpc_ids == []
+
+
+# --- route tables ----------------------------------------------------------------------------
+
+
+def test_route_tables_associations_and_route_targets(aws: MotoServer) -> None:
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    peer_vpc = new_vpc(client, "10.9.0.0/16")
+    public = new_subnet(client, vpc, "10.1.0.0/24")
+    private = new_subnet(client, vpc, "10.1.1.0/24")
+    igw = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    client.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    eip = client.allocate_address(Domain="vpc")["AllocationId"]
+    nat = client.create_nat_gateway(SubnetId=public, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+    pcx = client.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=peer_vpc)[
+        "VpcPeeringConnection"
+    ]["VpcPeeringConnectionId"]
+    client.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+
+    main = main_table_id(client, vpc)
+    client.create_tags(Resources=[main], Tags=[{"Key": "Name", "Value": "main"}])
+    client.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    rtb = client.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    assoc = client.associate_route_table(RouteTableId=rtb, SubnetId=private)["AssociationId"]
+    client.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    client.create_route(
+        RouteTableId=rtb, DestinationCidrBlock="10.9.0.0/16", VpcPeeringConnectionId=pcx
+    )
+    vpce = client.create_vpc_endpoint(
+        VpcEndpointType="Gateway",
+        VpcId=vpc,
+        ServiceName="com.amazonaws.us-east-1.s3",
+        RouteTableIds=[rtb],
+    )["VpcEndpoint"]["VpcEndpointId"]
+
+    snap = audit_base()
+    tables = by_id(snap.route_tables)
+
+    main_table = tables[main]
+    assert (main_table.vpc_id, main_table.account_id, main_table.region) == (vpc, A, USE1)
+    assert main_table.tags == {"Name": "main"}
+    (main_assoc,) = main_table.associations
+    assert main_assoc.main is True
+    assert main_assoc.subnet_id is None
+    main_routes = {r.destination: (r.target_type, r.target_id) for r in main_table.routes}
+    assert main_routes == {
+        "10.1.0.0/16": ("local", "local"),
+        "0.0.0.0/0": ("internet-gateway", igw),
+    }
+
+    table = tables[rtb]
+    (explicit,) = table.associations
+    assert (explicit.id, explicit.main, explicit.subnet_id) == (assoc, False, private)
+    assert explicit.state == "associated"
+    routes = {r.destination: r for r in table.routes}
+    s3_pl = next(p.id for p in snap.prefix_lists if p.name == "com.amazonaws.us-east-1.s3")
+    assert set(routes) == {"10.1.0.0/16", "0.0.0.0/0", "10.9.0.0/16", s3_pl}
+    assert (routes["10.1.0.0/16"].target_type, routes["10.1.0.0/16"].target_id) == (
+        "local",
+        "local",
+    )
+    assert (routes["0.0.0.0/0"].target_type, routes["0.0.0.0/0"].target_id) == (
+        "nat-gateway",
+        nat,
+    )
+    assert (routes["10.9.0.0/16"].target_type, routes["10.9.0.0/16"].target_id) == (
+        "vpc-peering-connection",
+        pcx,
+    )
+    endpoint_route = routes[s3_pl]
+    assert (endpoint_route.target_type, endpoint_route.target_id) == ("vpc-endpoint", vpce)
+    assert endpoint_route.destination_prefix_list_id == s3_pl
+    assert endpoint_route.destination_cidr is None
+    assert routes["0.0.0.0/0"].destination_prefix_list_id is None
+    assert all(r.state == "active" for r in table.routes)
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def test_gateway_and_interface_endpoints(aws: MotoServer) -> None:
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    subnet = new_subnet(client, vpc, "10.1.1.0/24")
+    sg = client.create_security_group(GroupName="vpce", Description="vpce", VpcId=vpc)["GroupId"]
+    rtb = client.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    gateway = client.create_vpc_endpoint(
+        VpcEndpointType="Gateway",
+        VpcId=vpc,
+        ServiceName="com.amazonaws.us-east-1.dynamodb",
+        RouteTableIds=[rtb],
+        TagSpecifications=tag("vpc-endpoint", "ddb"),
+    )["VpcEndpoint"]["VpcEndpointId"]
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "ssm:*", "Resource": "*"}
+            ],
+        }
+    )
+    interface = client.create_vpc_endpoint(
+        VpcEndpointType="Interface",
+        VpcId=vpc,
+        ServiceName="com.amazonaws.us-east-1.ssm",
+        SubnetIds=[subnet],
+        SecurityGroupIds=[sg],
+        PrivateDnsEnabled=True,
+        PolicyDocument=policy,
+    )["VpcEndpoint"]["VpcEndpointId"]
+
+    endpoints = by_id(audit_base().endpoints)
+
+    gw = endpoints[gateway]
+    assert (gw.endpoint_type, gw.service_name, gw.vpc_id) == (
+        "Gateway",
+        "com.amazonaws.us-east-1.dynamodb",
+        vpc,
+    )
+    assert gw.route_table_ids == [rtb]
+    assert gw.subnet_ids == []
+    assert gw.tags == {"Name": "ddb"}
+    assert (gw.account_id, gw.region) == (A, USE1)
+
+    ifc = endpoints[interface]
+    assert (ifc.endpoint_type, ifc.service_name, ifc.vpc_id) == (
+        "Interface",
+        "com.amazonaws.us-east-1.ssm",
+        vpc,
+    )
+    assert ifc.subnet_ids == [subnet]
+    assert ifc.security_group_ids == [sg]
+    assert ifc.private_dns_enabled is True
+    assert ifc.policy_document is not None
+    assert json.loads(ifc.policy_document) == json.loads(policy)
+    assert ifc.route_table_ids == []
+
+
+# --- prefix lists ----------------------------------------------------------------------------
+
+
+def test_prefix_lists_aws_services_and_referenced_customer_lists(aws: MotoServer) -> None:
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    igw = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    client.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+
+    def customer_list(name: str, *cidrs: str) -> str:
+        return str(
+            client.create_managed_prefix_list(
+                PrefixListName=name,
+                AddressFamily="IPv4",
+                MaxEntries=5,
+                Entries=[{"Cidr": c} for c in cidrs],
+            )["PrefixList"]["PrefixListId"]
+        )
+
+    routed = customer_list("office", "198.51.100.0/24", "203.0.113.0/24")
+    unused = customer_list("unused", "192.0.2.0/24")
+    rtb = client.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    client.create_route(RouteTableId=rtb, DestinationPrefixListId=routed, GatewayId=igw)
+
+    snap = audit_base()
+    lists = by_id(snap.prefix_lists)
+
+    names = {p.name: p for p in snap.prefix_lists}
+    for service in ("s3", "dynamodb"):
+        aws_list = names[f"com.amazonaws.us-east-1.{service}"]
+        assert aws_list.cidrs, service
+        assert aws_list.region == USE1
+        assert aws_list.owner_id == "AWS"
+    # AWS lists nobody references and that the rules do not need stay out.
+    assert not any("cloudfront" in p.name for p in snap.prefix_lists)
+
+    office = lists[routed]
+    assert sorted(office.cidrs) == ["198.51.100.0/24", "203.0.113.0/24"]
+    assert (office.name, office.owner_id, office.region) == ("office", A, USE1)
+    assert unused not in lists
+
+    route = next(r for r in by_id(snap.route_tables)[rtb].routes if r.target_id == igw)
+    assert route.destination_prefix_list_id == routed
+    assert route.target_type == "internet-gateway"
+
+
+def test_prefix_list_referenced_by_a_security_group_is_collected(aws: MotoServer) -> None:
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    pl = client.create_managed_prefix_list(
+        PrefixListName="partners",
+        AddressFamily="IPv4",
+        MaxEntries=5,
+        Entries=[{"Cidr": "198.51.100.0/24"}],
+    )["PrefixList"]["PrefixListId"]
+    sg = client.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    client.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "PrefixListIds": [{"PrefixListId": pl}],
+            }
+        ],
+    )
+
+    snap = audit_base()
+
+    assert by_id(snap.prefix_lists)[pl].cidrs == ["198.51.100.0/24"]
+    (rule,) = by_id(snap.security_groups)[sg].ingress
+    assert rule.prefix_list_ids == [pl]
+
+
+def test_prefix_lists_are_per_region(aws: MotoServer) -> None:
+    snap = audit_base(USE1, EUW1)
+    s3 = {p.region: p for p in snap.prefix_lists if p.name.endswith(".s3")}
+    assert set(s3) == {USE1, EUW1}
+    assert s3[USE1].name == "com.amazonaws.us-east-1.s3"
+    assert s3[EUW1].name == "com.amazonaws.eu-west-1.s3"
+    assert s3[USE1].id != s3[EUW1].id
+
+
+# --- peerings --------------------------------------------------------------------------------
+
+
+def test_cross_account_peering_appears_once_with_both_sides(aws: MotoServer) -> None:
+    client_a, client_b = ec2(USE1, A), ec2(USE1, B)
+    vpc_a = new_vpc(client_a, "10.1.0.0/16")
+    vpc_b = new_vpc(client_b, "10.9.0.0/16")
+    pcx = client_a.create_vpc_peering_connection(
+        VpcId=vpc_a,
+        PeerVpcId=vpc_b,
+        PeerOwnerId=B,
+        TagSpecifications=tag("vpc-peering-connection", "a-to-b"),
+    )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    client_b.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    # Only the accepter lets the requester resolve its private names: the sides must not swap.
+    client_b.modify_vpc_peering_connection_options(
+        VpcPeeringConnectionId=pcx,
+        AccepterPeeringConnectionOptions={"AllowDnsResolutionFromRemoteVpc": True},
+    )
+
+    snap = collect(Request(accounts=(A, B), role_name=ROLE, regions=(USE1,)))
+
+    assert [(c.account_id, c.region, c.status) for c in snap.coverage] == [
+        (A, USE1, "ok"),
+        (B, USE1, "ok"),
+    ]
+    assert [p.id for p in snap.peerings] == [pcx]
+    (peering,) = snap.peerings
+    assert peering.status == "active"
+    assert peering.tags == {"Name": "a-to-b"}
+    req, acc = peering.requester, peering.accepter
+    assert (req.account_id, req.region, req.vpc_id, req.cidr_blocks) == (
+        A,
+        USE1,
+        vpc_a,
+        ["10.1.0.0/16"],
+    )
+    assert (acc.account_id, acc.region, acc.vpc_id, acc.cidr_blocks) == (
+        B,
+        USE1,
+        vpc_b,
+        ["10.9.0.0/16"],
+    )
+    assert req.allow_dns_resolution_from_remote_vpc is False
+    assert acc.allow_dns_resolution_from_remote_vpc is True
+    # Each account's VPC is read through its own credentials and owned by that account.
+    owners = {v.id: v.account_id for v in snap.vpcs}
+    assert (owners[vpc_a], owners[vpc_b]) == (A, B)
+
+
+def test_cross_region_peering_seen_from_both_regions_appears_once(aws: MotoServer) -> None:
+    east, west = ec2(USE1), ec2(EUW1)
+    vpc_east = new_vpc(east, "10.1.0.0/16")
+    vpc_west = new_vpc(west, "10.2.0.0/16")
+    pcx = east.create_vpc_peering_connection(VpcId=vpc_east, PeerVpcId=vpc_west, PeerRegion=EUW1)[
+        "VpcPeeringConnection"
+    ]["VpcPeeringConnectionId"]
+    west.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    # Both regions really do list it.
+    for client in (east, west):
+        listed = client.describe_vpc_peering_connections()["VpcPeeringConnections"]
+        assert pcx in {p["VpcPeeringConnectionId"] for p in listed}
+
+    snap = audit_base(USE1, EUW1)
+
+    (peering,) = snap.peerings
+    assert peering.id == pcx
+    assert (peering.requester.region, peering.requester.vpc_id) == (USE1, vpc_east)
+    assert (peering.accepter.region, peering.accepter.vpc_id) == (EUW1, vpc_west)
+    assert peering.requester.account_id == peering.accepter.account_id == A
+    assert peering.accepter.cidr_blocks == ["10.2.0.0/16"]
+
+
+# --- security groups -------------------------------------------------------------------------
+
+
+def test_security_group_rules_with_cidrs_and_group_references(aws: MotoServer) -> None:
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    db = client.create_security_group(
+        GroupName="db",
+        Description="database",
+        VpcId=vpc,
+        TagSpecifications=tag("security-group", "db"),
+    )["GroupId"]
+    app = client.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
+    client.authorize_security_group_ingress(
+        GroupId=db,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5432,
+                "ToPort": 5432,
+                "UserIdGroupPairs": [{"GroupId": app}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8"}, {"CidrIp": "192.168.0.0/16"}],
+                "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}],
+            },
+        ],
+    )
+
+    groups = by_id(audit_base().security_groups)
+
+    group: SecurityGroup = groups[db]
+    assert (group.name, group.description, group.vpc_id) == ("db", "database", vpc)
+    assert (group.account_id, group.region, group.tags) == (A, USE1, {"Name": "db"})
+    ingress = {r.from_port: r for r in group.ingress}
+    assert set(ingress) == {5432, 22}
+    ref_rule = ingress[5432]
+    assert (ref_rule.protocol, ref_rule.to_port, ref_rule.cidrs) == ("tcp", 5432, [])
+    (ref,) = ref_rule.groups
+    assert ref.group_id == app
+    assert ref.user_id == A
+    ssh = ingress[22]
+    assert sorted(ssh.cidrs) == ["10.0.0.0/8", "192.168.0.0/16"]
+    assert ssh.ipv6_cidrs == ["2001:db8::/32"]
+    assert ssh.groups == []
+    (egress,) = group.egress
+    assert (egress.protocol, egress.cidrs) == ("-1", ["0.0.0.0/0"])
+    assert (egress.from_port, egress.to_port) == (None, None)
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+def test_every_audited_account_region_gets_an_ok_record(aws: MotoServer) -> None:
+    snap = collect(Request(accounts=(B, A), role_name=ROLE, regions=(EUW1, USE1)))
+    assert snap.coverage == [
+        Coverage(A, EUW1, "ok"),
+        Coverage(A, USE1, "ok"),
+        Coverage(B, EUW1, "ok"),
+        Coverage(B, USE1, "ok"),
+    ]
+    assert snap.scope.accounts == [A, B]
+    assert snap.scope.regions == [EUW1, USE1]
+    assert snap.scope.partition == "aws"
+    # moto gives every account-region a default VPC: one each, owned by the right account.
+    defaults = sorted((v.account_id, v.region) for v in snap.vpcs if v.is_default)
+    assert defaults == [(A, EUW1), (A, USE1), (B, EUW1), (B, USE1)]
+
+
+def failing_reader(
+    monkeypatch: pytest.MonkeyPatch, failures: dict[str, BaseException]
+) -> list[tuple[str, str]]:
+    """Make read_region raise for some regions; returns the (account, region) pairs it was asked."""
+    real = auditor.collect.ec2.read_region
+    calls: list[tuple[str, str]] = []
+
+    def read_region(client: Any, account_id: str, region: str) -> RegionView:
+        calls.append((account_id, region))
+        if region in failures:
+            raise failures[region]
+        return real(client, account_id, region)
+
+    monkeypatch.setattr(auditor.collect.ec2, "read_region", read_region)
+    return calls
+
+
+def test_a_failed_region_is_an_error_record_and_the_others_still_appear(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vpc_east = new_vpc(ec2(USE1), "10.1.0.0/16")
+    vpc_west = new_vpc(ec2(EUW1), "10.2.0.0/16")
+    new_vpc(ec2(USW2), "10.3.0.0/16")
+    calls = failing_reader(
+        monkeypatch,
+        {
+            EUW1: client_error(
+                "UnauthorizedOperation",
+                "DescribeVpcs",
+                "You are not authorized to perform this operation.\n  Encoded message: abc",
+            ),
+            USW2: ResponseParserError("Unable to parse response (syntax error), invalid XML"),
+        },
+    )
+
+    snap = audit_base(USE1, EUW1, USW2)
+
+    assert sorted(calls) == [(A, EUW1), (A, USE1), (A, USW2)]
+    status = {c.region: c for c in snap.coverage}
+    assert set(status) == {USE1, EUW1, USW2}
+    assert status[USE1] == Coverage(A, USE1, "ok")
+    denied, unparsable = status[EUW1], status[USW2]
+    assert denied.status == unparsable.status == "error"
+    assert denied.error is not None and unparsable.error is not None
+    assert denied.error.startswith("UnauthorizedOperation on DescribeVpcs: You are not authorized")
+    assert "Encoded message: abc" in denied.error
+    assert "API not available" in unparsable.error
+    for error in (denied.error, unparsable.error):
+        assert "\n" not in error and "  " not in error
+        assert len(error) <= 300
+    vpc_ids = {v.id for v in snap.vpcs}
+    assert vpc_east in vpc_ids
+    assert vpc_west not in vpc_ids
+    assert {v.region for v in snap.vpcs} == {USE1}
+    # The scope still names the failed regions: they were asked for, only not read.
+    assert snap.scope.regions == sorted([USE1, EUW1, USW2])
+
+
+def test_assume_role_refused_for_one_account(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vpc_c = new_vpc(ec2(USE1, C), "10.3.0.0/16")
+    real = auditor.collect.assume_role_session
+    asked: list[str] = []
+
+    def assume_role_session(
+        base: Any, profile: Any, identity: Any, account_id: str, role_name: str, ext: Any
+    ) -> Any:
+        asked.append(account_id)
+        assert role_name == ROLE
+        if account_id == B:
+            raise client_error(
+                "AccessDenied",
+                "AssumeRole",
+                f"User is not authorized to perform: sts:AssumeRole on arn:aws:iam::{B}:role/{ROLE}",
+            )
+        return real(base, profile, identity, account_id, role_name, ext)
+
+    monkeypatch.setattr(auditor.collect, "assume_role_session", assume_role_session)
+
+    snap = collect(Request(accounts=(A, B, C), role_name=ROLE, regions=(USE1,)))
+
+    # The base account is read with the base credentials, never through a role.
+    assert sorted(asked) == [B, C]
+    assert [(c.account_id, c.status) for c in snap.coverage] == [
+        (A, "ok"),
+        (B, "error"),
+        (C, "ok"),
+    ]
+    refused = snap.coverage[1]
+    assert refused.region == USE1
+    assert refused.error is not None
+    assert refused.error.startswith("AccessDenied on AssumeRole: User is not authorized")
+    assert {v.account_id for v in snap.vpcs} == {A, C}
+    assert vpc_c in {v.id for v in snap.vpcs}
+    assert snap.scope.accounts == [A, B, C]
+
+
+def test_refused_account_without_region_list_gets_one_wildcard_record(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any) -> Any:
+        raise client_error("AccessDenied", "AssumeRole", "no")
+
+    monkeypatch.setattr(auditor.collect, "assume_role_session", refuse)
+    # Keep the base account to one region so that the test stays fast.
+    monkeypatch.setattr(auditor.collect, "enabled_regions", lambda session, identity: [USE1])
+
+    snap = collect(Request(accounts=(A, B), role_name=ROLE))
+
+    assert snap.coverage == [
+        Coverage(A, USE1, "ok"),
+        Coverage(B, "*", "error", "AccessDenied on AssumeRole: no"),
+    ]
+
+
+def test_enabled_regions_failure_is_a_gap_for_that_account(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = auditor.collect.enabled_regions
+
+    def enabled(session: boto3.Session, identity: Identity) -> list[str]:
+        creds = session.get_credentials()
+        assert creds is not None
+        if creds.access_key != "testing":  # the assumed-role session of account B
+            raise client_error("UnauthorizedOperation", "DescribeRegions", "denied")
+        return [r for r in real(session, identity) if r == USE1]
+
+    monkeypatch.setattr(auditor.collect, "enabled_regions", enabled)
+
+    snap = collect(Request(accounts=(A, B), role_name=ROLE))
+
+    assert snap.coverage == [
+        Coverage(A, USE1, "ok"),
+        Coverage(B, "*", "error", "UnauthorizedOperation on DescribeRegions: denied"),
+    ]
+
+
+# --- regions ---------------------------------------------------------------------------------
+
+
+def test_enabled_regions_against_moto(aws: MotoServer) -> None:
+    session = base_session(None)
+    regions = enabled_regions(session, identify(session))
+    assert {USE1, EUW1} <= set(regions)
+    assert not [r for r in regions if r.startswith(("cn-", "us-gov-", "us-iso"))]
+    assert regions == sorted(set(regions))
+
+
+def stubbed_regions(monkeypatch: pytest.MonkeyPatch, regions: list[dict[str, str]]) -> Stubber:
+    session = boto3.Session(region_name=USE1)
+    ec2_client = session.client("ec2", region_name=USE1)
+    stubber = Stubber(ec2_client)
+    stubber.add_response("describe_regions", {"Regions": regions}, {"AllRegions": True})
+    stubber.activate()
+    monkeypatch.setattr(auditor.collect.sessions, "client", lambda *a, **k: ec2_client)
+    return stubber
+
+
+FAKE_REGIONS = [
+    {"RegionName": "us-east-1", "Endpoint": "ec2.us-east-1.amazonaws.com"},
+    {"RegionName": "eu-west-1", "OptInStatus": "opt-in-not-required"},
+    {"RegionName": "af-south-1", "OptInStatus": "not-opted-in"},
+    {"RegionName": "ap-east-1", "OptInStatus": "opted-in"},
+    {"RegionName": "me-central-1", "OptInStatus": "opting-in"},
+    {"RegionName": "cn-north-1", "OptInStatus": "opt-in-not-required"},
+    {"RegionName": "us-gov-west-1", "OptInStatus": "opt-in-not-required"},
+]
+
+
+def test_enabled_regions_skips_not_opted_in_and_other_partitions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stubber = stubbed_regions(monkeypatch, FAKE_REGIONS)
+    identity = Identity(A, f"arn:aws:iam::{A}:user/me", "aws", USE1)
+    assert enabled_regions(boto3.Session(region_name=USE1), identity) == [
+        "ap-east-1",
+        "eu-west-1",
+        "us-east-1",
+    ]
+    stubber.assert_no_pending_responses()
+
+
+def test_enabled_regions_in_the_china_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    stubbed_regions(monkeypatch, FAKE_REGIONS)
+    identity = Identity(A, f"arn:aws-cn:iam::{A}:user/me", "aws-cn", "cn-north-1")
+    assert enabled_regions(boto3.Session(region_name=USE1), identity) == ["cn-north-1"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="enabled_regions: get_partition_for_region raises UnknownRegionError for a region "
+    "name this botocore cannot place, which fails the whole account instead of that region",
+)
+def test_enabled_regions_survives_a_region_botocore_does_not_know(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An opted-in region newer than the installed botocore must not cost the whole account.
+
+    DescribeRegions answers for the caller's partition, so such a region belongs to it.
+    """
+    stubbed_regions(
+        monkeypatch,
+        [
+            {"RegionName": "us-east-1", "OptInStatus": "opt-in-not-required"},
+            {"RegionName": "zz-newplace-1", "OptInStatus": "opted-in"},
+        ],
+    )
+    identity = Identity(A, f"arn:aws:iam::{A}:user/me", "aws", USE1)
+    regions = enabled_regions(boto3.Session(region_name=USE1), identity)
+    assert "us-east-1" in regions
+
+
+# --- organisations ---------------------------------------------------------------------------
+
+
+def test_org_audits_every_active_account(aws: MotoServer) -> None:
+    org = boto3.client("organizations", region_name=USE1)
+    org.create_organization(FeatureSet="ALL")
+    member = org.create_account(Email="member@example.com", AccountName="member")[
+        "CreateAccountStatus"
+    ]["AccountId"]
+    closed = org.create_account(Email="closed@example.com", AccountName="closed")[
+        "CreateAccountStatus"
+    ]["AccountId"]
+    org.close_account(AccountId=closed)
+    states = {a["Id"]: a["Status"] for a in org.list_accounts()["Accounts"]}
+    assert states == {A: "ACTIVE", member: "ACTIVE", closed: "SUSPENDED"}
+    member_vpc = new_vpc(ec2(USE1, member), "10.7.0.0/16")
+
+    snap = collect(Request(org=True, role_name="OrganizationAccountAccessRole", regions=(USE1,)))
+
+    assert snap.coverage == sorted(
+        [Coverage(A, USE1, "ok"), Coverage(member, USE1, "ok")], key=lambda c: c.account_id
+    )
+    assert snap.scope.accounts == sorted([A, member])
+    assert by_id(snap.vpcs)[member_vpc].account_id == member
+    assert closed not in {v.account_id for v in snap.vpcs}
+
+
+# --- merge_views (no AWS) --------------------------------------------------------------------
+
+
+def shared_vpc(dns: bool | None, tags: dict[str, str] | None = None) -> Vpc:
+    return Vpc(
+        id="vpc-shared",
+        account_id=A,
+        region=USE1,
+        cidr_blocks=["10.0.0.0/16"],
+        dns_support=dns,
+        dns_hostnames=None if dns is None else False,
+        tags=tags or {},
+    )
+
+
+@pytest.mark.parametrize("participant_first", [True, False])
+def test_merge_views_fills_what_one_view_lacked(participant_first: bool) -> None:
+    owner = RegionView(vpcs=[shared_vpc(True, {"Name": "shared"})])
+    participant = RegionView(vpcs=[shared_vpc(None)])
+    views = [participant, owner] if participant_first else [owner, participant]
+
+    snap = merge_views(views)
+
+    (vpc,) = snap.vpcs
+    assert (vpc.id, vpc.account_id) == ("vpc-shared", A)
+    assert vpc.dns_support is True
+    # A known False is a value, not a gap: it must survive the merge.
+    assert vpc.dns_hostnames is False
+    assert vpc.tags == {"Name": "shared"}
+
+
+def test_merge_views_keeps_different_resources_apart_and_sorts_them() -> None:
+    def views() -> list[RegionView]:
+        return [
+            RegionView(
+                vpcs=[Vpc("vpc-b", B, USE1), Vpc("vpc-2", A, USE1)],
+                prefix_lists=[PrefixList("pl-2", USE1), PrefixList("pl-1", EUW1)],
+            ),
+            RegionView(
+                vpcs=[Vpc("vpc-1", A, USE1), Vpc("vpc-3", A, EUW1)],
+                route_tables=[RouteTable("rtb-1", A, USE1, "vpc-1")],
+            ),
+        ]
+
+    snap = merge_views(views())
+    again = merge_views(list(reversed(views())))
+
+    expected = [(A, EUW1, "vpc-3"), (A, USE1, "vpc-1"), (A, USE1, "vpc-2"), (B, USE1, "vpc-b")]
+    assert [(v.account_id, v.region, v.id) for v in snap.vpcs] == expected
+    assert [p.id for p in snap.prefix_lists] == ["pl-1", "pl-2"]
+    assert [t.id for t in snap.route_tables] == ["rtb-1"]
+    assert snap == again
+
+
+def test_merge_views_same_id_in_two_accounts_stays_two() -> None:
+    snap = merge_views(
+        [RegionView(vpcs=[Vpc("vpc-1", A, USE1)]), RegionView(vpcs=[Vpc("vpc-1", B, USE1)])]
+    )
+    assert [(v.account_id, v.id) for v in snap.vpcs] == [(A, "vpc-1"), (B, "vpc-1")]
+
+
+def test_merge_views_of_nothing_is_an_empty_snapshot() -> None:
+    assert merge_views([]) == Snapshot()
+
+
+# --- parse_* on shapes moto does not produce ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "target"),
+    [
+        ({"GatewayId": "local"}, "local", "local"),
+        ({"GatewayId": "igw-1"}, "internet-gateway", "igw-1"),
+        ({"GatewayId": "vgw-1"}, "vpn-gateway", "vgw-1"),
+        ({"GatewayId": "vpce-1"}, "vpc-endpoint", "vpce-1"),
+        ({"NatGatewayId": "nat-1"}, "nat-gateway", "nat-1"),
+        ({"TransitGatewayId": "tgw-1"}, "transit-gateway", "tgw-1"),
+        ({"EgressOnlyInternetGatewayId": "eigw-1"}, "egress-only-internet-gateway", "eigw-1"),
+        ({"InstanceId": "i-1", "NetworkInterfaceId": "eni-1"}, "instance", "i-1"),
+        ({"NetworkInterfaceId": "eni-1"}, "network-interface", "eni-1"),
+        ({"VpcPeeringConnectionId": "pcx-1"}, "vpc-peering-connection", "pcx-1"),
+        ({}, "unknown", ""),
+    ],
+)
+def test_parse_route_target_types(raw: dict[str, str], kind: str, target: str) -> None:
+    route = parse_route({"DestinationCidrBlock": "0.0.0.0/0", **raw})
+    assert (route.target_type, route.target_id) == (kind, target)
+
+
+def test_parse_route_keeps_blackhole_state_and_ipv6_destination() -> None:
+    route = parse_route(
+        {
+            "DestinationIpv6CidrBlock": "::/0",
+            "EgressOnlyInternetGatewayId": "eigw-1",
+            "State": "blackhole",
+            "Origin": "CreateRoute",
+        }
+    )
+    assert route == Route(
+        target_type="egress-only-internet-gateway",
+        target_id="eigw-1",
+        destination_ipv6_cidr="::/0",
+        state="blackhole",
+    )
+    assert route.destination == "::/0"
+
+
+def test_parse_vpc_skips_disassociated_cidrs() -> None:
+    vpc = parse_vpc(
+        {
+            "VpcId": "vpc-1",
+            "OwnerId": B,
+            "CidrBlock": "10.0.0.0/16",
+            "CidrBlockAssociationSet": [
+                {"CidrBlock": "10.0.0.0/16", "CidrBlockState": {"State": "associated"}},
+                {"CidrBlock": "10.1.0.0/16", "CidrBlockState": {"State": "disassociated"}},
+                {"CidrBlock": "10.2.0.0/16", "CidrBlockState": {"State": "associated"}},
+            ],
+            "Ipv6CidrBlockAssociationSet": [
+                {
+                    "Ipv6CidrBlock": "2600:1f18::/56",
+                    "Ipv6CidrBlockState": {"State": "associated"},
+                }
+            ],
+        },
+        viewer=A,
+        region=USE1,
+    )
+    assert vpc.cidr_blocks == ["10.0.0.0/16", "10.2.0.0/16"]
+    assert vpc.ipv6_cidr_blocks == ["2600:1f18::/56"]
+    assert vpc.account_id == B  # the owner, not the account that saw it
+
+
+def test_parse_peering_uses_the_full_cidr_block_set() -> None:
+    """Real AWS lists every CIDR of each side in CidrBlockSet (moto sends only CidrBlock)."""
+    peering = parse_peering(
+        {
+            "VpcPeeringConnectionId": "pcx-1",
+            "Status": {"Code": "active", "Message": "Active"},
+            "RequesterVpcInfo": {
+                "OwnerId": A,
+                "VpcId": "vpc-a",
+                "Region": USE1,
+                "CidrBlock": "10.0.0.0/16",
+                "CidrBlockSet": [{"CidrBlock": "10.0.0.0/16"}, {"CidrBlock": "10.5.0.0/16"}],
+                "PeeringOptions": {"AllowDnsResolutionFromRemoteVpc": True},
+            },
+            "AccepterVpcInfo": {
+                "OwnerId": B,
+                "VpcId": "vpc-b",
+                "Region": EUW1,
+                "CidrBlock": "10.9.0.0/16",
+            },
+        },
+        viewer=A,
+        region=USE1,
+    )
+    assert peering.requester.cidr_blocks == ["10.0.0.0/16", "10.5.0.0/16"]
+    assert peering.requester.allow_dns_resolution_from_remote_vpc is True
+    assert peering.accepter.cidr_blocks == ["10.9.0.0/16"]
+    assert peering.accepter.allow_dns_resolution_from_remote_vpc is None
+    assert (peering.accepter.account_id, peering.accepter.region) == (B, EUW1)
+
+
+def test_parse_sg_rule_cross_account_peer_reference() -> None:
+    rule = parse_sg_rule(
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "UserIdGroupPairs": [
+                {
+                    "GroupId": "sg-remote",
+                    "UserId": B,
+                    "VpcId": "vpc-b",
+                    "VpcPeeringConnectionId": "pcx-1",
+                    "PeeringStatus": "active",
+                }
+            ],
+        }
+    )
+    (ref,) = rule.groups
+    assert (ref.group_id, ref.user_id, ref.vpc_id, ref.peering_id, ref.peering_status) == (
+        "sg-remote",
+        B,
+        "vpc-b",
+        "pcx-1",
+        "active",
+    )
+
+
+# --- progress, validation, serialisation -----------------------------------------------------
+
+
+def test_progress_counts_up_to_total_with_failures(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing_reader(monkeypatch, {EUW1: client_error("UnauthorizedOperation", "DescribeVpcs")})
+    calls: list[tuple[int, int, int]] = []
+
+    collect(
+        Request(accounts=(A, B), role_name=ROLE, regions=(USE1, EUW1)),
+        progress=lambda done, total, failed: calls.append((done, total, failed)),
+    )
+
+    assert calls[0] == (0, 4, 0)
+    assert calls[-1] == (4, 4, 2)
+    assert len(calls) == 5
+    assert all(total == 4 for _, total, _ in calls)
+    dones = [done for done, _, _ in calls]
+    assert dones == sorted(dones) == list(range(5))
+    assert all(0 <= failed <= done for done, _, failed in calls)
+
+
+def test_progress_counts_refused_accounts_up_front(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any) -> Any:
+        raise client_error("AccessDenied", "AssumeRole")
+
+    monkeypatch.setattr(auditor.collect, "assume_role_session", refuse)
+    calls: list[tuple[int, int, int]] = []
+    collect(
+        Request(accounts=(A, B), role_name=ROLE, regions=(USE1, EUW1)),
+        progress=lambda *args: calls.append(args),
+    )
+    assert calls[0] == (2, 4, 2)
+    assert calls[-1] == (4, 4, 2)
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (Request(role_name=ROLE), "--role-name"),
+        (Request(org=True, accounts=(B,)), "either --org or --account"),
+        (Request(org=True, accounts=(B,), role_name=ROLE), "either --org or --account"),
+    ],
+)
+def test_request_validation(aws: MotoServer, request_: Request, message: str) -> None:
+    # With the `aws` fixture, a collector that skipped validation would reach moto, not AWS.
+    with pytest.raises(InputError, match=message):
+        collect(request_)
+
+
+def test_snapshot_round_trips_through_json(aws: MotoServer) -> None:
+    client_a, client_b = ec2(USE1, A), ec2(USE1, B)
+    vpc_a = new_vpc(client_a, "10.1.0.0/16", "a")
+    client_a.associate_vpc_cidr_block(VpcId=vpc_a, CidrBlock="10.2.0.0/16")
+    subnet = new_subnet(client_a, vpc_a, "10.1.1.0/24")
+    sg = client_a.create_security_group(GroupName="s", Description="s", VpcId=vpc_a)["GroupId"]
+    client_a.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "UserIdGroupPairs": [{"GroupId": sg}],
+            }
+        ],
+    )
+    rtb = client_a.create_route_table(VpcId=vpc_a)["RouteTable"]["RouteTableId"]
+    client_a.associate_route_table(RouteTableId=rtb, SubnetId=subnet)
+    client_a.create_vpc_endpoint(
+        VpcEndpointType="Gateway",
+        VpcId=vpc_a,
+        ServiceName="com.amazonaws.us-east-1.s3",
+        RouteTableIds=[rtb],
+    )
+    vpc_b = new_vpc(client_b, "10.9.0.0/16")
+    pcx = client_a.create_vpc_peering_connection(VpcId=vpc_a, PeerVpcId=vpc_b, PeerOwnerId=B)[
+        "VpcPeeringConnection"
+    ]["VpcPeeringConnectionId"]
+    client_b.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    client_a.create_route(
+        RouteTableId=rtb, DestinationCidrBlock="10.9.0.0/16", VpcPeeringConnectionId=pcx
+    )
+
+    snap = collect(Request(accounts=(A, B), role_name=ROLE, regions=(USE1,)))
+    assert snap.peerings and snap.endpoints and snap.prefix_lists and snap.security_groups
+
+    text = dumps(snap)
+    back = from_jsonable(Snapshot, json.loads(text))
+
+    assert back == snap
+    assert dumps(back) == text
+    assert snap.tool_version == __version__
+    assert snap.collected_at.endswith("Z") and "T" in snap.collected_at
+
+
+def test_base_account_only_by_default(aws: MotoServer) -> None:
+    new_vpc(ec2(USE1, B), "10.9.0.0/16")
+    snap = audit_base()
+    assert snap.scope.accounts == [A]
+    assert {v.account_id for v in snap.vpcs} == {A}
+    assert snap.coverage == [Coverage(A, USE1, "ok")]
