@@ -106,6 +106,8 @@ def run_pipeline(
             snapshot = collect(request, progress)
         finally:
             progress.finish()
+        if not snapshot.coverage:
+            raise AuditError("nothing to audit: no account-region was found in scope")
         if outputs.snapshot_path:
             write_output(outputs.snapshot_path, dumps(snapshot), "snapshot", quiet)
     result = evaluate(snapshot, policy)
@@ -154,6 +156,8 @@ def summary_line(snapshot: Snapshot, report: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items() if n)
     line = f"{summary['total']} finding(s)" + (f" ({counts})" if counts else "")
     line += f" in {summary['coverage']['ok']} account-region(s)"
+    if summary["suppressed"]:
+        line += f"; {summary['suppressed']} more suppressed by the policy"
     gaps = [c for c in snapshot.coverage if c.status != "ok"]
     if gaps:
         line += f"; {len(gaps)} could NOT be audited:"
@@ -238,7 +242,7 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
 @click.option(
     "--role-name",
     metavar="ROLE",
-    help="Role assumed in each audited account [with --org default: OrganizationAccountAccessRole]. The base credentials' own account is read directly.",
+    help="Role assumed in each account given by --account or --org [default: OrganizationAccountAccessRole]. The base credentials' own account is read directly.",
 )
 @click.option("--external-id", metavar="ID", help="ExternalId passed to sts:AssumeRole.")
 @click.option(

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from auditor.cli import main
 from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
-from auditor.model import NatGateway
+from auditor.model import NatGateway, Snapshot
 from auditor.serial import dumps
 from tests.builders import route, snapshot, subnet, table, vpc
 
@@ -221,3 +221,10 @@ def test_help_documents_exit_codes() -> None:
     assert result.exit_code == 0
     for line in ("0  audit complete", "1  findings at or above", "4  some account-regions"):
         assert line in result.stdout
+
+
+def test_nothing_in_scope_is_an_error_not_a_clean_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("auditor.cli.collect", lambda request, progress: Snapshot())
+    result = run("--org")
+    assert result.exit_code == 3
+    assert "nothing to audit" in result.stderr
