@@ -115,7 +115,7 @@ def run_pipeline(
     if outputs.json_path:
         write_output(outputs.json_path, render_json(report), "JSON report", quiet)
     if outputs.html_path:
-        write_output(outputs.html_path, render_html(report), "HTML report", quiet)
+        write_output(outputs.html_path, render_html(report, snapshot), "HTML report", quiet)
     if not quiet:
         say(summary_line(snapshot, report))
         for expired in report["expired_suppressions"]:

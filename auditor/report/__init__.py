@@ -65,7 +65,8 @@ def templates(autoescape: bool = True) -> jinja2.Environment:
     )
 
 
-def render_html(report: dict[str, Any]) -> str:
+def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str:
+    """The self-contained HTML report; the snapshot, when given, feeds the topology map."""
     rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
     return (
         templates()
