@@ -124,6 +124,8 @@ def read_json(path: Path, what: str) -> Any:
         raise InputError(
             f"{path}: {what} is not valid JSON ({exc.msg} at line {exc.lineno})"
         ) from None
+    except (ValueError, RecursionError) as exc:  # absurd nesting or number length
+        raise InputError(f"{path}: {what} is not valid JSON ({exc})") from None
 
 
 def load_snapshot(path: Path) -> Snapshot:
