@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from itertools import pairwise
+from typing import Any, NamedTuple, TypeVar, cast
 
 from auditor.model import (
     Endpoint,
@@ -30,9 +32,12 @@ from auditor.model import (
 )
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+T = TypeVar("T")
 
 
+@cache
 def network(cidr: str) -> Network:
+    """Parsed once per distinct CIDR: audits parse the same few strings many thousand times."""
     return ipaddress.ip_network(cidr, strict=False)
 
 
@@ -43,6 +48,8 @@ def networks(cidrs: Iterable[str]) -> list[Network]:
 def collapse(nets: Iterable[Network]) -> list[Network]:
     """Merge adjacent and nested networks, per address family."""
     nets = list(nets)  # read twice below: a generator would lose its IPv6 half
+    if len(nets) < 2:
+        return nets
     v4 = [n for n in nets if n.version == 4]
     v6 = [n for n in nets if n.version == 6]
     return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
@@ -129,6 +136,8 @@ class Topology:
         self.prefix_list_by_name: dict[tuple[str, str], PrefixList] = {
             (p.region, p.name): p for p in snapshot.prefix_lists
         }
+        self._candidate_cache: dict[str, list[Candidate]] = {}
+        self._memo: dict[Hashable, Any] = {}
         self.audited = {(c.account_id, c.region) for c in snapshot.coverage if c.status == "ok"}
 
     # --- route targets, built on first use ---
@@ -179,6 +188,12 @@ class Topology:
                     index[route.target_id].append((table, route))
         return index
 
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """A result several rules need, computed once per audit."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
+
     def routes_to(self, target_id: str) -> list[tuple[RouteTable, Route]]:
         """Every route in any table that targets `target_id`, with its table."""
         return self._routes_by_target.get(target_id, [])
@@ -215,16 +230,30 @@ class Topology:
         cidr = route.destination_cidr or route.destination_ipv6_cidr
         return [network(cidr)] if cidr else []
 
-    def _candidates(self, table: RouteTable) -> list[tuple[Network, int, Route]]:
-        # Ties on prefix length: a static CIDR route beats a prefix-list route, which beats a
-        # propagated one (AWS route priority).
-        out: list[tuple[Network, int, Route]] = []
-        for route in table.routes:
-            rank = 2 if route.destination_prefix_list_id else 1
-            if route.origin == "EnableVgwRoutePropagation":
-                rank = 3
-            out.extend((net, rank, route) for net in self.route_networks(route))
-        return out
+    def _candidates(self, table: RouteTable) -> list[Candidate]:
+        """The table's routes as integer ranges with their priority, built once per table.
+
+        Ties on prefix length: a static CIDR route beats a prefix-list route, which beats a
+        propagated one (AWS route priority)."""
+        cached = self._candidate_cache.get(table.id)
+        if cached is None:
+            cached = []
+            for route in table.routes:
+                rank = 2 if route.destination_prefix_list_id else 1
+                if route.origin == "EnableVgwRoutePropagation":
+                    rank = 3
+                cached.extend(
+                    Candidate(
+                        net.version,
+                        int(net.network_address),
+                        int(net.broadcast_address),
+                        (net.prefixlen, -rank),
+                        route,
+                    )
+                    for net in self.route_networks(route)
+                )
+            self._candidate_cache[table.id] = cached
+        return cached
 
     def lookup(self, table: RouteTable, destination: Network) -> list[Hop]:
         """Split `destination` into the pieces that different routes of `table` carry."""
@@ -260,30 +289,45 @@ class Topology:
         )
 
 
-def _lookup(candidates: list[tuple[Network, int, Route]], destination: Network) -> list[Hop]:
-    covering = [c for c in candidates if inside(destination, c[0])]
-    within = [
-        c
-        for c in candidates
-        if inside(c[0], destination) and c[0].prefixlen > destination.prefixlen
+class Candidate(NamedTuple):
+    version: int
+    start: int
+    end: int
+    priority: tuple[int, int]
+    route: Route
+
+
+def _lookup(candidates: list[Candidate], destination: Network) -> list[Hop]:
+    """Cut the destination at every boundary of a route inside it; each elementary interval is
+    then carried by one route (the longest prefix containing it). Integer maths: this runs for
+    every table of every audit, and ipaddress objects are slow."""
+    lo, hi = int(destination.network_address), int(destination.broadcast_address)
+    relevant = [
+        c for c in candidates if c.version == destination.version and c.start <= hi and c.end >= lo
     ]
-    if not within:
-        best = max(covering, key=lambda c: (c[0].prefixlen, -c[1]), default=None)
-        return [Hop(destination, best[2] if best else None)]
-    hops: list[Hop] = []
-    for half in destination.subnets(prefixlen_diff=1):
-        hops.extend(_lookup(covering + [c for c in within if inside(c[0], half)], half))
-    return _join(hops)
-
-
-def _join(hops: list[Hop]) -> list[Hop]:
-    """Merge neighbouring pieces carried by the same route, to keep evidence short."""
-    joined: list[Hop] = []
-    for hop in hops:
-        if joined and joined[-1].route is hop.route:
-            merged = collapse([joined[-1].destination, hop.destination])
-            if len(merged) == 1:
-                joined[-1] = Hop(merged[0], hop.route)
-                continue
-        joined.append(hop)
-    return joined
+    cuts = {lo, hi + 1}
+    for c in relevant:
+        cuts.update(x for x in (c.start, c.end + 1) if lo < x <= hi)
+    points = sorted(cuts)
+    runs: list[tuple[int, int, Route | None]] = []
+    for first, after in pairwise(points):
+        best, best_key = None, None
+        for c in relevant:
+            if (
+                c.start <= first
+                and after - 1 <= c.end
+                and (best_key is None or c.priority > best_key)
+            ):
+                best, best_key = c.route, c.priority
+        if runs and runs[-1][2] is best:  # neighbours on the same route: one piece of evidence
+            runs[-1] = (runs[-1][0], after - 1, best)
+        else:
+            runs.append((first, after - 1, best))
+    if len(runs) == 1:  # one route carries it all: the common case, no splitting needed
+        return [Hop(destination, runs[0][2])]
+    address = ipaddress.IPv4Address if destination.version == 4 else ipaddress.IPv6Address
+    return [
+        Hop(net, route)
+        for first, last, route in runs
+        for net in ipaddress.summarize_address_range(address(first), address(last))
+    ]

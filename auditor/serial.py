@@ -21,6 +21,8 @@ T = TypeVar("T")
 
 
 def to_jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float):  # most leaves: answer them first
+        return str(value) if isinstance(value, enum.Enum) else value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):

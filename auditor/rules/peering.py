@@ -86,19 +86,25 @@ class Direction:
     forwarded: list[Network]
 
 
-def directions(topo: Topology, peering: Peering) -> Iterator[Direction]:
-    """Every source table that sends part of the peer's address space into this peering."""
+def directions(topo: Topology, peering: Peering) -> list[Direction]:
+    """Every source table that sends part of the peer's address space into this peering.
+
+    Several rules ask; it is worked out once per audit."""
+    return topo.memo(("directions", peering.id), lambda: list(_directions(topo, peering)))
+
+
+def _directions(topo: Topology, peering: Peering) -> Iterator[Direction]:
+    routed_by_table: dict[str, list[Network]] = {}
+    tables: dict[str, RouteTable] = {}
+    for table, route in topo.routes_to(peering.id):
+        routed_by_table.setdefault(table.id, []).extend(topo.route_networks(route))
+        tables[table.id] = table
     for source, destination in (peering.sides(), reversed(peering.sides())):
         peer_space = topo.side_networks(destination)
-        for table in topo.tables_by_vpc.get(source.vpc_id, []):
-            if not topo.subnets_of_table(table):
+        for table_id, routed in routed_by_table.items():
+            table = tables[table_id]
+            if table.vpc_id != source.vpc_id or not topo.subnets_of_table(table):
                 continue
-            routed = [
-                net
-                for route in table.routes
-                if route.target_id == peering.id
-                for net in topo.route_networks(route)
-            ]
             forwarded = intersect(topo.resolve_to(table, routed, peering.id), peer_space)
             if forwarded:
                 yield Direction(source, destination, table, forwarded)
@@ -161,13 +167,19 @@ def return_checks(topo: Topology, peering: Peering, way: Direction) -> Iterator[
         yield check
 
 
-def audited_checks(topo: Topology, peering: Peering) -> Iterator[ReturnCheck]:
-    """Return checks of an active peering, towards the sides we audited."""
+def audited_checks(topo: Topology, peering: Peering) -> list[ReturnCheck]:
+    """Return checks of an active peering, towards the sides we audited (worked out once)."""
     if peering.status != ACTIVE:
-        return
-    for way in directions(topo, peering):
-        if topo.side_audited(way.destination):
-            yield from return_checks(topo, peering, way)
+        return []
+    return topo.memo(
+        ("return-checks", peering.id),
+        lambda: [
+            check
+            for way in directions(topo, peering)
+            if topo.side_audited(way.destination)
+            for check in return_checks(topo, peering, way)
+        ],
+    )
 
 
 @rule("peering-missing-return-route")

@@ -1,0 +1,280 @@
+"""Offline benchmark: rules + JSON/HTML rendering on synthetic snapshots of 1k, 5k and 10k VPCs.
+
+Run by hand (not a test):  python benchmarks/offline.py [--sizes 1000 5000 10000] [--repeat 3]
+
+Each size runs in a fresh child process so that peak RSS belongs to that size alone. The estate
+averages 5 route tables and 1 peering per VPC, with NAT egress, gateway and interface endpoints,
+security groups and flow logs on some VPCs, so every rule has work and findings number in the
+tens of thousands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from auditor.model import (  # noqa: E402
+    Coverage,
+    Endpoint,
+    FlowLog,
+    NatGateway,
+    NetworkInterface,
+    Peering,
+    PeeringSide,
+    PrefixList,
+    Route,
+    RouteTable,
+    RouteTableAssociation,
+    Scope,
+    SecurityGroup,
+    SecurityGroupRule,
+    Snapshot,
+    Subnet,
+    Vpc,
+)
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2"]
+VPCS_PER_ACCOUNT_REGION = 25
+
+
+def synthetic_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
+    rnd = random.Random(seed)
+    snap = Snapshot(scope=Scope(partition="aws"))
+    places = []
+    for i in range(n_vpcs):
+        account = f"{100000000000 + i // (VPCS_PER_ACCOUNT_REGION * len(REGIONS)):012d}"
+        region = REGIONS[(i // VPCS_PER_ACCOUNT_REGION) % len(REGIONS)]
+        places.append((account, region))
+        vpc_id = f"vpc-{i:08x}"
+        second, third = divmod(i, 256)
+        cidr = f"10.{second % 256}.{third}.0/24" if i < 65536 else f"172.16.{third}.0/24"
+        snap.vpcs.append(
+            Vpc(
+                vpc_id,
+                account,
+                region,
+                [cidr],
+                dns_support=rnd.random() > 0.02,
+                dns_hostnames=rnd.random() > 0.3,
+                tags={"Name": f"vpc-{i}"},
+            )
+        )
+        base = cidr.rsplit(".", 1)[0]
+        subnets = [
+            Subnet(
+                f"subnet-{i:08x}{s}",
+                account,
+                region,
+                vpc_id,
+                f"{base}.{s * 64}/26",
+                availability_zone=f"{region}{'abc'[s % 3]}",
+            )
+            for s in range(3)
+        ]
+        snap.subnets += subnets
+        nat = f"nat-{i:08x}"
+        snap.nat_gateways.append(NatGateway(nat, account, region, vpc_id, subnets[0].id))
+        tables = []
+        for t in range(5):
+            routes = [Route("local", "local", destination_cidr=cidr)]
+            if t > 0:
+                routes.append(Route("nat-gateway", nat, destination_cidr="0.0.0.0/0"))
+            if t == 1 and rnd.random() > 0.5:
+                routes.append(
+                    Route(
+                        "vpc-endpoint",
+                        f"vpce-s3{i:08x}",
+                        destination_prefix_list_id=f"pl-s3-{region}",
+                    )
+                )
+            assoc = [RouteTableAssociation(f"rtbassoc-{i}-{t}", main=True)] if t == 0 else []
+            if 0 < t <= len(subnets) - 1:
+                assoc.append(RouteTableAssociation(f"rtbassoc-{i}-{t}s", subnet_id=subnets[t].id))
+            tables.append(RouteTable(f"rtb-{i:08x}{t}", account, region, vpc_id, routes, assoc))
+        snap.route_tables += tables
+        snap.endpoints.append(
+            Endpoint(
+                f"vpce-s3{i:08x}",
+                account,
+                region,
+                vpc_id,
+                "Gateway",
+                f"com.amazonaws.{region}.s3",
+                route_table_ids=[tables[1].id],
+            )
+        )
+        if rnd.random() > 0.6:
+            snap.endpoints.append(
+                Endpoint(
+                    f"vpce-if{i:08x}",
+                    account,
+                    region,
+                    vpc_id,
+                    "Interface",
+                    f"com.amazonaws.{region}.ssm",
+                    subnet_ids=[subnets[1].id],
+                    security_group_ids=[f"sg-{i:08x}"],
+                    private_dns_enabled=rnd.random() > 0.2,
+                    policy_document='{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}',
+                )
+            )
+        snap.security_groups.append(
+            SecurityGroup(
+                f"sg-{i:08x}",
+                account,
+                region,
+                vpc_id,
+                "default",
+                ingress=[
+                    SecurityGroupRule(
+                        "tcp", 22, 22, cidrs=["0.0.0.0/0"] if rnd.random() > 0.8 else ["10.0.0.0/8"]
+                    )
+                ],
+                egress=[SecurityGroupRule("-1", cidrs=["0.0.0.0/0"])],
+            )
+        )
+        snap.network_interfaces.append(
+            NetworkInterface(f"eni-{i:08x}", account, region, vpc_id, subnets[1].id)
+        )
+        if rnd.random() > 0.5:
+            snap.flow_logs.append(FlowLog(f"fl-{i:08x}", account, region, vpc_id))
+    # One peering per VPC on average: each VPC peers with two others, half of them both ways.
+    for i in range(n_vpcs):
+        j = (i * 7919 + 1) % n_vpcs
+        if i == j:
+            continue
+        a, b = snap.vpcs[i], snap.vpcs[j]
+        status = rnd.choices(["active", "pending-acceptance", "deleted"], [0.85, 0.1, 0.05])[0]
+        pcx = f"pcx-{i:08x}"
+        snap.peerings.append(
+            Peering(
+                pcx,
+                status,
+                PeeringSide(
+                    a.account_id,
+                    a.region,
+                    a.id,
+                    a.cidr_blocks,
+                    allow_dns_resolution_from_remote_vpc=rnd.random() > 0.3,
+                ),
+                PeeringSide(
+                    b.account_id,
+                    b.region,
+                    b.id,
+                    b.cidr_blocks,
+                    allow_dns_resolution_from_remote_vpc=rnd.random() > 0.3,
+                ),
+            )
+        )
+        snap.route_tables[i * 5 + 2].routes.append(
+            Route("vpc-peering-connection", pcx, destination_cidr=b.cidr_blocks[0])
+        )
+        if rnd.random() > 0.3:
+            snap.route_tables[j * 5 + 2].routes.append(
+                Route("vpc-peering-connection", pcx, destination_cidr=a.cidr_blocks[0])
+            )
+    for region in REGIONS:
+        snap.prefix_lists.append(
+            PrefixList(
+                f"pl-s3-{region}",
+                region,
+                f"com.amazonaws.{region}.s3",
+                "AWS",
+                ["52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"],
+            )
+        )
+        snap.prefix_lists.append(
+            PrefixList(
+                f"pl-ddb-{region}",
+                region,
+                f"com.amazonaws.{region}.dynamodb",
+                "AWS",
+                ["52.94.0.0/22", "3.218.180.0/22"],
+            )
+        )
+    snap.coverage = [Coverage(a, r, "ok") for a, r in sorted(set(places))]
+    snap.scope.accounts = sorted({a for a, _ in places})
+    snap.scope.regions = sorted({r for _, r in places})
+    return snap
+
+
+def measure(size: int) -> dict[str, float]:
+    from auditor.report import build_report, render_html, render_json
+    from auditor.rules import evaluate
+
+    t0 = time.perf_counter()
+    snapshot = synthetic_snapshot(size)
+    t1 = time.perf_counter()
+    result = evaluate(snapshot)
+    t2 = time.perf_counter()
+    report = build_report(snapshot, result)
+    json_text = render_json(report)
+    t3 = time.perf_counter()
+    html = render_html(report, snapshot)
+    t4 = time.perf_counter()
+    return {
+        "vpcs": size,
+        "route_tables": len(snapshot.route_tables),
+        "peerings": len(snapshot.peerings),
+        "findings": len(result.findings),
+        "build_s": t1 - t0,
+        "rules_s": t2 - t1,
+        "json_s": t3 - t2,
+        "html_s": t4 - t3,
+        "json_mb": len(json_text) / 1e6,
+        "html_mb": len(html) / 1e6,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the median is shown")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child)))
+        return
+    rows = []
+    for size in args.sizes:
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, __file__, "--child", str(size)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            for _ in range(args.repeat)
+        ]
+        row = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        rows.append(row)
+        print(
+            f"{size:>6} VPCs  {int(row['route_tables']):>6} tables  {int(row['peerings']):>6} peerings  "
+            f"{int(row['findings']):>6} findings | rules {row['rules_s']:6.2f}s  json {row['json_s']:5.2f}s  "
+            f"html {row['html_s']:5.2f}s ({row['html_mb']:5.1f} MB) | peak RSS {row['peak_rss_mb']:6.0f} MB",
+            flush=True,
+        )
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        growth = (last["rules_s"] / first["rules_s"]) / (last["vpcs"] / first["vpcs"])
+        print(
+            f"rules time growth vs linear from {int(first['vpcs'])} to {int(last['vpcs'])} VPCs: {growth:.2f}x (1.00 = linear)"
+        )
+
+
+if __name__ == "__main__":
+    main()
