@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditor.model import (  # noqa: E402
+from auditor.model import (
     Coverage,
     Endpoint,
     FlowLog,
