@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import socket
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
 from auditor import __version__
 from auditor.collect import DEFAULT_WORKERS, Request, collect
+from auditor.collect.sessions import base_session
+from auditor.deliver import email as mail
 from auditor.deliver.files import STDOUT, write_text
 from auditor.errors import AuditError, InputError
 from auditor.model import Severity, Snapshot
 from auditor.policy import AuditPolicy, load_policy
 from auditor.report import build_report, render_html, render_json, render_rules_markdown
+from auditor.report.baseline import STATE_FILE, Baseline, load_baseline, load_state
+from auditor.report.formats import (
+    render_asff,
+    render_csv,
+    render_junit,
+    render_markdown,
+    scope_label,
+    since_text,
+)
 from auditor.rules import REGISTRY, all_rules, evaluate
 from auditor.serial import dumps, load_snapshot
 
@@ -26,6 +40,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_ERROR = 3
 EXIT_INCOMPLETE = 4  # added to EXIT_FINDINGS: 5 = findings and coverage gaps
+EXIT_EMAIL = 6  # the report email could not be sent (the reports were written first)
 DEFAULT_HTML = "vpc-audit-report.html"
 FAIL_ON_CHOICES = [str(s) for s in Severity] + ["none"]
 
@@ -47,6 +62,7 @@ Exit codes:
   3  error: the audit could not run (credentials, profile, organisation)
   4  some account-regions could not be audited (reports still written)
   5  both 1 and 4
+  6  the report email could not be sent (reports still written; wins over 1, 4, 5)
 """
 
 
@@ -55,11 +71,52 @@ class Outputs:
     json_path: str | None = None
     html_path: str | None = None
     snapshot_path: str | None = None
+    csv_path: str | None = None
+    junit_path: str | None = None
+    markdown_path: str | None = None
+    asff_path: str | None = None
+
+    REPORTS: ClassVar[dict[str, str]] = {
+        "json_path": "--json",
+        "html_path": "--html",
+        "csv_path": "--csv",
+        "junit_path": "--junit",
+        "markdown_path": "--markdown",
+        "asff_path": "--asff",
+    }
 
     def with_default_html(self) -> Outputs:
-        if self.json_path or self.html_path:
+        if any(getattr(self, name) for name in self.REPORTS):
             return self
-        return Outputs(None, DEFAULT_HTML, self.snapshot_path)
+        return dataclasses.replace(self, html_path=DEFAULT_HTML)
+
+    def stdout_flags(self) -> list[str]:
+        flags = {**self.REPORTS, "snapshot_path": "--snapshot-out"}
+        return [flag for name, flag in flags.items() if getattr(self, name) == STDOUT]
+
+    def files(self) -> list[str]:
+        """Where the JSON and HTML reports were written on disk, for an email too large to
+        carry them."""
+        return [
+            str(Path(path).resolve())
+            for path in (self.html_path, self.json_path)
+            if path and path != STDOUT
+        ]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything about a run besides what to read and where to write the reports."""
+
+    fail_on: str = "low"
+    quiet: bool = False
+    policy_file: Path | None = None
+    baseline_file: Path | None = None
+    state_dir: Path | None = None
+    fail_on_new: bool = False
+    email: mail.EmailSettings | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    profile: str | None = None
 
 
 class Progress:
@@ -90,13 +147,17 @@ def run_pipeline(
     request: Request | None,
     snapshot_file: Path | None,
     outputs: Outputs,
-    fail_on: str,
-    quiet: bool,
-    policy_file: Path | None = None,
+    settings: RunSettings,
 ) -> int:
     """collect (or load) -> rules -> report -> deliver; returns the exit code."""
-    # The policy is read first: a typo in it should not cost a whole organisation's scan.
-    policy = load_policy(policy_file, REGISTRY) if policy_file else AuditPolicy()
+    quiet = settings.quiet
+    # Every input is read first: a typo in the policy or a bad baseline should not cost a
+    # whole organisation's scan.
+    policy = load_policy(settings.policy_file, REGISTRY) if settings.policy_file else AuditPolicy()
+    baseline = load_comparison(settings)
+    ses_session = None
+    if settings.email is not None and settings.email.ses is not None:
+        ses_session = base_session(settings.email.ses.profile or settings.profile)
     if snapshot_file is not None:
         snapshot = load_snapshot(snapshot_file)
     else:
@@ -111,11 +172,26 @@ def run_pipeline(
         if outputs.snapshot_path:
             write_output(outputs.snapshot_path, dumps(snapshot), "snapshot", quiet)
     result = evaluate(snapshot, policy)
-    report = build_report(snapshot, result)
+    report = build_report(snapshot, result, baseline, policy.enabled(REGISTRY))
+    scope = scope_label(report, settings.profile)
+    json_text = render_json(report)
+    html_text: str | None = None
     if outputs.json_path:
-        write_output(outputs.json_path, render_json(report), "JSON report", quiet)
+        write_output(outputs.json_path, json_text, "JSON report", quiet)
+    if outputs.html_path or settings.email is not None:
+        html_text = render_html(report, snapshot)
     if outputs.html_path:
-        write_output(outputs.html_path, render_html(report, snapshot), "HTML report", quiet)
+        assert html_text is not None
+        write_output(outputs.html_path, html_text, "HTML report", quiet)
+    renderers: list[tuple[str | None, str, Callable[[], str]]] = [
+        (outputs.csv_path, "CSV report", lambda: render_csv(report)),
+        (outputs.junit_path, "JUnit report", lambda: render_junit(report)),
+        (outputs.markdown_path, "Markdown report", lambda: render_markdown(report, scope)),
+        (outputs.asff_path, "ASFF findings", lambda: render_asff(report)),
+    ]
+    for path, what, render in renderers:
+        if path:
+            write_output(path, render(), what, quiet)
     if not quiet:
         say(summary_line(snapshot, report))
         for expired in report["expired_suppressions"]:
@@ -123,14 +199,74 @@ def run_pipeline(
                 f"note: suppression for {expired['rule']} expired on {expired['expires']} "
                 f"and no longer applies ({len(expired['finding_ids'])} finding(s))"
             )
-    return exit_code(snapshot, findings_at_or_above(report, fail_on))
+    if settings.email is not None:
+        assert html_text is not None
+        sent = deliver_email(report, scope, html_text, json_text, outputs, settings, ses_session)
+        if not sent:
+            return EXIT_EMAIL
+    if settings.state_dir is not None:
+        write_output(str(settings.state_dir / STATE_FILE), json_text, "state", quiet)
+    return exit_code(snapshot, failing_findings(report, settings))
+
+
+def load_comparison(settings: RunSettings) -> Baseline | None:
+    """The baseline to compare with: --baseline FILE, else --state-dir's last report (empty on
+    the first run), else none."""
+    if settings.state_dir is not None:
+        try:
+            settings.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"{settings.state_dir}: cannot create --state-dir: {exc.strerror or exc}"
+            ) from None
+    if settings.baseline_file is not None:
+        return load_baseline(settings.baseline_file)
+    if settings.state_dir is not None:
+        return load_state(settings.state_dir)
+    return None
+
+
+def deliver_email(
+    report: dict[str, Any],
+    scope: str,
+    html_text: str,
+    json_text: str,
+    outputs: Outputs,
+    settings: RunSettings,
+    ses_session: Any,
+) -> bool:
+    """Send the report email if --email-on wants it; False (after saying why) if it failed."""
+    email = settings.email
+    assert email is not None
+    if not mail.should_send(report, email.on):
+        if not settings.quiet:
+            say(f"email: not sent (--email-on {email.on}: nothing to report)")
+        return True
+    host = socket.gethostname()
+    message = mail.build_message(
+        report,
+        sender=email.sender,
+        recipients=email.recipients,
+        scope=scope,
+        html_report=html_text,
+        json_report=json_text if email.attach_json else None,
+        locations=[f"{path} on {host}" for path in outputs.files()],
+    )
+    try:
+        mail.send(message, email, password=settings.smtp_password, session=ses_session)
+    except mail.EmailError as exc:
+        say(f"vpc-audit: error: cannot send the report email: {exc}")
+        return False
+    if not settings.quiet:
+        say(f"email: sent to {', '.join(email.recipients)} via {email.transport()}")
+    return True
 
 
 def write_output(destination: str, text: str, what: str, quiet: bool) -> None:
     try:
         write_text(destination, text)
     except OSError as exc:
-        raise InputError(f"cannot write {what} to {destination}: {exc.strerror or exc}") from None
+        raise AuditError(f"cannot write {what} to {destination}: {exc.strerror or exc}") from None
     if not quiet and destination != STDOUT:
         say(f"wrote {what}: {Path(destination).resolve()}")
 
@@ -146,6 +282,20 @@ def findings_at_or_above(report: dict[str, Any], fail_on: str) -> int:
     )
 
 
+def failing_findings(report: dict[str, Any], settings: RunSettings) -> int:
+    """Findings that make the run exit 1: at or above --fail-on, and new with --fail-on-new."""
+    if not settings.fail_on_new:
+        return findings_at_or_above(report, settings.fail_on)
+    if settings.fail_on == "none":
+        return 0
+    threshold = Severity.parse(settings.fail_on)
+    return sum(
+        1
+        for f in report["findings"]
+        if f.get("change") == "new" and Severity.parse(f["severity"]) >= threshold
+    )
+
+
 def exit_code(snapshot: Snapshot, failing: int) -> int:
     incomplete = any(c.status != "ok" for c in snapshot.coverage)
     return (EXIT_FINDINGS if failing else EXIT_CLEAN) + (EXIT_INCOMPLETE if incomplete else 0)
@@ -158,6 +308,12 @@ def summary_line(snapshot: Snapshot, report: dict[str, Any]) -> str:
     line += f" in {summary['coverage']['ok']} account-region(s)"
     if summary["suppressed"]:
         line += f"; {summary['suppressed']} more suppressed by the policy"
+    baseline = report.get("baseline")
+    if baseline:
+        since = since_text(baseline)
+        line += f"; {baseline['new']} new, {baseline['resolved']} resolved " + (
+            f"since {since}" if since else "(first run)"
+        )
     gaps = [c for c in snapshot.coverage if c.status != "ok"]
     if gaps:
         line += f"; {len(gaps)} could NOT be audited:"
@@ -260,6 +416,86 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     help="Also save the collected snapshot, to re-audit it later with --from-snapshot.",
 )
 @click.option(
+    "--csv", "csv_path", metavar="FILE", help="Write the findings as CSV, one row per finding."
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    metavar="FILE",
+    help="Write JUnit XML for CI: a testsuite per rule, a failing testcase per finding, a passing one for a rule with no finding, and a 'coverage' suite.",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    metavar="FILE",
+    help="Write a compact Markdown summary grouped by severity (for chat or tickets).",
+)
+@click.option(
+    "--asff",
+    "asff_path",
+    metavar="FILE",
+    help="Write the findings in the AWS Security Finding Format, a JSON list for securityhub:BatchImportFindings (the file only; no API call).",
+)
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="A previous JSON report: mark each finding new or unchanged and list the resolved ones.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help=f"For scheduled runs: compare with DIR/{STATE_FILE} (unless --baseline is given; none on the first run) and save this run's JSON report there at the end of a run that completed (not when the email failed). DIR is created if needed.",
+)
+@click.option(
+    "--fail-on-new",
+    is_flag=True,
+    help="Exit 1 only for NEW findings at or above --fail-on (needs --baseline or --state-dir).",
+)
+@click.option(
+    "--email-to",
+    "email_to",
+    multiple=True,
+    metavar="ADDR",
+    help="Email the report to ADDR (repeatable): a summary in HTML and text, the HTML report attached. Needs --email-from and --smtp-host or --ses-region.",
+)
+@click.option("--email-from", metavar="ADDR", help="Sender address of the report email.")
+@click.option(
+    "--email-on",
+    type=click.Choice(mail.EMAIL_ON, case_sensitive=False),
+    help="When to send: always; findings (a finding or a coverage gap); new (a new finding or a coverage gap; needs --baseline or --state-dir). [default: always]",
+)
+@click.option("--email-attach-json", is_flag=True, help="Also attach the JSON report to the email.")
+@click.option("--smtp-host", metavar="HOST", help="Send the email through this SMTP server.")
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    metavar="PORT",
+    help="SMTP port. [default: 465 with --smtp-tls ssl, else 587]",
+)
+@click.option(
+    "--smtp-tls",
+    type=click.Choice(mail.TLS_MODES, case_sensitive=False),
+    help="auto: STARTTLS when the server offers it; starttls: require it (fail if not offered); ssl: TLS from the start (SMTPS); off: never. [default: auto]",
+)
+@click.option(
+    "--smtp-user",
+    metavar="USER",
+    help=f"Log in to the SMTP server as USER, with the password from the environment variable {mail.PASSWORD_ENV} (never a flag). Only over TLS unless --smtp-tls off.",
+)
+@click.option(
+    "--ses-region",
+    metavar="REGION",
+    help="Send the email through Amazon SES (SendRawEmail) in REGION, with the audit's base credentials.",
+)
+@click.option(
+    "--ses-profile",
+    metavar="NAME",
+    help="AWS profile for SES instead of the audit's base credentials.",
+)
+@click.option(
     "--from-snapshot",
     type=click.Path(path_type=Path),
     metavar="FILE",
@@ -299,19 +535,39 @@ def main(ctx: click.Context, /, **options: Any) -> None:
     Reads VPCs, subnets, route tables, NAT and internet gateways, endpoints, peerings,
     security groups and DNS flags (read-only calls only), checks them against the rule pack
     (`vpc-audit rules`... S3 traffic through NAT, peerings pending acceptance, peering routes
-    with no route back, peering DNS resolution off) and writes an HTML and/or JSON report.
+    with no route back, peering DNS resolution off) and writes an HTML and/or JSON report,
+    and CSV, JUnit XML, Markdown or Security Hub (ASFF) files. For scheduled runs it can
+    compare with the last run (--state-dir, --baseline) and email a summary (--email-to).
 
     \b
     Examples:
       vpc-audit --profile prod
       vpc-audit --profile mgmt --org --role-name AuditRole --html report.html --json report.json
       vpc-audit --from-snapshot snap.json --json -
+      vpc-audit --profile prod --state-dir /var/lib/vpc-audit --html report.html \\
+                --email-to ops@example.com --email-from vpc-audit@example.com \\
+                --smtp-host smtp.example.com --email-on new
       vpc-audit demo
+
+    Only one output may be '-' (stdout).
     """
     if ctx.invoked_subcommand is not None:
         return
     configure_logging(options["verbose"], options["quiet"])
-    outputs = Outputs(options["json_path"], options["html_path"], options["snapshot_out"])
+    outputs = Outputs(
+        options["json_path"],
+        options["html_path"],
+        options["snapshot_out"],
+        options["csv_path"],
+        options["junit_path"],
+        options["markdown_path"],
+        options["asff_path"],
+    )
+    on_stdout = outputs.stdout_flags()
+    if len(on_stdout) > 1:
+        raise click.UsageError(
+            f"only one output can go to stdout ('-'): {' and '.join(on_stdout)} both ask for it"
+        )
     snapshot_file = options["from_snapshot"]
     if snapshot_file is not None:
         clashing = [flag for name, flag in AWS_OPTIONS.items() if options[name]]
@@ -328,17 +584,103 @@ def main(ctx: click.Context, /, **options: Any) -> None:
             external_id=options["external_id"],
             workers=options["workers"],
         )
+    comparing = options["baseline_file"] is not None or options["state_dir"] is not None
+    if options["fail_on_new"] and not comparing:
+        raise click.UsageError("--fail-on-new needs --baseline or --state-dir")
+    email, password = email_settings(options, comparing)
+    settings = RunSettings(
+        fail_on=options["fail_on"].lower(),
+        quiet=options["quiet"],
+        policy_file=options["policy_file"],
+        baseline_file=options["baseline_file"],
+        state_dir=options["state_dir"],
+        fail_on_new=options["fail_on_new"],
+        email=email,
+        smtp_password=password,
+        profile=options["profile"],
+    )
     code = guarded(
         options["debug"],
         run_pipeline,
         request,
         snapshot_file,
         outputs.with_default_html(),
-        options["fail_on"].lower(),
-        options["quiet"],
-        options["policy_file"],
+        settings,
     )
     ctx.exit(code)
+
+
+EMAIL_OPTIONS = {
+    "email_from": "--email-from",
+    "email_on": "--email-on",
+    "email_attach_json": "--email-attach-json",
+    "smtp_host": "--smtp-host",
+    "smtp_port": "--smtp-port",
+    "smtp_tls": "--smtp-tls",
+    "smtp_user": "--smtp-user",
+    "ses_region": "--ses-region",
+    "ses_profile": "--ses-profile",
+}
+SMTP_ONLY = ("smtp_port", "smtp_tls", "smtp_user")
+
+
+def email_settings(
+    options: dict[str, Any], comparing: bool
+) -> tuple[mail.EmailSettings | None, str | None]:
+    """The email options checked together; the SMTP password comes from the environment."""
+    if not options["email_to"]:
+        given = [flag for name, flag in EMAIL_OPTIONS.items() if options[name]]
+        if given:
+            raise click.UsageError(f"{given[0]} needs --email-to")
+        return None, None
+    if not options["email_from"]:
+        raise click.UsageError("--email-to needs --email-from")
+    for address in (*options["email_to"], options["email_from"]):
+        if not mail.valid_address(address):
+            raise click.UsageError(f"{address!r} is not a valid email address")
+    if options["smtp_host"] and options["ses_region"]:
+        raise click.UsageError("send the email either by --smtp-host or by --ses-region, not both")
+    if not options["smtp_host"] and not options["ses_region"]:
+        raise click.UsageError("--email-to needs --smtp-host or --ses-region")
+    if options["ses_region"]:
+        smtp_given = [EMAIL_OPTIONS[name] for name in SMTP_ONLY if options[name]]
+        if smtp_given:
+            raise click.UsageError(f"{smtp_given[0]} needs --smtp-host")
+    elif options["ses_profile"]:
+        raise click.UsageError("--ses-profile needs --ses-region")
+    on = (options["email_on"] or "always").lower()
+    if on == "new" and not comparing:
+        raise click.UsageError("--email-on new needs --baseline or --state-dir")
+    smtp = None
+    password = None
+    if options["smtp_host"]:
+        tls = (options["smtp_tls"] or "auto").lower()
+        smtp = mail.SmtpSettings(
+            options["smtp_host"],
+            options["smtp_port"] or mail.default_port(tls),
+            tls,
+            options["smtp_user"],
+        )
+        if smtp.user:
+            password = os.environ.get(mail.PASSWORD_ENV)
+            if not password:
+                raise click.UsageError(
+                    f"--smtp-user needs the password in the environment variable {mail.PASSWORD_ENV}"
+                )
+    ses = (
+        mail.SesSettings(options["ses_region"], options["ses_profile"])
+        if options["ses_region"]
+        else None
+    )
+    settings = mail.EmailSettings(
+        recipients=tuple(options["email_to"]),
+        sender=options["email_from"],
+        on=on,
+        attach_json=options["email_attach_json"],
+        smtp=smtp,
+        ses=ses,
+    )
+    return settings, password
 
 
 @main.command()
@@ -380,7 +722,9 @@ def demo(ctx: click.Context, html_path: str, json_path: str, quiet: bool) -> Non
                 regions=demo_estate.DEMO_REGIONS,
                 role_name=demo_estate.DEMO_ROLE,
             )
-            return run_pipeline(request, None, Outputs(json_path, html_path), "none", quiet)
+            return run_pipeline(
+                request, None, Outputs(json_path, html_path), RunSettings("none", quiet)
+            )
 
     ctx.exit(guarded(False, run))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -228,3 +229,59 @@ def test_nothing_in_scope_is_an_error_not_a_clean_run(monkeypatch: pytest.Monkey
     result = run("--org")
     assert result.exit_code == 3
     assert "nothing to audit" in result.stderr
+
+
+# --- the scheduled-job examples ---
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def nightly_args() -> list[str]:
+    """The vpc-audit arguments of examples/vpc-audit-nightly.sh (the `exec vpc-audit` line)."""
+    script = (EXAMPLES / "vpc-audit-nightly.sh").read_text().replace("\\\n", " ")
+    (line,) = [x for x in script.splitlines() if x.startswith("exec vpc-audit ")]
+    return shlex.split(line)[2:]
+
+
+def test_scheduled_examples_run_one_valid_command() -> None:
+    args = nightly_args()
+    # click parses it as the CLI would (choices, flags), without running the audit.
+    with main.make_context("vpc-audit", list(args)) as ctx:
+        params = ctx.params
+    assert params["state_dir"] == Path("/var/lib/vpc-audit")
+    assert params["email_on"] == "new" and params["fail_on_new"]
+    assert params["email_to"] == ("ops@example.com",)
+    # Every scheduler runs that script.
+    assert "/usr/local/bin/vpc-audit-nightly" in (EXAMPLES / "cron" / "vpc-audit").read_text()
+    service = (EXAMPLES / "systemd" / "vpc-audit.service").read_text()
+    assert "ExecStart=/usr/local/bin/vpc-audit-nightly" in service
+    assert "StateDirectory=vpc-audit" in service
+    assert "OnCalendar=" in (EXAMPLES / "systemd" / "vpc-audit.timer").read_text()
+    dockerfile = (EXAMPLES / "container" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["/usr/local/bin/vpc-audit-nightly"]' in dockerfile
+    task = json.loads((EXAMPLES / "container" / "task-definition.json").read_text())
+    (container,) = task["containerDefinitions"]
+    assert container["mountPoints"][0]["containerPath"] == str(params["state_dir"])
+    schedule = json.loads((EXAMPLES / "container" / "schedule.json").read_text())
+    assert (
+        schedule["Target"]["EcsParameters"]["TaskDefinitionArn"]
+        .split("/")[-1]
+        .startswith(task["family"] + ":")
+    )
+
+
+def test_nightly_command_runs_end_to_end(tmp_path: Path) -> None:
+    """The example's options, pointed at a snapshot and local paths, work together."""
+    snap = write_snapshot(tmp_path / "s.json")
+    args = nightly_args()
+    # Offline: no AWS scope and no email (tests/test_email.py sends them); local paths.
+    aws_and_mail = ("--profile", "--role-name", "--ses-region", "--email-to", "--email-from")
+    for option in (*aws_and_mail, "--email-on"):
+        at = args.index(option)
+        del args[at : at + 2]
+    args.remove("--org")
+    args = [a.replace("/var/lib/vpc-audit", str(tmp_path)) for a in args]
+    first = run("--from-snapshot", str(snap), *args)
+    second = run("--from-snapshot", str(snap), *args)
+    assert (first.exit_code, second.exit_code) == (0, 0)  # medium findings: below --fail-on high
+    assert (tmp_path / "last-report.json").exists() and (tmp_path / "report.html").exists()

@@ -728,11 +728,6 @@ def test_enabled_regions_in_the_china_partition(monkeypatch: pytest.MonkeyPatch)
     assert enabled_regions(boto3.Session(region_name=USE1), identity) == ["cn-north-1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="enabled_regions: get_partition_for_region raises UnknownRegionError for a region "
-    "name this botocore cannot place, which fails the whole account instead of that region",
-)
 def test_enabled_regions_survives_a_region_botocore_does_not_know(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

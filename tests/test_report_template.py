@@ -6,15 +6,22 @@ small hand-built report; the same report is checked against the JSON Schema.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import jsonschema
 import pytest
+
+from auditor.model import NatGateway, Snapshot
+from auditor.report.topology import TopologyMap, build_topology
+from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -35,11 +42,46 @@ def make_env() -> jinja2.Environment:
     )
 
 
-def render(report: dict[str, Any], rules: dict[str, Any] | None = None) -> str:
+def render(
+    report: dict[str, Any],
+    rules: dict[str, Any] | None = None,
+    topology: TopologyMap | None = None,
+) -> str:
     template = make_env().get_template("report.html.j2")
     return template.render(
-        report=report, rules=sample_rules() if rules is None else rules, severities=SEVERITIES
+        report=report,
+        rules=sample_rules() if rules is None else rules,
+        severities=SEVERITIES,
+        topology=topology,
     )
+
+
+SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def our_script(html: str) -> str:
+    scripts = SCRIPT.findall(html)
+    assert len(scripts) == 1, "exactly one script: the filter bar's"
+    return str(scripts[0])
+
+
+def without_script(html: str) -> str:
+    return SCRIPT.sub("", html)
+
+
+class Elements(HTMLParser):
+    """Every start tag with its attributes, for checks that a regex would get wrong."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
 
 
 def sample_rules() -> dict[str, Any]:
@@ -309,7 +351,7 @@ def test_empty_report_says_no_findings_and_still_shows_coverage() -> None:
 
 
 def test_report_values_are_escaped(html: str) -> None:
-    assert "<script" not in html.lower()
+    assert "<script" not in without_script(html).lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert XSS_ATTR not in html
     assert "onmouseover=&#34;x" in html
@@ -327,7 +369,7 @@ def test_only_https_rule_references_become_links(html: str) -> None:
 def test_no_external_resources_are_loaded(html: str) -> None:
     lowered = html.lower()
     assert "<link" not in lowered
-    assert "<script" not in lowered
+    assert lowered.count("<script") == 1  # ours, inline
     assert "<img" not in lowered
     assert "<iframe" not in lowered
     assert "@import" not in lowered
@@ -384,3 +426,224 @@ def test_schema_requires_error_text_for_failed_coverage(
     report["coverage"][2]["error"] = None
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(report)
+
+
+# --- network map, filters, change since last run, scale ---
+
+HOSTILE_NAME = '"/><script>alert(1)</script>'
+HOSTILE_ID = 'vpc-"><svg onload=alert(2)>'
+
+
+def map_estate() -> Snapshot:
+    """Two accounts, two regions; one VPC named with markup, one whose id is markup."""
+    return snapshot(
+        vpc("vpc-a1", "10.0.0.0/16", tags={"Name": "shop-prod"}),
+        vpc("vpc-a2", "10.1.0.0/16", tags={"Name": HOSTILE_NAME}),
+        vpc(HOSTILE_ID, "10.2.0.0/16", region=R2, tags={"Name": XSS_ATTR}),
+        vpc("vpc-b1", "10.9.0.0/16", account=B),
+        s3_endpoint("vpce-1", "vpc-a1", "rtb-1"),
+        NatGateway("nat-1", A, R1, "vpc-a1"),
+        peering("pcx-in", side("vpc-a1"), side("vpc-a2")),
+        peering("pcx-out", side("vpc-a2"), side(HOSTILE_ID, region=R2), "pending-acceptance"),
+        peering("pcx-far", side("vpc-a1"), side("vpc-zz", account="333333333333")),
+    )
+
+
+def hostile_report() -> dict[str, Any]:
+    report = sample_report()
+    evil = report["findings"][2]
+    evil.update(region=f'eu-west-1"{XSS_SCRIPT}', rule_id=f"rule{XSS_ATTR}", vpc_id=HOSTILE_ID)
+    return report
+
+
+def test_script_is_pinned_by_the_content_security_policy(html: str) -> None:
+    digest = hashlib.sha256(our_script(html).encode()).digest()
+    source = "sha256-" + base64.b64encode(digest).decode()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html)
+    assert csp is not None
+    assert f"script-src '{source}'" in csp.group(1), (
+        f"the filter script changed: set SCRIPT_SHA256 = {source!r} in report.html.j2"
+    )
+    assert "default-src 'none'" in csp.group(1)
+    assert "unsafe-inline" not in csp.group(1).split("script-src")[1]
+
+
+def test_script_holds_no_report_data(html: str) -> None:
+    topology = build_topology(map_estate(), hostile_report()["findings"])
+    variants = [html, render(empty_report()), render(hostile_report(), topology=topology)]
+    assert len({our_script(page) for page in variants}) == 1
+    script = our_script(html)
+    for value in ("123456789012", "pcx-", "vpc-", "rtb-", "us-east-1"):
+        assert value not in script
+
+
+def test_findings_are_visible_without_javascript(html: str) -> None:
+    tags = Elements(html).tags
+    hidden = [attrs.get("id") for _, attrs in tags if "hidden" in attrs]
+    assert hidden == ["filters"], "only the filter bar waits for the script"
+    groups = [
+        attrs
+        for tag, attrs in tags
+        if tag == "details" and "rule-group" in (attrs.get("class") or "")
+    ]
+    assert len(groups) == 2 and all("open" in g for g in groups)
+
+
+def test_findings_carry_filter_attributes(html: str) -> None:
+    articles = [attrs for tag, attrs in Elements(html).tags if tag == "article"]
+    assert [
+        (a["data-severity"], a["data-rule"], a["data-account"], a["data-region"]) for a in articles
+    ] == [
+        ("high", "peering-dns-resolution-disabled", "123456789012", "us-east-1"),
+        ("medium", "s3-egress-via-nat", "123456789012", "us-east-1"),
+        ("medium", "s3-egress-via-nat", "210987654321", "eu-west-1"),
+    ]
+    filters = html[
+        html.index('id="filters"') : html.index("</select>", html.index('data-key="region"'))
+    ]
+    assert '<option value="high">high (1)</option>' in filters
+    assert '<option value="critical">' not in filters  # only severities that occur
+    assert '<option value="s3-egress-via-nat">s3-egress-via-nat (2)</option>' in filters
+    assert '<option value="eu-west-1">eu-west-1</option>' in filters
+    assert 'id="f-new"' not in filters  # no comparison with a previous run here
+
+
+def test_hostile_values_stay_text_in_the_map_and_attributes() -> None:
+    report = hostile_report()
+    out = render(report, topology=build_topology(map_estate(), report["findings"]))
+    tags = Elements(out).tags
+    assert [tag for tag, _ in tags].count("script") == 1
+    assert [tag for tag, _ in tags].count("svg") >= 3  # the maps, plus the legend samples
+    for tag, attrs in tags:
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name, value)
+            if name in ("href", "xlink:href"):
+                assert value is not None and value.startswith(("#", "https://")), value
+    body = without_script(out)
+    assert "<script" not in body.lower() and "<svg onload" not in body.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    # The escaped attribute values read back as the raw strings: escaped, not mangled.
+    filters = {attrs["data-filter"] for _, attrs in tags if "data-filter" in attrs}
+    assert HOSTILE_ID in filters and "vpc-a1" in filters and "pcx-out" in filters
+    regions = {attrs.get("data-region") for tag, attrs in tags if tag == "article"}
+    assert f'eu-west-1"{XSS_SCRIPT}' in regions
+    rules = {attrs.get("data-rule") for tag, attrs in tags if tag == "article"}
+    assert f"rule{XSS_ATTR}" in rules
+    svg_text = out[out.index('<svg class="topo"') : out.rindex("</svg>")]
+    assert "&#34;/&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in svg_text
+    assert "vpc-&#34;&gt;&lt;svg onload=alert(2)&gt;" in svg_text
+
+
+def test_map_draws_each_account_region_with_peers_and_legend() -> None:
+    report = sample_report()
+    topology = build_topology(map_estate(), report["findings"])
+    out = render(report, topology=topology)
+    section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
+    assert section.count('<svg class="topo"') == len(topology.groups) == 3
+    assert section.count('class="node vpc') == 4
+    assert section.count('class="node peer') == 3  # vpc-a2's peer in R2, both sides, and 3333
+    assert section.count('<path class="edge') == 4  # pcx-in once, pcx-out in both groups, pcx-far
+    assert "S3 gw" in section and ">NAT<" in section
+    assert "not in this audit" in section and 'href="#map-' in section
+    assert "pending-acceptance" in section
+    assert "active peering" in section  # the legend
+    assert 'href="#map"' in out  # table of contents
+
+
+def test_map_section_without_a_snapshot(html: str) -> None:
+    section = html[html.index('<section id="map">') : html.index('<section id="findings">')]
+    assert "No network map" in section and "<svg" not in section
+
+
+def test_group_above_the_cap_is_a_table() -> None:
+    report = sample_report()
+    topology = build_topology(map_estate(), report["findings"], max_vpcs=1)
+    out = render(report, topology=topology)
+    assert "more than the 1 a map shows legibly" in out
+    assert out.count('<svg class="topo"') == 2  # the two single-VPC groups keep their map
+    assert "vpc-table" in out
+
+
+def test_change_since_last_run_badges_and_resolved_section() -> None:
+    report = sample_report()
+    for finding, change in zip(report["findings"], ["new", "unchanged", "new"], strict=True):
+        finding["change"] = change
+    report["baseline"] = {
+        "source": "last.json",
+        "generated_at": "2026-11-26T06:30:00Z",
+        "new": 2,
+        "unchanged": 1,
+        "resolved": 1,
+        "not_rechecked": 0,
+    }
+    report["resolved"] = [
+        {
+            "id": "1111222233334444",
+            "rule_id": "peering-pending-acceptance",
+            "severity": "medium",
+            "title": f"Gone {XSS_SCRIPT}",
+            "account_id": "123456789012",
+            "region": "us-east-1",
+            "resource_type": "vpc-peering-connection",
+            "resource_id": "pcx-gone",
+        }
+    ]
+    out = render(report)
+    assert out.count('<span class="badge-new"') == 2
+    assert out.count('data-change="new"') == 2 and out.count('data-change="unchanged"') == 1
+    assert 'id="f-new"' in out
+    assert "2</strong> new" in out and "2026-11-26T06:30:00Z" in out
+    resolved = out[out.index('<section id="resolved">') :]
+    assert "Resolved since last run" in resolved and "pcx-gone" in resolved
+    assert "Gone &lt;script&gt;" in resolved
+    assert 'href="#resolved"' in out
+
+
+def test_reports_without_a_comparison_show_no_change_markers(html: str) -> None:
+    assert "badge-new" not in html.split("</style>")[1]
+    assert 'id="resolved"' not in html and "Compared with" not in html
+    report = sample_report()  # as build_report writes it without a baseline
+    for finding in report["findings"]:
+        finding["change"] = None
+    report.update(baseline=None, resolved=[], rules_evaluated=[])
+    out = render(report)
+    assert "badge-new" not in out.split("</style>")[1]
+    assert 'id="resolved"' not in out and "Compared with" not in out
+
+
+def large_report(count: int, rules: int) -> dict[str, Any]:
+    report = sample_report()
+    template = report["findings"][1]
+    findings = []
+    for i in range(count):
+        finding = copy.deepcopy(template)
+        finding.update(
+            id=f"{i:016x}",
+            rule_id=f"rule-{i % rules:02d}",
+            severity=SEVERITIES[i % 5],
+            resource_id=f"rtb-{i:017x}",
+            account_id=f"{100000000000 + i % 300}",
+        )
+        findings.append(finding)
+    report["findings"] = findings
+    report["summary"]["total"] = count
+    return report
+
+
+@pytest.mark.parametrize("rules", [8, 28])
+def test_large_report_stays_bounded(rules: int) -> None:
+    out = render(large_report(30_000, rules), rules={})
+    articles = out.count("<article ")
+    assert articles <= 2000  # the page budget; the rest are counted, and in the JSON
+    assert len(out.encode()) < 6_000_000
+    assert out.count('class="more-note"') == rules
+    groups = re.findall(r'<details class="rule-group"[^>]*>', out)
+    assert len(groups) == rules and not any(" open" in g for g in groups)  # collapsed
+    assert '<details class="evidence">' in out and '<details class="evidence" open>' not in out
+
+
+def test_group_limit_note_counts_what_is_left() -> None:
+    out = render(large_report(450, 1), rules={})
+    assert out.count("<article ") == 200
+    assert "250 more findings of this rule not shown here" in out
+    assert "the first 200 of 450" in out

@@ -23,7 +23,10 @@ SESSION_NAME = "vpc-audit"
 HOME_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 ENABLED_OPT_IN = {"opt-in-not-required", "opted-in"}
 
-# Adaptive mode backs off client-side when EC2 throttles an account-region.
+# Adaptive mode backs off client-side when EC2 throttles an account-region (one client per
+# account-region, so one rate limiter each) and retries throttling, 5xx, connection resets and
+# timeouts by itself (tests/test_faults.py). `max_attempts` counts retries: 11 attempts in all.
+# The read timeout bounds a stalled connection; 30 s leaves room for large describe pages.
 CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},
     connect_timeout=10,
@@ -72,21 +75,43 @@ def iam_action(model: Any) -> str:
     return f"{model.service_model.signing_name}:{model.name}"
 
 
-def refuse_unlisted(model: Any, **_: Any) -> None:
-    action = iam_action(model)
-    if action not in READ_ONLY_OPERATIONS:
-        raise ReadOnlyViolation(f"refused {action}: vpc-audit only makes read-only calls")
+def allow_only(allowed: frozenset[str]) -> Any:
+    def refuse_unlisted(model: Any, **_: Any) -> None:
+        action = iam_action(model)
+        if action not in allowed:
+            raise ReadOnlyViolation(f"refused {action}: vpc-audit only makes read-only calls")
+
+    return refuse_unlisted
 
 
-def client(session: boto3.Session, service: str, region: str) -> Any:
-    """A client that can only make the read-only calls vpc-audit needs.
+def client(
+    session: boto3.Session,
+    service: str,
+    region: str,
+    allowed: frozenset[str] = READ_ONLY_OPERATIONS,
+) -> Any:
+    """A client that can only make the read-only calls vpc-audit needs (or, for the one
+    client that sends the report by SES, exactly the `allowed` operations).
 
     Creation takes a lock: boto3 sessions are not thread-safe while creating clients.
     """
     with _client_lock:
         made = session.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
-    made.meta.events.register("before-call.*.*", refuse_unlisted)
+    made.meta.events.register("before-call.*.*", allow_only(allowed))
+    made.meta.events.register("after-call-error.*.*", name_failed_operation)
     return made
+
+
+def name_failed_operation(exception: BaseException | None = None, **kwargs: Any) -> None:
+    """Tag an exception raised below the API layer with the operation that raised it.
+
+    ClientError carries `operation_name`; ResponseParserError, connection errors and timeouts
+    (raised once botocore's retries are spent) do not, so a coverage reason would not say which
+    API failed. They get the same attribute here (the event is `after-call-error.<svc>.<Op>`).
+    """
+    event_name = str(kwargs.get("event_name", ""))
+    if exception is not None and not hasattr(exception, "operation_name") and event_name:
+        setattr(exception, "operation_name", event_name.rsplit(".", 1)[-1])  # noqa: B010
 
 
 @dataclass(frozen=True)
@@ -197,22 +222,39 @@ def enabled_regions(session: boto3.Session, identity: Identity) -> list[str]:
         name = region["RegionName"]
         if region.get("OptInStatus", "opt-in-not-required") not in ENABLED_OPT_IN:
             continue
-        if session.get_partition_for_region(name) != identity.partition:
+        if partition_of(session, name, identity.partition) != identity.partition:
             continue
         found.append(name)
     return sorted(found)
 
 
+def partition_of(session: boto3.Session, region: str, asked: str) -> str:
+    """The region's partition; a region newer than this botocore belongs to the partition that
+    listed it (DescribeRegions answers for the caller's partition), rather than failing the
+    whole account."""
+    try:
+        return str(session.get_partition_for_region(region))
+    except botocore.exceptions.UnknownRegionError:
+        return asked
+
+
 def one_line(exc: BaseException) -> str:
-    """A short, single-line description of an AWS error, for coverage records and messages."""
+    """A short, single-line description of an AWS error, for coverage records and messages.
+
+    Names the failed operation whenever it is known (see name_failed_operation).
+    """
+    op = getattr(exc, "operation_name", None)
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         code = err.get("Code", "Error")
         message = err.get("Message", "")
-        op = exc.operation_name
         text = f"{code} on {op}: {message}" if message else f"{code} on {op}"
     elif isinstance(exc, NotImplementedError | ResponseParserError):
-        text = f"API not available at this endpoint ({type(exc).__name__})"
+        text = (
+            f"{type(exc).__name__} on {op}: API not available at this endpoint"
+            if op
+            else f"API not available at this endpoint ({type(exc).__name__})"
+        )
     else:
-        text = f"{type(exc).__name__}: {exc}"
+        text = f"{type(exc).__name__} on {op}: {exc}" if op else f"{type(exc).__name__}: {exc}"
     return " ".join(text.split())[:300]

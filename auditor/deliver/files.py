@@ -22,18 +22,36 @@ def write_text(destination: str | Path, text: str) -> None:
     path = Path(destination)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report should get normal perms
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; reports get normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_directory(path.parent)
 
 
-def _umask() -> int:
+def _sync_directory(folder: Path) -> None:
+    """Make the rename itself durable; best effort (not every filesystem allows it)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _read_umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+UMASK = _read_umask()  # once, at import, before any worker thread could create files

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,20 +16,33 @@ import jinja2
 
 from auditor import __version__
 from auditor.model import REPORT_SCHEMA_VERSION, Severity, Snapshot
+from auditor.report.baseline import Baseline, compare
 from auditor.resources import data_path
-from auditor.rules import AuditResult
+from auditor.rules import REGISTRY, AuditResult
 from auditor.rules.base import catalogue
 from auditor.serial import to_jsonable
 
 SEVERITIES = [str(s) for s in sorted(Severity, reverse=True)]
 
 
-def build_report(snapshot: Snapshot, result: AuditResult) -> dict[str, Any]:
-    """The report document; summary counts leave suppressed findings out, the list keeps them."""
+def build_report(
+    snapshot: Snapshot,
+    result: AuditResult,
+    baseline: Baseline | None = None,
+    rules_evaluated: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """The report document; summary counts leave suppressed findings out, the list keeps them.
+
+    With a `baseline` (a previous report), each finding's `change` is `new` or `unchanged`,
+    `resolved` lists what the baseline had and this run no longer finds, and `baseline` holds
+    the counts; without one, `change` is null, `resolved` empty and `baseline` null.
+    `rules_evaluated` (default: every registered rule) is the set of rules that ran, so a rule
+    with no finding can be told from a rule that was switched off (JUnit's passing suites).
+    """
     findings = [f for f in result.findings if not f.suppressed]
     coverage = Counter(c.status for c in snapshot.coverage)
     by_severity = Counter(str(f.severity) for f in findings)
-    return {
+    report: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "tool_version": __version__,
@@ -42,12 +56,18 @@ def build_report(snapshot: Snapshot, result: AuditResult) -> dict[str, Any]:
             "coverage": {"ok": coverage.get("ok", 0), "error": coverage.get("error", 0)},
             "suppressed": len(result.findings) - len(findings),
         },
-        "findings": [to_jsonable(f) for f in result.findings],
+        "findings": [{**to_jsonable(f), "change": None} for f in result.findings],
         "expired_suppressions": [
             {**to_jsonable(e.suppression), "finding_ids": e.finding_ids}
             for e in result.expired_suppressions
         ],
+        "rules_evaluated": sorted(REGISTRY if rules_evaluated is None else rules_evaluated),
+        "baseline": None,
+        "resolved": [],
     }
+    if baseline is not None:
+        compare(report, baseline)
+    return report
 
 
 def render_json(report: dict[str, Any]) -> str:
@@ -67,11 +87,14 @@ def templates(autoescape: bool = True) -> jinja2.Environment:
 
 def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str:
     """The self-contained HTML report; the snapshot, when given, feeds the topology map."""
+    from auditor.report.topology import build_topology
+
     rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
+    topology = build_topology(snapshot, report["findings"]) if snapshot is not None else None
     return (
         templates()
         .get_template("report.html.j2")
-        .render(report=report, rules=rules, severities=SEVERITIES)
+        .render(report=report, rules=rules, severities=SEVERITIES, topology=topology)
     )
 
 

@@ -1,0 +1,289 @@
+"""CSV, JUnit XML, Markdown and ASFF outputs, from offline runs on hand-built snapshots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from auditor.cli import main
+from auditor.model import NatGateway, SecurityGroup, SecurityGroupRule
+from auditor.report.formats import md_text, render_asff, render_junit
+from auditor.serial import dumps
+from tests.builders import R1, A, route, snapshot, subnet, table, vpc
+
+EVIL = '=HYPERLINK("http://evil")\r\n<script>alert(1)</script> [x](http://e) "q\''
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def write_snapshot(path: Path, name: str = "prod") -> Path:
+    """Two findings on one route table (S3 and DynamoDB through NAT), one open admin port."""
+    snap = snapshot(
+        NatGateway("nat-1", A, R1, "vpc-1"),
+        vpc("vpc-1", "10.0.0.0/16", tags={"Name": name}),
+        subnet("subnet-1", "vpc-1", "10.0.1.0/24"),
+        table("rtb-1", "vpc-1", route("0.0.0.0/0", "nat-1"), main=True, tags={"Name": name}),
+        SecurityGroup(
+            "sg-1",
+            A,
+            R1,
+            "vpc-1",
+            name="admin",
+            ingress=[SecurityGroupRule("tcp", 22, 22, cidrs=["0.0.0.0/0"])],
+            tags={"Name": name},
+        ),
+    )
+    path.write_text(dumps(snap))
+    return path
+
+
+def offline(tmp_path: Path, *args: str, name: str = "prod") -> tuple[Result, dict[str, Any]]:
+    snap = write_snapshot(tmp_path / "s.json", name)
+    result = run("--from-snapshot", str(snap), "--json", str(tmp_path / "r.json"), *args)
+    return result, json.loads((tmp_path / "r.json").read_text())
+
+
+def test_csv_has_one_row_per_finding(tmp_path: Path) -> None:
+    result, report = offline(tmp_path, "--csv", str(tmp_path / "r.csv"))
+    assert result.exit_code == 1, result.stderr
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text(), newline="")))
+    assert [r["id"] for r in rows] == [f["id"] for f in report["findings"]]
+    assert {r["rule_id"] for r in rows} == {f["rule_id"] for f in report["findings"]}
+    first = rows[0]
+    assert first["severity"] == report["findings"][0]["severity"]
+    assert first["suppressed"] == "false"
+    assert first["change"] == ""  # no baseline in play
+    assert first["remediation"].startswith(report["findings"][0]["remediation"][:20])
+    assert "wrote CSV report" in result.stderr
+
+
+def test_csv_neutralises_formulas_and_keeps_line_breaks_quoted(tmp_path: Path) -> None:
+    result, report = offline(tmp_path, "--csv", str(tmp_path / "r.csv"), name=EVIL)
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text(), newline="")))
+    assert len(rows) == len(report["findings"])
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "-", "@")), value
+    # the hostile text is there, as data
+    assert any("HYPERLINK" in r["message"] for r in rows)
+
+
+def test_junit_suite_per_rule_with_meaningful_counts(tmp_path: Path) -> None:
+    result, report = offline(tmp_path, "--junit", str(tmp_path / "r.xml"))
+    assert result.exit_code == 1
+    root = ET.fromstring((tmp_path / "r.xml").read_text())
+    assert root.tag == "testsuites"
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == set(report["rules_evaluated"]) | {"coverage"}
+    failing = {f["rule_id"] for f in report["findings"]}
+    for name, suite in suites.items():
+        cases = suite.findall("testcase")
+        failures = suite.findall("testcase/failure")
+        assert int(suite.get("tests", "-1")) == len(cases)
+        assert int(suite.get("failures", "-1")) == len(failures)
+        if name in failing:
+            assert len(failures) == report["summary"]["by_rule"][name]
+            assert all(c.get("name", "").startswith(f"{A}/{R1}/") for c in cases)
+        elif name != "coverage":
+            assert [c.get("name") for c in cases] == ["no findings"]
+            assert not failures
+    assert int(root.get("failures", "-1")) == report["summary"]["total"]
+    assert int(root.get("tests", "-1")) == sum(int(s.get("tests", "0")) for s in suites.values())
+    coverage = suites["coverage"]
+    assert [c.get("name") for c in coverage.findall("testcase")] == [f"{A}/{R1}"]
+    assert coverage.get("errors") == "0"
+
+
+def test_junit_suppressed_is_skipped_and_gap_is_an_error(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "version: 1\nsuppressions:\n  - rule: sg-open-admin-port\n    reason: bastion\n"
+    )
+    snap = write_snapshot(tmp_path / "s.json")
+    data = json.loads(snap.read_text())
+    data["coverage"].append(
+        {"account_id": "999999999999", "region": R1, "status": "error", "error": "AccessDenied"}
+    )
+    snap.write_text(json.dumps(data))
+    result = run(
+        "--from-snapshot", str(snap), "--policy", str(policy), "--junit", str(tmp_path / "r.xml")
+    )
+    assert result.exit_code == 5, result.stderr
+    root = ET.fromstring((tmp_path / "r.xml").read_text())
+    admin = next(s for s in root.findall("testsuite") if s.get("name") == "sg-open-admin-port")
+    assert admin.get("skipped") == "1" and admin.get("failures") == "0"
+    assert "bastion" in (admin.find("testcase/skipped").get("message") or "")  # type: ignore[union-attr]
+    coverage = next(s for s in root.findall("testsuite") if s.get("name") == "coverage")
+    assert coverage.get("errors") == "1"
+    assert "AccessDenied" in (coverage.find("testcase/error").text or "")  # type: ignore[union-attr]
+
+
+def test_junit_several_findings_on_one_resource_have_distinct_names() -> None:
+    finding = {
+        "id": "1" * 16,
+        "rule_id": "r",
+        "severity": "low",
+        "title": "t",
+        "account_id": A,
+        "region": R1,
+        "resource_id": "rtb-1",
+        "message": "m\x00\x1b",
+        "remediation": "",
+        "suppressed": False,
+        "change": None,
+    }
+    report = {
+        "generated_at": "2026-01-01T00:00:00Z",
+        "findings": [finding, {**finding, "id": "2" * 16}],
+        "coverage": [],
+        "rules_evaluated": ["r"],
+    }
+    root = ET.fromstring(render_junit(report))  # control characters do not break the XML
+    names = [c.get("name") for c in root.iter("testcase") if c.get("classname") == "r"]
+    assert len(set(names)) == 2
+
+
+def test_markdown_groups_findings_by_severity(tmp_path: Path) -> None:
+    result, report = offline(tmp_path, "--markdown", str(tmp_path / "r.md"))
+    assert result.exit_code == 1
+    text = (tmp_path / "r.md").read_text()
+    assert text.startswith(f"### vpc-audit {A}: ")
+    for finding in report["findings"]:
+        assert f"`{finding['resource_id']}`" in text
+        assert md_text(finding["title"]) in text
+    high = text.index("#### High (1)")
+    medium = text.index("#### Medium (2)")
+    assert high < medium
+    assert text.index("sg-1") < medium < text.index("rtb-1")
+
+
+def test_markdown_escapes_hostile_names(tmp_path: Path) -> None:
+    result, _ = offline(tmp_path, "--markdown", str(tmp_path / "r.md"), name=EVIL)
+    assert result.exit_code == 1
+    text = (tmp_path / "r.md").read_text()
+    assert "<script>" not in text
+    assert "[x](http://e)" not in text
+    assert r"\<script\>" in text
+    assert "\r" not in text
+
+
+def test_asff_is_batch_import_findings_compatible(tmp_path: Path) -> None:
+    result, report = offline(tmp_path, "--asff", str(tmp_path / "f.json"))
+    assert result.exit_code == 1
+    documents = json.loads((tmp_path / "f.json").read_text())
+    assert isinstance(documents, list) and len(documents) == len(report["findings"])
+    required = {
+        "SchemaVersion",
+        "Id",
+        "ProductArn",
+        "GeneratorId",
+        "AwsAccountId",
+        "Types",
+        "CreatedAt",
+        "UpdatedAt",
+        "Severity",
+        "Title",
+        "Description",
+        "Resources",
+    }
+    by_generator = {}
+    for doc in documents:
+        assert required <= set(doc)
+        assert doc["SchemaVersion"] == "2018-10-08"
+        assert doc["ProductArn"] == f"arn:aws:securityhub:{R1}:{A}:product/{A}/default"
+        assert doc["AwsAccountId"] == A
+        assert doc["Severity"]["Label"] in {"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"}
+        assert doc["Types"] and all(t.count("/") >= 1 for t in doc["Types"])
+        assert doc["RecordState"] == "ACTIVE" and doc["Workflow"]["Status"] == "NEW"
+        assert doc["Remediation"]["Recommendation"]["Text"]
+        assert len(doc["Title"]) <= 256 and len(doc["Description"]) <= 1024
+        (resource,) = doc["Resources"]
+        assert set(resource) == {"Type", "Id", "Region", "Partition"}
+        assert resource["Region"] == R1 and resource["Partition"] == "aws"
+        by_generator[doc["GeneratorId"]] = resource
+    assert by_generator["vpc-audit/s3-egress-via-nat"] == {
+        "Type": "AwsEc2RouteTable",
+        "Id": f"arn:aws:ec2:{R1}:{A}:route-table/rtb-1",
+        "Region": R1,
+        "Partition": "aws",
+    }
+    assert by_generator["vpc-audit/sg-open-admin-port"]["Type"] == "AwsEc2SecurityGroup"
+    assert len({d["Id"] for d in documents}) == len(documents)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "asff_type"),
+    [
+        ("vpc", "AwsEc2Vpc"),
+        ("vpc-peering-connection", "AwsEc2VpcPeeringConnection"),
+        ("vpc-endpoint-service", "AwsEc2VpcEndpointService"),
+        ("vpc-endpoint", "Other"),
+    ],
+)
+def test_asff_resource_types(resource_type: str, asff_type: str) -> None:
+    finding = {
+        "id": "1" * 16,
+        "rule_id": "r",
+        "severity": "info",
+        "title": "t",
+        "account_id": A,
+        "region": "cn-north-1",
+        "resource_type": resource_type,
+        "resource_id": "x-1",
+        "vpc_id": None,
+        "message": "m",
+        "remediation": "",
+        "suppressed": True,
+    }
+    report = {
+        "generated_at": "2026-01-01T00:00:00Z",
+        "tool_version": "0",
+        "scope": {"partition": "aws-cn"},
+        "findings": [finding],
+        "resolved": [{**finding, "id": "2" * 16}],
+    }
+    active, archived = json.loads(render_asff(report))
+    assert active["Resources"][0]["Type"] == asff_type
+    assert active["Resources"][0]["Id"] == f"arn:aws-cn:ec2:cn-north-1:{A}:{resource_type}/x-1"
+    assert active["ProductArn"].startswith("arn:aws-cn:securityhub:cn-north-1:")
+    assert active["Severity"]["Label"] == "INFORMATIONAL"
+    assert active["Workflow"]["Status"] == "SUPPRESSED"
+    assert "Remediation" not in active  # no empty recommendation
+    assert archived["RecordState"] == "ARCHIVED" and archived["Workflow"]["Status"] == "RESOLVED"
+
+
+def test_one_output_may_go_to_stdout(tmp_path: Path) -> None:
+    snap = write_snapshot(tmp_path / "s.json")
+    result = run("--from-snapshot", str(snap), "--csv", "-", "-q")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("id,severity,rule_id")
+    assert not (tmp_path / "vpc-audit-report.html").exists()
+
+
+def test_two_outputs_on_stdout_is_a_usage_error(tmp_path: Path) -> None:
+    snap = write_snapshot(tmp_path / "s.json")
+    result = run("--from-snapshot", str(snap), "--json", "-", "--asff", "-")
+    assert result.exit_code == 2
+    assert "--json and --asff" in result.stderr
+    assert result.stdout == ""
+
+
+def test_only_new_formats_do_not_add_the_default_html(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    snap = write_snapshot(tmp_path / "s.json")
+    result = run("--from-snapshot", str(snap), "--markdown", "r.md")
+    assert result.exit_code == 1
+    assert (tmp_path / "r.md").exists()
+    assert not (tmp_path / "vpc-audit-report.html").exists()

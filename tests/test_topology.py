@@ -1,0 +1,305 @@
+"""The network map's layout model: grouping, peer stubs, edge colours, the cap, determinism."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import random
+from typing import Any
+
+import pytest
+
+from auditor.model import Endpoint, InternetGateway, NatGateway, Snapshot, Vpc
+from auditor.report.topology import Edge, Group, Node, TopologyMap, build_topology
+from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
+
+C = "333333333333"
+
+
+def finding(
+    resource_id: str, severity: str, *, vpc_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    resource_type = "vpc-peering-connection" if resource_id.startswith("pcx-") else "vpc"
+    return {
+        "id": hashlib.sha256(f"{resource_id}|{severity}".encode()).hexdigest()[:16],
+        "rule_id": "some-rule",
+        "severity": severity,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "vpc_id": vpc_id
+        if vpc_id is not None
+        else (resource_id if resource_type == "vpc" else None),
+        "suppressed": False,
+        **extra,
+    }
+
+
+def estate() -> Snapshot:
+    return snapshot(
+        vpc("vpc-hub", "10.0.0.0/16", tags={"Name": "hub"}),
+        vpc("vpc-app", "10.1.0.0/16", "10.2.0.0/16", tags={"Name": "app"}),
+        vpc("vpc-idle", "10.3.0.0/16"),
+        Vpc("vpc-default", A, R1, ["172.31.0.0/16"], is_default=True),
+        vpc("vpc-eu", "10.50.0.0/16", region=R2, tags={"Name": "eu"}),
+        Vpc("vpc-default-eu", A, R2, ["172.31.0.0/16"], is_default=True),
+        vpc("vpc-b", "10.9.0.0/16", account=B, tags={"Name": "partner"}),
+        s3_endpoint("vpce-s3", "vpc-hub", "rtb-1"),
+        Endpoint("vpce-ddb", A, R1, "vpc-hub", "Gateway", "com.amazonaws.us-east-1.dynamodb"),
+        *(
+            Endpoint(f"vpce-if{i}", A, R1, "vpc-app", "Interface", "com.amazonaws.ssm")
+            for i in range(3)
+        ),
+        Endpoint("vpce-gone", A, R1, "vpc-app", "Interface", "com.amazonaws.sts", state="deleted"),
+        NatGateway("nat-1", A, R1, "vpc-hub"),
+        NatGateway("nat-2", A, R1, "vpc-hub"),
+        NatGateway("nat-old", A, R1, "vpc-app", state="deleted"),
+        NatGateway("nat-3", A, R1, "vpc-app"),
+        InternetGateway("igw-1", A, R1, ["vpc-hub"]),
+        peering("pcx-inner", side("vpc-hub"), side("vpc-app")),
+        peering("pcx-region", side("vpc-hub"), side("vpc-eu", region=R2)),
+        peering("pcx-partner", side("vpc-b", account=B), side("vpc-app"), "pending-acceptance"),
+        peering("pcx-stranger", side("vpc-app"), side("vpc-x", account=C)),
+        peering("pcx-stranger2", side("vpc-hub"), side("vpc-x", account=C), "deleted"),
+    )
+
+
+FINDINGS = [
+    finding("pcx-inner", "high", vpc_id="vpc-hub"),
+    finding("pcx-inner", "low", vpc_id="vpc-app"),
+    finding("pcx-region", "low", vpc_id="vpc-hub"),
+    finding("pcx-stranger", "critical", vpc_id="vpc-app"),
+    finding("pcx-partner", "medium", vpc_id="vpc-app", suppressed=True),
+    finding("vpc-app", "medium"),
+    finding("vpc-app", "low"),
+    finding("vpc-default-eu", "info"),
+]
+
+
+@pytest.fixture(scope="module")
+def topo() -> TopologyMap:
+    return build_topology(estate(), FINDINGS)
+
+
+def group(topo: TopologyMap, account: str, region: str) -> Group:
+    return next(g for g in topo.groups if (g.account_id, g.region) == (account, region))
+
+
+def node(g: Group, key: str) -> Node:
+    return next(n for n in g.nodes if n.key == key)
+
+
+def edge(g: Group, peering_id: str) -> Edge:
+    return next(e for e in g.edges if e.peering_id == peering_id)
+
+
+def test_one_group_per_account_region_in_order(topo: TopologyMap) -> None:
+    assert [(g.anchor, g.account_id, g.region) for g in topo.groups] == [
+        ("map-1", A, R2),
+        ("map-2", A, R1),
+        ("map-3", B, R1),
+    ]
+    assert topo.vpc_count == 7
+    assert topo.peering_count == 5
+    home = group(topo, A, R1)
+    assert home.vpc_count == 4
+    assert {n.key for n in home.vpc_nodes} == {"vpc-hub", "vpc-app", "vpc-idle"}
+
+
+def test_idle_default_vpcs_are_counted_not_drawn(topo: TopologyMap) -> None:
+    assert group(topo, A, R1).collapsed_defaults == 1  # no finding, no peering
+    eu = group(topo, A, R2)
+    assert eu.collapsed_defaults == 0  # it has a finding: drawn
+    assert node(eu, "vpc-default-eu").is_default
+    assert node(eu, "vpc-default-eu").subtitle == "default VPC"
+
+
+def test_peerings_leaving_the_group_end_at_peer_stubs(topo: TopologyMap) -> None:
+    home = group(topo, A, R1)
+    stubs = {n.key: n for n in home.peer_nodes}
+    assert set(stubs) == {
+        f"peer:{A}:{R2}:vpc-eu",
+        f"peer:{B}:{R1}:vpc-b",
+        f"peer:{C}:{R1}:vpc-x",  # one stub for the two peerings to the same stranger
+    }
+    eu = stubs[f"peer:{A}:{R2}:vpc-eu"]
+    assert (eu.title, eu.audited, eu.link) == ("eu", True, "map-1")
+    assert eu.lines == ("vpc-eu", f"{A} \u00b7 {R2}", "audited: select to see its map")
+    stranger = stubs[f"peer:{C}:{R1}:vpc-x"]
+    assert (stranger.title, stranger.audited, stranger.link) == ("vpc-x", False, None)
+    assert stranger.lines[-1] == "not in this audit"
+    # The far group draws the same peering back to a stub of this side.
+    assert {n.key for n in group(topo, A, R2).peer_nodes} == {f"peer:{A}:{R1}:vpc-hub"}
+    assert edge(group(topo, B, R1), "pcx-partner").target == f"peer:{A}:{R1}:vpc-app"
+
+
+def test_a_peering_inside_a_group_is_one_edge_between_its_vpcs(topo: TopologyMap) -> None:
+    home = group(topo, A, R1)
+    inner = [e for e in home.edges if e.peering_id == "pcx-inner"]
+    assert len(inner) == 1
+    assert {inner[0].source, inner[0].target} == {"vpc-hub", "vpc-app"}
+    assert [e.number for e in home.edges] == list(range(1, len(home.edges) + 1))
+    assert home.peering_count == 5
+
+
+@pytest.mark.parametrize(
+    ("peering_id", "colour", "line", "severity", "count"),
+    [
+        ("pcx-inner", "high", "dashed", "high", 2),  # worst finding >= medium: its colour
+        ("pcx-region", "status-active", "solid", "low", 1),  # low only: status colour
+        ("pcx-stranger", "critical", "dashed", "critical", 1),
+        ("pcx-partner", "status-pending", "dotted", None, 0),  # the finding is suppressed
+        ("pcx-stranger2", "status-other", "dotted", None, 0),
+    ],
+)
+def test_edge_colour_follows_findings_then_status(
+    topo: TopologyMap, peering_id: str, colour: str, line: str, severity: str | None, count: int
+) -> None:
+    found = edge(group(topo, A, R1), peering_id)
+    assert (found.colour, found.line, found.severity, found.findings) == (
+        colour,
+        line,
+        severity,
+        count,
+    )
+
+
+def test_marker_names_a_status_that_is_not_active(topo: TopologyMap) -> None:
+    home = group(topo, A, R1)
+    assert edge(home, "pcx-inner").marker_text == str(edge(home, "pcx-inner").number)
+    pending = edge(home, "pcx-partner")
+    assert pending.marker_text in (str(pending.number), f"{pending.number} pending-acceptance")
+    assert pending.status_class == "pending"
+    assert "pcx-partner (pending-acceptance)" in pending.tooltip
+    assert "partner (vpc-b) (account 222222222222, us-east-1)" in pending.target_label + (
+        pending.source_label
+    )
+
+
+def test_vpc_boxes_show_endpoints_nat_and_findings(topo: TopologyMap) -> None:
+    home = group(topo, A, R1)
+    hub, app, idle = node(home, "vpc-hub"), node(home, "vpc-app"), node(home, "vpc-idle")
+    assert [c.text for c in hub.chips] == ["DynamoDB gw", "S3 gw", "NAT \u00d72", "IGW"]
+    assert [c.text for c in app.chips] == ["3 interface endpoints", "NAT"]
+    assert idle.chips == ()
+    assert (hub.title, hub.subtitle, hub.detail) == ("hub", "vpc-hub", "10.0.0.0/16")
+    assert app.detail == "10.1.0.0/16 +1"
+    assert (idle.title, idle.subtitle) == ("vpc-idle", "no Name tag")
+    # Peering findings belong to edges; the VPC's own findings to the box.
+    assert (app.findings, app.severity, app.severity_counts) == (
+        2,
+        "medium",
+        (("medium", 1), ("low", 1)),
+    )
+    assert (hub.findings, hub.severity) == (0, None)
+    for chip in hub.chips:  # chips stay inside their box
+        assert hub.x < chip.x and chip.x + chip.width < hub.x + hub.width
+        assert hub.y < chip.y and chip.y + 18 < hub.y + hub.height
+
+
+def test_boxes_do_not_overlap_and_edges_touch_their_boxes(topo: TopologyMap) -> None:
+    for g in topo.groups:
+        assert g.width > 0 and g.height > 0
+        for a, b in itertools.combinations(g.nodes, 2):
+            apart = (
+                a.x + a.width <= b.x
+                or b.x + b.width <= a.x
+                or a.y + a.height <= b.y
+                or b.y + b.height <= a.y
+            )
+            assert apart, (a.key, b.key)
+        for n in g.nodes:
+            assert n.x >= 0 and n.x + n.width <= g.width and n.y >= 0 and n.y + n.height <= g.height
+        boxes = {n.key: n for n in g.nodes}
+        for e in g.edges:
+            for (x, y), key in (((e.x1, e.y1), e.source), ((e.x2, e.y2), e.target)):
+                box = boxes[key]
+                on_x = abs(x - box.x) < 0.2 or abs(x - box.x - box.width) < 0.2
+                on_y = abs(y - box.y) < 0.2 or abs(y - box.y - box.height) < 0.2
+                inside = (
+                    box.x - 0.2 <= x <= box.x + box.width + 0.2
+                    and box.y - 0.2 <= y <= box.y + box.height + 0.2
+                )
+                assert inside and (on_x or on_y), (e.peering_id, key)
+            assert 0 <= e.mx <= g.width and 0 <= e.my <= g.height
+
+
+def test_peered_vpcs_are_placed_next_to_each_other() -> None:
+    spokes = [vpc(f"vpc-s{i}", f"10.{i}.0.0/16") for i in range(8)]
+    lonely = [vpc(f"vpc-l{i}", f"10.{100 + i}.0.0/16") for i in range(7)]
+    links = [peering(f"pcx-{i}", side("vpc-hub"), side(f"vpc-s{i}")) for i in range(8)]
+    topo = build_topology(snapshot(vpc("vpc-hub", "10.200.0.0/16"), *spokes, *lonely, *links), [])
+    (g,) = topo.groups
+    boxes = {n.key: n for n in g.nodes}
+    hub = boxes["vpc-hub"]
+    pitch_x, pitch_y = hub.width + 48, hub.height + 56
+    for i in range(8):
+        spoke = boxes[f"vpc-s{i}"]
+        assert abs(spoke.x - hub.x) <= pitch_x and abs(spoke.y - hub.y) <= pitch_y  # a neighbour
+    assert hub.y > 0 and hub.x > 0  # the hub is not in a corner
+
+
+def test_duplicate_views_of_one_peering_are_merged() -> None:
+    seen_twice = [
+        peering("pcx-1", side("vpc-a"), side("vpc-b", account=B)),
+        peering("pcx-1", side("vpc-a"), side("vpc-b", account=B)),
+    ]
+    topo = build_topology(
+        snapshot(vpc("vpc-a", "10.0.0.0/16"), vpc("vpc-b", "10.1.0.0/16", account=B), *seen_twice),
+        [],
+    )
+    assert topo.peering_count == 1
+    assert [len(g.edges) for g in topo.groups] == [1, 1]
+
+
+def test_group_above_the_cap_becomes_rows_worst_first() -> None:
+    vpcs = [vpc(f"vpc-{i:02d}", f"10.{i}.0.0/16", tags={"Name": f"team-{i:02d}"}) for i in range(5)]
+    findings = [finding("vpc-03", "high"), finding("vpc-01", "low"), finding("vpc-01", "low")]
+    topo = build_topology(
+        snapshot(*vpcs, peering("pcx-1", side("vpc-00"), side("vpc-01"))), findings, max_vpcs=4
+    )
+    (g,) = topo.groups
+    assert g.too_large and g.nodes == () and g.edges == ()
+    assert [r.vpc_id for r in g.rows] == ["vpc-03", "vpc-01", "vpc-00", "vpc-02", "vpc-04"]
+    first, second, third = g.rows[:3]
+    assert (first.findings, first.severity, first.name) == (1, "high", "team-03")
+    assert (second.findings, second.peerings, third.peerings) == (2, 1, 1)
+    assert topo.max_vpcs == 4
+    assert not build_topology(snapshot(*vpcs), [], max_vpcs=5).groups[0].too_large
+
+
+def test_layout_is_deterministic_whatever_the_input_order() -> None:
+    first = build_topology(estate(), FINDINGS)
+    shuffled = copy.deepcopy(estate())
+    rng = random.Random(7)
+    for name in ("vpcs", "peerings", "endpoints", "nat_gateways"):
+        rng.shuffle(getattr(shuffled, name))
+    findings = list(FINDINGS)
+    rng.shuffle(findings)
+    assert build_topology(shuffled, findings) == first
+    assert build_topology(estate(), FINDINGS) == first
+
+
+def test_labels_are_plain_text_left_for_the_template_to_escape() -> None:
+    evil = '"/><script>alert(1)</script>'
+    topo = build_topology(snapshot(vpc("vpc-1", "10.0.0.0/16", tags={"Name": evil})), [])
+    (n,) = topo.groups[0].nodes
+    assert n.title == evil[:24] + "\u2026"  # shortened, never escaped or marked up here
+    assert evil in n.tooltip
+
+
+def test_empty_snapshot_has_no_groups() -> None:
+    topo = build_topology(Snapshot(), [])
+    assert topo.groups == () and topo.vpc_count == 0 and topo.peering_count == 0
+
+
+def test_many_peers_elsewhere_also_turn_the_map_into_a_table() -> None:
+    strangers = [peering(f"pcx-{i}", side("vpc-1"), side(f"vpc-x{i}", account=C)) for i in range(5)]
+    topo = build_topology(snapshot(vpc("vpc-1", "10.0.0.0/16"), *strangers), [], max_vpcs=2)
+    (g,) = topo.groups
+    assert g.too_large and [(r.vpc_id, r.peerings) for r in g.rows] == [("vpc-1", 5)]
+    assert (
+        not build_topology(snapshot(vpc("vpc-1", "10.0.0.0/16"), *strangers), [], max_vpcs=3)
+        .groups[0]
+        .too_large
+    )
