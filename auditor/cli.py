@@ -339,8 +339,9 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    if verbose < 2:
-        logging.getLogger("botocore").setLevel(logging.WARNING)
+    # Never botocore's or urllib3's debug logs: they print request headers, session tokens included.
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
@@ -523,7 +524,10 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     help="Account-regions read in parallel.",
 )
 @click.option(
-    "-v", "--verbose", count=True, help="Log each account-region (-vv: also botocore debug)."
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log each account-region (-vv: more detail from vpc-audit itself).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
