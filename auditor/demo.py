@@ -428,6 +428,7 @@ class _Place:
     """Builds resources in one account-region and records their ids under symbolic keys."""
 
     ec2: EC2Client
+    logs: Any
     account: str
     region: str
     ids: dict[str, str]
@@ -440,7 +441,21 @@ class _Place:
 
     def vpc(self, key: str, name: str, cidr: str) -> str:
         vpc = self.ec2.create_vpc(CidrBlock=cidr, TagSpecifications=_tags("vpc", name))["Vpc"]
+        # Hostnames on, as in most real estates (peering DNS and private DNS need it).
+        self.ec2.modify_vpc_attribute(VpcId=vpc["VpcId"], EnableDnsHostnames={"Value": True})
         return self._keep(key, vpc["VpcId"])
+
+    def flow_log(self, vpc: str, name: str) -> None:
+        """A working VPC flow log to CloudWatch Logs (the log group must exist to deliver)."""
+        group = f"/vpc/{name}"
+        self.logs.create_log_group(logGroupName=group)
+        self.ec2.create_flow_logs(
+            ResourceIds=[vpc],
+            ResourceType="VPC",
+            TrafficType="ALL",
+            LogGroupName=group,
+            DeliverLogsPermissionArn=f"arn:aws:iam::{self.account}:role/flow-logs",
+        )
 
     def subnet(self, key: str, vpc: str, name: str, cidr: str, az: str = "a") -> str:
         subnet = self.ec2.create_subnet(
@@ -515,11 +530,13 @@ class _Place:
         )["NatGateway"]["NatGatewayId"]
         return self._keep(f"nat_{short}", nat)
 
-    def s3_endpoint(self, key: str, vpc: str, name: str, tables: list[str]) -> str:
+    def gateway_endpoint(
+        self, key: str, vpc: str, name: str, tables: list[str], service: str = "s3"
+    ) -> str:
         endpoint = self.ec2.create_vpc_endpoint(
             VpcEndpointType="Gateway",
             VpcId=vpc,
-            ServiceName=f"com.amazonaws.{self.region}.s3",
+            ServiceName=f"com.amazonaws.{self.region}.{service}",
             RouteTableIds=tables,
             TagSpecifications=_tags("vpc-endpoint", name),
         )["VpcEndpoint"]["VpcEndpointId"]
@@ -566,8 +583,10 @@ def seed_estate(endpoint_url: str) -> dict[str, str]:
     ids: dict[str, str] = {}
 
     def place(account: str, region: str) -> _Place:
-        ec2 = sessions[account].client("ec2", region_name=region, endpoint_url=endpoint_url)
-        return _Place(ec2, account, region, ids)
+        session = sessions[account]
+        ec2 = session.client("ec2", region_name=region, endpoint_url=endpoint_url)
+        logs = session.client("logs", region_name=region, endpoint_url=endpoint_url)
+        return _Place(ec2, logs, account, region, ids)
 
     acct_a, acct_b = DEMO_ACCOUNTS
     use1, euw1 = DEMO_REGIONS
@@ -595,7 +614,7 @@ def seed_estate(endpoint_url: str) -> dict[str, str]:
     a_use1.route_table(
         "rtb_staging_batch", staging, "shop-staging-batch", [batch], {"0.0.0.0/0": nat}
     )
-    a_use1.s3_endpoint("vpce_staging_s3", staging, "shop-staging-s3", [staging_main])
+    a_use1.gateway_endpoint("vpce_staging_s3", staging, "shop-staging-s3", [staging_main])
 
     # B/us-east-1 analytics (healthy) and partner-sandbox (peering never accepted).
     analytics = b_use1.vpc("vpc_analytics", "analytics", "10.30.0.0/16")
@@ -610,7 +629,11 @@ def seed_estate(endpoint_url: str) -> dict[str, str]:
         [analytics_app],
         {"0.0.0.0/0": nat},
     )
-    b_use1.s3_endpoint("vpce_analytics_s3", analytics, "analytics-s3", [analytics_private])
+    b_use1.gateway_endpoint("vpce_analytics_s3", analytics, "analytics-s3", [analytics_private])
+    b_use1.gateway_endpoint(
+        "vpce_analytics_ddb", analytics, "analytics-dynamodb", [analytics_private], "dynamodb"
+    )
+    b_use1.flow_log(analytics, "analytics")
     sandbox = b_use1.vpc("vpc_sandbox", "partner-sandbox", "10.40.0.0/16")
 
     # A/eu-west-1 shop-eu: its private table never gets a route back to shop-staging.
@@ -638,15 +661,23 @@ def seed_estate(endpoint_url: str) -> dict[str, str]:
         [reporting_app],
         {"0.0.0.0/0": nat},
     )
-    b_euw1.s3_endpoint("vpce_reporting_eu_s3", reporting, "reporting-eu-s3", [reporting_private])
+    b_euw1.gateway_endpoint(
+        "vpce_reporting_eu_s3", reporting, "reporting-eu-s3", [reporting_private]
+    )
+    b_euw1.gateway_endpoint(
+        "vpce_reporting_eu_ddb", reporting, "reporting-eu-dynamodb", [reporting_private], "dynamodb"
+    )
+    b_euw1.flow_log(reporting, "reporting-eu")
 
     # C/eu-west-1 vendor-link, created through assume-role into the unaudited account.
     vendor = c_euw1.vpc("vpc_vendor", "vendor-link", "10.70.0.0/16")
 
     # Peerings, then the routes that use them.
+    # Healthy: routes name exactly the subnets that talk, both ways.
     pcx = _peer("pcx_analytics", "prod-to-analytics", a_use1, prod, b_use1, analytics, dns=True)
-    a_use1.route(prod_private, "10.30.0.0/16", pcx)
-    b_use1.route(analytics_private, "10.10.0.0/16", pcx)
+    a_use1.route(prod_private, "10.30.1.0/24", pcx)
+    b_use1.route(analytics_private, "10.10.1.0/24", pcx)
+    b_use1.route(analytics_private, "10.10.2.0/24", pcx)
 
     _peer("pcx_pending", "prod-to-sandbox", a_use1, prod, b_use1, sandbox, accept=False)
 

@@ -122,7 +122,7 @@ def test_seeded_estate_matches_the_story(estate: tuple[str, dict[str, str]]) -> 
     assert env.explicit_subnets(A, USE1, ids["rtb_prod_public"]) == {ids["subnet_prod_public"]}
     assert env.routes(A, USE1, ids["rtb_prod_private"]) == {
         "0.0.0.0/0": ids["nat_prod"],
-        "10.30.0.0/16": ids["pcx_analytics"],
+        "10.30.1.0/24": ids["pcx_analytics"],
     }
     assert env.explicit_subnets(A, USE1, ids["rtb_prod_private"]) == {
         ids["subnet_prod_app_a"],
@@ -162,7 +162,8 @@ def test_seeded_estate_matches_the_story(estate: tuple[str, dict[str, str]]) -> 
     # analytics (B/us-east-1): healthy private table.
     assert env.routes(B, USE1, ids["rtb_analytics_private"]) == {
         "0.0.0.0/0": ids["nat_analytics"],
-        "10.10.0.0/16": ids["pcx_analytics"],
+        "10.10.1.0/24": ids["pcx_analytics"],
+        "10.10.2.0/24": ids["pcx_analytics"],
     }
     assert env.explicit_subnets(B, USE1, ids["rtb_analytics_private"]) == {
         ids["subnet_analytics_app"]
