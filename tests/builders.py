@@ -10,6 +10,7 @@ from auditor.collect.ec2 import GATEWAY_PREFIXES
 from auditor.model import (
     Coverage,
     Endpoint,
+    NatGateway,
     Peering,
     PeeringSide,
     PrefixList,
@@ -126,6 +127,14 @@ def snapshot(*resources: Any, unaudited: tuple[tuple[str, str], ...] = ()) -> Sn
         getattr(snap, lists[type(item)]).append(item)
         if hasattr(item, "account_id"):
             places.add((item.account_id, item.region))
+    # A route to a NAT gateway the test did not spell out gets an available one, so that only
+    # tests about dead targets need to think about it (they remove it).
+    nats = {n.id for n in snap.nat_gateways}
+    for t in snap.route_tables:
+        for r in t.routes:
+            if r.target_type == "nat-gateway" and r.target_id not in nats:
+                nats.add(r.target_id)
+                snap.nat_gateways.append(NatGateway(r.target_id, t.account_id, t.region, t.vpc_id))
     if not any(isinstance(r, PrefixList) for r in resources):
         snap.prefix_lists = [s3_prefix_list(R1), s3_prefix_list(R2)]
     snap.coverage = [

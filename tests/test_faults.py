@@ -20,6 +20,7 @@ import html
 import json
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
@@ -625,3 +626,21 @@ def test_failed_report_write_is_an_error_and_keeps_the_previous_report(
     assert "No space left on device" in result.stderr
     assert (tmp_path / "r.json").read_text() == "previous report\n"
     assert listing(tmp_path) == ["r.json"]
+
+
+def test_special_files_and_symlinks_are_written_through_not_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        write_text(fifo, "through the pipe")
+        assert os.read(reader, 100) == b"through the pipe"
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    finally:
+        os.close(reader)

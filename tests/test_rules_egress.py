@@ -161,3 +161,30 @@ def test_uses_the_tables_own_region_prefix_list() -> None:
         eu,
     )
     assert s3_findings(snap) == []
+
+
+def test_dead_nat_routes_are_not_egress_but_dead_targets() -> None:
+    snap = private_vpc(
+        table(
+            "rtb-priv",
+            "vpc-1",
+            route("0.0.0.0/0", "nat-1", state="blackhole"),
+            subnets=("subnet-a",),
+        )
+    )
+    assert s3_findings(snap) == []
+    snap.route_tables[0].routes[0].state = "active"
+    snap.nat_gateways[0].state = "deleted"  # moto keeps such routes "active"
+    assert s3_findings(snap) == []
+    assert [f.rule_id for f in run_rules(snap)] == ["route-dead-target"]
+
+
+def test_a_deleted_gateway_endpoint_is_not_offered_as_the_fix() -> None:
+    snap = private_vpc(
+        table("rtb-priv", "vpc-1", route("0.0.0.0/0", "nat-1"), subnets=("subnet-a",)),
+        s3_endpoint("vpce-old", "vpc-1"),
+    )
+    snap.endpoints[0].state = "deleted"
+    (finding,) = s3_findings(snap)
+    assert "create-vpc-endpoint" in finding.remediation
+    assert finding.evidence["gateway_endpoints_in_vpc"] == []

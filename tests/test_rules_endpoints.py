@@ -269,10 +269,6 @@ def test_full_access_policies(document: str) -> None:
         policy(allow(resource="arn:aws:s3:::my-bucket/*")),
         policy(allow(Condition={"StringEquals": {"aws:PrincipalOrgID": ORG}})),
         policy(
-            allow(),
-            {"Effect": "Deny", "Principal": "*", "Action": "ssm:DeleteParameter", "Resource": "*"},
-        ),
-        policy(
             {
                 "Effect": "Allow",
                 "Principal": "*",
@@ -382,8 +378,12 @@ def test_policy_trusted_accounts_from_rule_settings() -> None:
         ({"StringEquals": {"aws:PrincipalAccount": B}}, True),
         ({"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{A}:role/*"}}, False),
         ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/deploy"}}, True),
-        ({"StringEquals": {"aws:SourceVpce": "vpce-1"}}, False),
-        ({"StringEquals": {"aws:SourceVpc": "vpc-1"}}, False),
+        # Every request through the endpoint comes from its own VPC and endpoint: no limit.
+        ({"StringEquals": {"aws:SourceVpce": "vpce-1"}}, True),
+        ({"StringEquals": {"aws:SourceVpc": "vpc-1"}}, True),
+        # Naming another VPC or endpoint, the statement never matches here: it grants nothing.
+        ({"StringEquals": {"aws:SourceVpce": "vpce-other"}}, False),
+        ({"StringEquals": {"aws:SourceVpc": "vpc-other"}}, False),
         ({"StringNotEquals": {"aws:PrincipalOrgID": ORG}}, True),  # negation on an Allow
         ({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, True),
         (
@@ -430,7 +430,15 @@ def deny_outside(condition: dict[str, Any], **extra: Any) -> dict[str, Any]:
 def test_deny_perimeter_limits_the_whole_policy(deny: dict[str, Any], reported: bool) -> None:
     snap = with_policy(policy(allow(), deny))
     snap.scope.organization_id = ORG
-    assert bool(findings(snap, UNTRUSTED)) is reported
+    # The open Allow is reported once: as full access, or (when a Deny of everything narrows
+    # it, but not to trusted principals) as an untrusted principal.
+    assert bool(run_rules(snap, only=[FULL, UNTRUSTED])) is reported
+
+
+def test_a_deny_of_a_few_actions_leaves_full_access() -> None:
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "ssm:DeleteParameter", "Resource": "*"}
+    snap = with_policy(policy(allow(), deny))
+    assert [f.rule_id for f in run_rules(snap, only=[FULL, UNTRUSTED])] == [FULL]
 
 
 def test_not_principal_allow_grants_everyone_else() -> None:
@@ -603,6 +611,8 @@ def with_groups(*groups: SecurityGroup, ids: list[str] | None = None, **kw: Any)
         [tcp(80, 80, "10.0.0.0/16")],
         [SecurityGroupRule("udp", 443, 443, cidrs=["10.0.0.0/16"])],
         [tcp(443, 443, ipv6_cidrs=["2001:db8::/32"])],  # the VPC has no IPv6 range
+        # The default group's self rule: only other members of the endpoint's group get in.
+        [SecurityGroupRule("-1", groups=[GroupReference("sg-1")])],
     ],
 )
 def test_https_blocked(rules: list[SecurityGroupRule]) -> None:

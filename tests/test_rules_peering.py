@@ -507,19 +507,21 @@ C = "333333333333"
 
 
 def vendor_peering(status: str = "active") -> Snapshot:
-    """vpc-a (audited account A) peered with a VPC of account C, which nobody audited."""
-    return snapshot(
+    """vpc-a (account A, in an organisation of A and B) peered with a VPC of account C."""
+    snap = snapshot(
         vpc("vpc-a", "10.0.0.0/16", tags={"Name": "app"}),
         peering(PCX, side("vpc-a", "10.0.0.0/16"), side("vpc-c", "10.9.0.0/16", account=C), status),
     )
+    snap.scope.organization_accounts = [A, B]
+    return snap
 
 
-def test_peering_with_an_account_outside_the_audited_ones() -> None:
+def test_peering_with_an_account_outside_the_organisation() -> None:
     (finding,) = findings(vendor_peering(), UNTRUSTED)
     assert (finding.account_id, finding.vpc_id) == (A, "vpc-a")
     assert finding.evidence["untrusted_accounts"] == [C]
-    assert "outside the audited accounts" in finding.message
-    assert "audit policy" in finding.message
+    assert "outside the organisation" in finding.message
+    assert "audit policy" in finding.remediation
     assert f"delete-vpc-peering-connection --vpc-peering-connection-id {PCX}" in (
         finding.remediation
     )
@@ -533,6 +535,15 @@ def test_pending_request_to_us_from_a_stranger_can_be_rejected() -> None:
     )
     (finding,) = findings(snap, UNTRUSTED)
     assert "reject-vpc-peering-connection" in finding.remediation
+
+
+def test_not_judged_when_neither_the_organisation_nor_trusted_accounts_are_known() -> None:
+    snap = vendor_peering()
+    snap.scope.organization_accounts = []
+    assert findings(snap, UNTRUSTED) == []
+    settings = RuleSettings(trusted_accounts=frozenset({B}))
+    (finding,) = run_rules(snap, only=[UNTRUSTED], settings=settings)
+    assert finding.evidence["untrusted_accounts"] == [C]
 
 
 def test_trusted_account_from_the_policy_is_not_reported() -> None:

@@ -13,13 +13,19 @@ STDOUT = "-"
 def write_text(destination: str | Path, text: str) -> None:
     """Write atomically: a temp file in the same folder, then rename over the target.
 
-    An interrupted run leaves the previous file (or none), never a truncated one.
+    An interrupted run leaves the previous file (or none), never a truncated one. Targets that
+    are not plain files (devices, pipes, symlinks) are written through instead of replaced.
     """
     if str(destination) == STDOUT:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     path = Path(destination)
+    if (path.exists() and not path.is_file()) or path.is_symlink():
+        # /dev/stdout, a FIFO, a symlink we must not replace: write through it, in place.
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

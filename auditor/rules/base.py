@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from auditor.model import Finding, Route, Severity, name_of
+from auditor.model import Endpoint, Finding, Route, Severity, name_of
 from auditor.net import Topology
 from auditor.resources import data_path
 
@@ -107,6 +107,15 @@ def found(
         evidence=evidence,
         id=fingerprint(rule_id, resource_id, detail),
     )
+
+
+ENDPOINT_GONE = {"deleting", "deleted"}
+ENDPOINT_DEAD = ENDPOINT_GONE | {"failed", "rejected", "expired"}
+
+
+def endpoint_live(endpoint: Endpoint) -> bool:
+    """Not on its way out or failed: an endpoint that carries (or will carry) traffic."""
+    return endpoint.state.lower() not in ENDPOINT_DEAD
 
 
 def label(resource_id: str, tags: dict[str, str] | None = None) -> str:

@@ -12,10 +12,8 @@ from collections.abc import Iterator
 
 from auditor.model import Finding, Peering, Vpc
 from auditor.net import Topology
-from auditor.rules.base import found, label, rule
+from auditor.rules.base import endpoint_live, found, label, rule
 from auditor.rules.peering import ACTIVE
-
-GONE_ENDPOINT_STATES = {"deleting", "deleted", "rejected", "failed", "expired"}
 
 
 def dns_dependants(
@@ -27,9 +25,7 @@ def dns_dependants(
         "private_dns_interface_endpoints": [
             {"endpoint": label(e.id, e.tags), "service": e.service_name}
             for e in topo.endpoints_by_vpc.get(vpc.id, [])
-            if e.endpoint_type.lower() == "interface"
-            and e.private_dns_enabled
-            and e.state.lower() not in GONE_ENDPOINT_STATES
+            if e.endpoint_type.lower() == "interface" and e.private_dns_enabled and endpoint_live(e)
         ],
         "peerings_with_dns_resolution": [
             {"peering": label(p.id, p.tags), "peer_vpc": other.vpc_id}

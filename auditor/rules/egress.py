@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Finding
+from auditor.model import Finding, Route
 from auditor.net import Topology, network, networks
-from auditor.rules.base import found, label, routes_evidence, rule
+from auditor.rules.base import endpoint_live, found, label, routes_evidence, rule
 
 # Used when the region's service prefix list was not collected: S3 and DynamoDB addresses are
 # public, so the route for "the internet" is the route they take.
@@ -23,6 +23,12 @@ def dynamodb_egress_via_nat(topo: Topology) -> Iterator[Finding]:
     yield from service_egress_via_nat(topo, "dynamodb-egress-via-nat", "dynamodb", "DynamoDB")
 
 
+def carries(topo: Topology, route: Route) -> bool:
+    """A NAT route that really passes traffic (and bills it): dead ones are route-dead-target's."""
+    nat = topo.nat_gateways.get(route.target_id)
+    return route.state != "blackhole" and nat is not None and nat.state == "available"
+
+
 def service_egress_via_nat(
     topo: Topology, rule_id: str, service: str, display: str
 ) -> Iterator[Finding]:
@@ -37,7 +43,7 @@ def service_egress_via_nat(
             hop
             for dest in destinations
             for hop in topo.lookup(table, dest)
-            if hop.route and hop.route.target_type == "nat-gateway"
+            if hop.route and hop.route.target_type == "nat-gateway" and carries(topo, hop.route)
         ]
         if not nat_hops:
             continue
@@ -45,7 +51,7 @@ def service_egress_via_nat(
         in_vpc = [
             e for e in topo.endpoints_by_vpc.get(table.vpc_id, []) if e.service_name == service_name
         ]
-        endpoints = [e for e in in_vpc if e.endpoint_type.lower() == "gateway"]
+        endpoints = [e for e in in_vpc if e.endpoint_type.lower() == "gateway" and endpoint_live(e)]
         if not endpoints and any(
             e.endpoint_type.lower() == "interface"
             and e.private_dns_enabled

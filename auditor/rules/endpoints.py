@@ -6,16 +6,15 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Any
 
 from auditor.model import Endpoint, EndpointService, Finding, SecurityGroupRule
 from auditor.net import Network, Topology, networks, overlaps
-from auditor.rules.base import found, label, rule
+from auditor.rules.base import ENDPOINT_GONE, endpoint_live, found, label, rule
 
 GATEWAY, INTERFACE = "gateway", "interface"
 # States in which the endpoint is going away or never came up: its settings no longer matter.
-GONE = {"deleting", "deleted"}
-DEAD = GONE | {"failed", "rejected", "expired"}
 # AWS services reached through an interface endpoint on a port other than 443: Amazon SES SMTP
 # and Amazon Keyspaces (Cassandra, port 9142). The HTTPS check does not apply to them.
 NOT_HTTPS = {"email-smtp", "cassandra", "cassandra-fips"}
@@ -33,10 +32,6 @@ def kind(endpoint: Endpoint) -> str:
     return endpoint.endpoint_type.lower()
 
 
-def live(endpoint: Endpoint) -> bool:
-    return endpoint.state.lower() not in DEAD
-
-
 def aws_service(endpoint: Endpoint) -> bool:
     """An AWS service, not a customer or partner PrivateLink service (com.amazonaws.vpce.…)."""
     name = endpoint.service_name
@@ -48,7 +43,7 @@ def short_service(endpoint: Endpoint) -> str:
 
 
 def live_endpoints(topo: Topology, endpoint_kind: str) -> Iterator[Endpoint]:
-    return (e for e in topo.snapshot.endpoints if kind(e) == endpoint_kind and live(e))
+    return (e for e in topo.snapshot.endpoints if kind(e) == endpoint_kind and endpoint_live(e))
 
 
 def vpc_label(topo: Topology, vpc_id: str) -> str:
@@ -142,7 +137,9 @@ def policy_applies(endpoint: Endpoint) -> bool:
     is `VpcEndpointPolicySupported` in DescribeVpcEndpointServices, which the snapshot does not
     hold: endpoints of the few services without support are judged like the others.
     """
-    return kind(endpoint) in (GATEWAY, INTERFACE) and aws_service(endpoint) and live(endpoint)
+    return (
+        kind(endpoint) in (GATEWAY, INTERFACE) and aws_service(endpoint) and endpoint_live(endpoint)
+    )
 
 
 def statements(document: str | None) -> list[Statement] | None:
@@ -190,9 +187,10 @@ def anything(statement: Statement) -> bool:
 
 
 def full_access_statements(policy: list[Statement]) -> list[Statement]:
-    """The AWS default statement (anyone, anything, anywhere, unconditionally), when no Deny
-    narrows the policy: endpoint-policy-full-access reports it, and only that rule."""
-    if any(s.get("Effect") == "Deny" for s in policy):
+    """The AWS default statement (anyone, anything, anywhere, unconditionally), unless a Deny of
+    everything (with a condition: a perimeter) narrows it; a Deny of a few actions leaves it full
+    access. endpoint-policy-full-access reports it, and only that rule."""
+    if any(s.get("Effect") == "Deny" and anything(s) for s in policy):
         return []
     return [
         s for s in policy if s.get("Effect") == "Allow" and anything(s) and not s.get("Condition")
@@ -257,13 +255,14 @@ def endpoint_policy_untrusted_principal(topo: Topology) -> Iterator[Finding]:
         if not policy:
             continue
         accounts = topo.trusted_accounts | {endpoint.account_id}
-        if any(perimeter(s, accounts, orgs) for s in policy):
+        trust = Trust(accounts, orgs, {endpoint.vpc_id, endpoint.id})
+        if any(perimeter(s, trust) for s in policy):
             continue
         grants: list[dict[str, str]] = []
         strangers: set[str] = set()
         wide_open = full_access_statements(policy)
         for statement in policy:
-            if statement.get("Effect") != "Allow" or limited(statement, accounts, orgs):
+            if statement.get("Effect") != "Allow" or limited(statement, trust):
                 continue
             if any(statement is s for s in wide_open):
                 continue  # one problem, one finding: endpoint-policy-full-access reports it
@@ -289,9 +288,10 @@ def endpoint_policy_untrusted_principal(topo: Topology) -> Iterator[Finding]:
             endpoint,
             message=(
                 f"The policy of {describe(topo, endpoint)} allows {who} with no condition on "
-                f"aws:PrincipalOrgID, aws:PrincipalAccount, aws:PrincipalArn, aws:SourceVpc or "
-                f"aws:SourceVpce that limits it to trusted ones. Anyone in the VPC holding such "
-                f"credentials can use the endpoint, e.g. to move data to another account."
+                f"aws:PrincipalOrgID, aws:PrincipalAccount or aws:PrincipalArn that limits it to "
+                f"trusted ones (aws:SourceVpc/aws:SourceVpce do not: every request through this "
+                f"endpoint matches them). Anyone in the VPC holding such credentials can use "
+                f"the endpoint, e.g. to move data to another account."
             ),
             remediation=policy_fix(topo, endpoint),
             evidence={
@@ -331,15 +331,26 @@ def outsiders(
     return out
 
 
+@dataclass(frozen=True)
+class Trust:
+    """Whom an endpoint policy may admit: trusted accounts and organisations, and `here` (the
+    endpoint's own VPC and id, which every request through it carries)."""
+
+    accounts: AbstractSet[str]
+    orgs: AbstractSet[str]
+    here: AbstractSet[str]
+
+
 # Condition keys that limit who may use the endpoint, and when a value names only trusted callers.
-TrustCheck = Callable[[str, AbstractSet[str], AbstractSet[str]], bool]
-LIMITING_KEYS: dict[str, TrustCheck] = {
-    "aws:principalorgid": lambda v, accounts, orgs: v in orgs,
-    "aws:principalorgpaths": lambda v, accounts, orgs: v.split("/")[0] in orgs,
-    "aws:principalaccount": lambda v, accounts, orgs: v in accounts,
-    "aws:principalarn": lambda v, accounts, orgs: principal_account(v) in accounts,
-    "aws:sourcevpc": lambda v, accounts, orgs: True,
-    "aws:sourcevpce": lambda v, accounts, orgs: True,
+# aws:SourceVpc/aws:SourceVpce equal to this endpoint's VPC or id hold for every request through
+# it, so they limit nothing; naming another VPC or endpoint, the statement never matches here.
+LIMITING_KEYS: dict[str, Callable[[str, Trust], bool]] = {
+    "aws:principalorgid": lambda v, t: v in t.orgs,
+    "aws:principalorgpaths": lambda v, t: v.split("/")[0] in t.orgs,
+    "aws:principalaccount": lambda v, t: v in t.accounts,
+    "aws:principalarn": lambda v, t: principal_account(v) in t.accounts,
+    "aws:sourcevpc": lambda v, t: v not in t.here,
+    "aws:sourcevpce": lambda v, t: v not in t.here,
 }
 # Allow: the key must match (IfExists and ForAllValues pass when the key is absent: not limiting).
 MATCHING = {"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike"}
@@ -353,26 +364,26 @@ NOT_MATCHING = {
 }
 
 
-def limiting(key: str, value: object, accounts: AbstractSet[str], orgs: AbstractSet[str]) -> bool:
+def limiting(key: str, value: object, trust: Trust) -> bool:
     check = LIMITING_KEYS.get(key.lower())
     names = values(value)
-    return check is not None and bool(names) and all(check(v, accounts, orgs) for v in names)
+    return check is not None and bool(names) and all(check(v, trust) for v in names)
 
 
-def limited(statement: Statement, accounts: AbstractSet[str], orgs: AbstractSet[str]) -> bool:
+def limited(statement: Statement, trust: Trust) -> bool:
     """An Allow whose condition admits only trusted principals (one such key suffices: AND)."""
     condition = statement.get("Condition")
     if not isinstance(condition, dict):
         return False
     return any(
-        operator.removeprefix("ForAnyValue:") in MATCHING and limiting(key, value, accounts, orgs)
+        operator.removeprefix("ForAnyValue:") in MATCHING and limiting(key, value, trust)
         for operator, block in condition.items()
         if isinstance(block, dict)
         for key, value in block.items()
     )
 
 
-def perimeter(statement: Statement, accounts: AbstractSet[str], orgs: AbstractSet[str]) -> bool:
+def perimeter(statement: Statement, trust: Trust) -> bool:
     """A Deny of everything to everyone whose single condition exempts only trusted principals."""
     condition = statement.get("Condition")
     if statement.get("Effect") != "Deny" or not anything(statement):
@@ -383,9 +394,7 @@ def perimeter(statement: Statement, accounts: AbstractSet[str], orgs: AbstractSe
     if not isinstance(block, dict) or len(block) != 1:
         return False
     ((key, value),) = block.items()
-    return operator.removesuffix("IfExists") in NOT_MATCHING and limiting(
-        key, value, accounts, orgs
-    )
+    return operator.removesuffix("IfExists") in NOT_MATCHING and limiting(key, value, trust)
 
 
 # --- interface endpoints ---
@@ -399,7 +408,7 @@ def interface_endpoint_private_dns_off(topo: Topology) -> Iterator[Finding]:
         siblings = [
             e
             for e in topo.endpoints_by_vpc.get(endpoint.vpc_id, [])
-            if e is not endpoint and e.service_name == endpoint.service_name and live(e)
+            if e is not endpoint and e.service_name == endpoint.service_name and endpoint_live(e)
         ]
         if any(kind(e) == GATEWAY or e.private_dns_enabled for e in siblings):
             # Another endpoint answers for the public name: a gateway endpoint (S3, DynamoDB)
@@ -515,15 +524,18 @@ def interface_endpoint_single_az(topo: Topology) -> Iterator[Finding]:
         )
 
 
-def allows_https(perm: SecurityGroupRule, vpc_nets: list[Network]) -> bool:
-    """Whether an ingress rule lets some client inside the VPC reach TCP 443."""
+def allows_https(perm: SecurityGroupRule, vpc_nets: list[Network], own: set[str]) -> bool:
+    """Whether an ingress rule lets some client inside the VPC reach TCP 443.
+
+    A reference to the endpoint's own groups (the default group's self rule) admits only other
+    members of those groups, not the VPC's clients: it does not count."""
     protocol = perm.protocol.lower()
     if protocol not in ("-1", "tcp", "6"):
         return False
     low, high = perm.from_port, perm.to_port
     if protocol != "-1" and low is not None and high is not None and not low <= 443 <= high:
         return False
-    if perm.groups or perm.prefix_list_ids:
+    if perm.prefix_list_ids or any(g.group_id not in own for g in perm.groups):
         return True  # references name clients we cannot place by address: assume some are inside
     sources = networks(perm.cidrs + perm.ipv6_cidrs)
     return any(overlaps(s, v) for s in sources for v in vpc_nets)
@@ -560,7 +572,8 @@ def interface_endpoint_sg_blocks_https(topo: Topology) -> Iterator[Finding]:
         if vpc is None or not sgs or len(sgs) < len(found_groups):
             continue
         vpc_nets = networks(vpc.cidr_blocks + vpc.ipv6_cidr_blocks)
-        if any(allows_https(r, vpc_nets) for g in sgs for r in g.ingress):
+        own = set(endpoint.security_group_ids)
+        if any(allows_https(r, vpc_nets, own) for g in sgs for r in g.ingress):
             continue
         cidrs = vpc.cidr_blocks or vpc.ipv6_cidr_blocks
         ranges = ",".join(f"{{CidrIp={c}}}" for c in vpc.cidr_blocks)
@@ -605,7 +618,7 @@ def endpoint_not_available(topo: Topology) -> Iterator[Finding]:
     providers = {s.service_name: s for s in topo.snapshot.endpoint_services}
     for endpoint in topo.snapshot.endpoints:
         state = endpoint.state.lower()
-        if not state or state == "available" or state in GONE:
+        if not state or state == "available" or state in ENDPOINT_GONE:
             continue
         service = providers.get(endpoint.service_name)
         who = (
@@ -654,7 +667,7 @@ def endpoint_not_available(topo: Topology) -> Iterator[Finding]:
 @rule("endpoint-service-open")
 def endpoint_service_open(topo: Topology) -> Iterator[Finding]:
     for service in topo.snapshot.endpoint_services:
-        if service.acceptance_required or service.state.lower() in GONE:
+        if service.acceptance_required or service.state.lower() in ENDPOINT_GONE:
             continue
         accounts = topo.trusted_accounts | {service.account_id}
         strangers = outsiders(service.allowed_principals, accounts, topo.trusted_organization_ids)

@@ -594,10 +594,11 @@ def inactive_lingering(topo: Topology) -> Iterator[Finding]:
 
 @rule("peering-untrusted-account")
 def untrusted_account(topo: Topology) -> Iterator[Finding]:
-    """Peerings that connect our VPCs to accounts we do not know."""
-    known_only_audited = not topo.snapshot.scope.organization_accounts and not (
-        topo.settings.trusted_accounts
-    )
+    """Peerings that connect our VPCs to accounts outside the organisation and the policy's
+    trusted accounts. Judged only when that set is known (--org lists the organisation, or the
+    policy names trusted accounts): otherwise every cross-account peering would be "untrusted"."""
+    if not (topo.snapshot.scope.organization_accounts or topo.settings.trusted_accounts):
+        return
     for peering in topo.snapshot.peerings:
         if peering.status not in (ACTIVE, PENDING, "provisioning"):
             continue
@@ -606,12 +607,7 @@ def untrusted_account(topo: Topology) -> Iterator[Finding]:
         if not strangers:
             continue
         home = ours[0] if ours else peering.requester
-        outside = (
-            "outside the audited accounts (no organisation account list or trusted accounts "
-            "are known: trusted accounts can be declared in the audit policy)"
-            if known_only_audited
-            else "outside the organisation and the audit policy's trusted accounts"
-        )
+        outside = "outside the organisation and the audit policy's trusted accounts"
         who = ", ".join(sorted({s.account_id for s in strangers}))
         if peering.status == ACTIVE or home is not peering.accepter:
             act = (
