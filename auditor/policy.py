@@ -10,17 +10,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import fnmatch
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from auditor.errors import InputError
 from auditor.model import Finding, RuleSettings, Severity, Snapshot
 from auditor.serial import DecodeError, from_jsonable
 
 POLICY_VERSION = 1
+ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
 ANY_RULE = "*"
 
 
@@ -108,6 +112,8 @@ def load_policy(path: Path, known_rules: Iterable[str]) -> AuditPolicy:
         _validate(policy, set(known_rules))
     except (DecodeError, ValueError) as exc:
         raise InputError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a usable policy (a value contains itself)") from None
     return policy
 
 
@@ -119,14 +125,32 @@ def _parse(path: Path, raw: bytes) -> Any:
             raise InputError(f"{path}: not valid TOML: {exc}") from None
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise InputError(f"{path}: a policy file must end in .yaml, .yml or .toml")
-    import yaml
-
     try:
-        return yaml.safe_load(raw)
+        return yaml.load(raw, Loader=StrictLoader)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
-        raise InputError(f"{path}: not valid YAML{line}") from None
+        problem = getattr(exc, "problem", None)
+        raise InputError(
+            f"{path}: not valid YAML{line}{': ' + problem if problem else ''}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. expires: 2027-13-45, a recursive alias
+        raise InputError(f"{path}: not a usable YAML value ({exc})") from None
+
+
+class StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice (plain YAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice", key_node.start_mark
+                )
+            keys.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _dates_to_text(value: Any) -> Any:
@@ -152,6 +176,9 @@ def _validate(policy: AuditPolicy, known: set[str]) -> None:
             raise ValueError(f"rules.{rule_id}.severity: {rule.severity!r} is not a severity")
     for account in policy.trusted.accounts:
         _check_account(account, "trusted.accounts")
+    for org in policy.trusted.organization_ids:
+        if not ORG_ID.fullmatch(org):
+            raise ValueError(f"trusted.organization_ids: {org!r} is not an organisation id (o-…)")
     for i, s in enumerate(policy.suppressions):
         where = f"suppressions[{i}]"
         if s.rule != ANY_RULE and s.rule not in known:

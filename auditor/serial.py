@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import json
 import types
 import typing
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from auditor.errors import InputError
-from auditor.model import SNAPSHOT_SCHEMA_VERSION, Snapshot
+from auditor.model import SNAPSHOT_SCHEMA_VERSION, Coverage, Snapshot
 
 T = TypeVar("T")
 
@@ -141,6 +142,37 @@ def load_snapshot(path: Path) -> Snapshot:
             f"(this vpc-audit reads version {SNAPSHOT_SCHEMA_VERSION})"
         )
     try:
-        return from_jsonable(Snapshot, data)
+        snapshot = from_jsonable(Snapshot, data)
+        check_values(snapshot, "$")
     except DecodeError as exc:
         raise InputError(f"{path}: malformed snapshot: {exc}") from None
+    return snapshot
+
+
+COVERAGE_STATUSES = ("ok", "error")
+
+
+def check_values(value: Any, path: str) -> None:
+    """What types alone do not catch: every *cidr* field holds CIDRs; coverage is ok or error.
+
+    Checked on load, so a hand-edited snapshot fails here, naming the value, not deep in a rule."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            check_values(item, f"{path}[{i}]")
+        return
+    if not dataclasses.is_dataclass(value):
+        return
+    for f in dataclasses.fields(value):
+        item, where = getattr(value, f.name), f"{path}.{f.name}"
+        if "cidr" in f.name:
+            for i, cidr in enumerate(item if isinstance(item, list) else [item]):
+                if cidr is not None:
+                    try:
+                        ipaddress.ip_network(cidr, strict=False)
+                    except ValueError:
+                        at = f"{where}[{i}]" if isinstance(item, list) else where
+                        raise DecodeError(f"{at}: {cidr!r} is not a CIDR block") from None
+        elif f.name == "status" and isinstance(value, Coverage) and item not in COVERAGE_STATUSES:
+            raise DecodeError(f"{where}: {item!r} is not one of {', '.join(COVERAGE_STATUSES)}")
+        else:
+            check_values(item, where)

@@ -168,6 +168,16 @@ def test_exit_codes(tmp_path: Path, fail_on: str, gap: bool, code: int) -> None:
         ('{"schema_version": 99, "coverage": []}', "schema_version 99 is not supported"),
         ('{"schema_version": 1, "coverage": [], "vpcs": [{"id": 3}]}', "vpcs[0]"),
         ("[]", "not a vpc-audit snapshot"),
+        (
+            '{"schema_version": 1, "coverage": [], "vpcs": [{"id": "vpc-1", "account_id": "1",'
+            ' "region": "r", "cidr_blocks": ["10.0.0.0/16", "not-a-cidr"]}]}',
+            "$.vpcs[0].cidr_blocks[1]: 'not-a-cidr' is not a CIDR block",
+        ),
+        (
+            '{"schema_version": 1, "coverage": [{"account_id": "1", "region": "r",'
+            ' "status": "maybe"}]}',
+            "$.coverage[0].status: 'maybe' is not one of ok, error",
+        ),
     ],
 )
 def test_bad_snapshot_is_one_line_usage_error(tmp_path: Path, content: str, message: str) -> None:

@@ -122,11 +122,11 @@ def test_expired_suppression_stops_applying_and_is_reported(tmp_path: Path) -> N
 def test_trusted_accounts_reach_the_rules(tmp_path: Path) -> None:
     policy = load(
         tmp_path,
-        "trusted:\n  accounts: ['444455556666']\n  organization_ids: [o-abc]\noptions: {include_empty: true}\n",
+        "trusted:\n  accounts: ['444455556666']\n  organization_ids: [o-abc1234567]\noptions: {include_empty: true}\n",
     )
     settings = policy.settings()
     assert settings.trusted_accounts == {"444455556666"}
-    assert settings.trusted_organization_ids == {"o-abc"}
+    assert settings.trusted_organization_ids == {"o-abc1234567"}
     assert settings.include_empty is True
 
 
@@ -154,6 +154,14 @@ def test_trusted_accounts_reach_the_rules(tmp_path: Path) -> None:
         ("rules: [\n", "p.yaml", "not valid YAML"),
         ("rules = [\n", "p.toml", "not valid TOML"),
         ("- 1\n", "p.yaml", "must be a mapping"),
+        ("rules: {}\nrules: {}\n", "p.yaml", "key 'rules' appears twice"),
+        (
+            "suppressions:\n  - {rule: '*', reason: r, expires: 2027-13-45}\n",
+            "p.yaml",
+            "not a usable",
+        ),
+        ("a: &a [*a]\n", "p.yaml", "not a usable"),
+        ("trusted: {organization_ids: [garbage]}\n", "p.yaml", "is not an organisation id"),
         ("{}", "p.json", "must end in .yaml, .yml or .toml"),
     ],
 )

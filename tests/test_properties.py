@@ -366,27 +366,52 @@ def _optional_of(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
+CIDRS = st.one_of(
+    st.builds(
+        lambda a, n: str(ipaddress.ip_network((a, n), strict=False)),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 32),
+    ),
+    st.builds(
+        lambda a, n: str(ipaddress.ip_network((a, n), strict=False)),
+        st.integers(0, 2**128 - 1),
+        st.integers(0, 128),
+    ),
+)
+# What load_snapshot checks beyond types: *cidr* fields hold CIDRs, coverage status is ok/error.
+LEAVES = {"cidr": CIDRS, "status@Coverage": st.sampled_from(["ok", "error"])}
+
+
+def strategy_for(tp: Any, leaf: st.SearchStrategy[Any] = TEXT) -> st.SearchStrategy[Any]:
     """A strategy for any type used in the model, with bounded lists and dicts."""
     base, optional = _optional_of(tp)
     if optional:
-        return st.none() | strategy_for(base)
+        return st.none() | strategy_for(base, leaf)
     origin = typing.get_origin(base)
     if origin is list:
-        return st.lists(strategy_for(typing.get_args(base)[0]), max_size=2)
+        return st.lists(strategy_for(typing.get_args(base)[0], leaf), max_size=2)
     if origin is dict:
         return st.dictionaries(TEXT, strategy_for(typing.get_args(base)[1]), max_size=3)
     if dataclasses.is_dataclass(base):
         hints = typing.get_type_hints(base)
-        kwargs = {f.name: strategy_for(hints[f.name]) for f in dataclasses.fields(base)}
+        kwargs = {
+            f.name: strategy_for(hints[f.name], field_leaf(base, f.name))
+            for f in dataclasses.fields(base)
+        }
         return st.builds(typing.cast(Any, base), **kwargs)
     if base is str:
-        return TEXT
+        return leaf
     if base is bool:
         return st.booleans()
     if base is int:
         return INTS
     raise AssertionError(f"no strategy for {tp!r}")
+
+
+def field_leaf(cls: type, name: str) -> st.SearchStrategy[Any]:
+    if "cidr" in name:
+        return LEAVES["cidr"]
+    return LEAVES.get(f"{name}@{cls.__name__}", TEXT)
 
 
 @st.composite
