@@ -295,3 +295,20 @@ def test_nightly_command_runs_end_to_end(tmp_path: Path) -> None:
     second = run("--from-snapshot", str(snap), *args)
     assert (first.exit_code, second.exit_code) == (0, 0)  # medium findings: below --fail-on high
     assert (tmp_path / "last-report.json").exists() and (tmp_path / "report.html").exists()
+
+
+def test_reaudited_snapshot_says_when_aws_was_read(tmp_path: Path) -> None:
+    path = write_snapshot(tmp_path / "s.json")
+    data = json.loads(path.read_text())
+    data["collected_at"] = "2026-01-02T03:04:05Z"
+    path.write_text(json.dumps(data))
+    run(
+        "--from-snapshot",
+        str(path),
+        "--json",
+        str(tmp_path / "r.json"),
+        "--html",
+        str(tmp_path / "r.html"),
+    )
+    assert json.loads((tmp_path / "r.json").read_text())["collected_at"] == "2026-01-02T03:04:05Z"
+    assert "AWS read at" in (tmp_path / "r.html").read_text()

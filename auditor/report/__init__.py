@@ -45,6 +45,8 @@ def build_report(
     report: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # When AWS was read: differs from generated_at when a saved snapshot is re-audited.
+        "collected_at": snapshot.collected_at or None,
         "tool_version": __version__,
         "scope": to_jsonable(snapshot.scope),
         "coverage": to_jsonable(snapshot.coverage),
