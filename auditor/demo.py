@@ -531,12 +531,24 @@ class _Place:
         return self._keep(f"nat_{short}", nat)
 
     def gateway_endpoint(
-        self, key: str, vpc: str, name: str, tables: list[str], service: str = "s3"
+        self,
+        key: str,
+        vpc: str,
+        name: str,
+        tables: list[str],
+        service: str = "s3",
+        own_account_only: bool = True,
     ) -> str:
+        # Healthy endpoints admit only this account's principals; AWS's default admits anyone.
+        statement: dict[str, Any] = {"Effect": "Allow", "Principal": "*", "Action": "*"}
+        statement["Resource"] = "*"
+        if own_account_only:
+            statement["Condition"] = {"StringEquals": {"aws:PrincipalAccount": self.account}}
         endpoint = self.ec2.create_vpc_endpoint(
             VpcEndpointType="Gateway",
             VpcId=vpc,
             ServiceName=f"com.amazonaws.{self.region}.{service}",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
             RouteTableIds=tables,
             TagSpecifications=_tags("vpc-endpoint", name),
         )["VpcEndpoint"]["VpcEndpointId"]
@@ -614,7 +626,9 @@ def seed_estate(endpoint_url: str) -> dict[str, str]:
     a_use1.route_table(
         "rtb_staging_batch", staging, "shop-staging-batch", [batch], {"0.0.0.0/0": nat}
     )
-    a_use1.gateway_endpoint("vpce_staging_s3", staging, "shop-staging-s3", [staging_main])
+    a_use1.gateway_endpoint(
+        "vpce_staging_s3", staging, "shop-staging-s3", [staging_main], own_account_only=False
+    )
 
     # B/us-east-1 analytics (healthy) and partner-sandbox (peering never accepted).
     analytics = b_use1.vpc("vpc_analytics", "analytics", "10.30.0.0/16")
