@@ -1,6 +1,6 @@
 """The rule registry and catalogue: what every rule module builds on.
 
-A rule's title, severity and documentation live in policies/rules.toml, so the text exists in
+A rule's title, severity and documentation live in policies/rules/<rule-id>.toml, so the text exists in
 one place and `vpc-audit rules`, the docs and the reports share it.
 """
 
@@ -122,6 +122,11 @@ def label(resource_id: str, tags: dict[str, str] | None = None) -> str:
     """`name (id)` when the resource has a Name tag, else the id: what people recognise."""
     name = name_of(tags or {})
     return f"{name} ({resource_id})" if name else resource_id
+
+
+def vpc_label(topo: Topology, vpc_id: str) -> str:
+    vpc = topo.vpcs.get(vpc_id)
+    return label(vpc_id, vpc.tags if vpc else None)
 
 
 def routes_evidence(routes: Iterable[Route]) -> list[dict[str, str]]:

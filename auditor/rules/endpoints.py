@@ -11,7 +11,8 @@ from typing import Any
 
 from auditor.model import Endpoint, EndpointService, Finding, SecurityGroupRule
 from auditor.net import Network, Topology, networks, overlaps
-from auditor.rules.base import ENDPOINT_GONE, endpoint_live, found, label, rule
+from auditor.rules.base import ENDPOINT_GONE, endpoint_live, found, label, rule, vpc_label
+from auditor.rules.dns import attribute_command
 
 GATEWAY, INTERFACE = "gateway", "interface"
 # States in which the endpoint is going away or never came up: its settings no longer matter.
@@ -44,11 +45,6 @@ def short_service(endpoint: Endpoint) -> str:
 
 def live_endpoints(topo: Topology, endpoint_kind: str) -> Iterator[Endpoint]:
     return (e for e in topo.snapshot.endpoints if kind(e) == endpoint_kind and endpoint_live(e))
-
-
-def vpc_label(topo: Topology, vpc_id: str) -> str:
-    vpc = topo.vpcs.get(vpc_id)
-    return label(vpc_id, vpc.tags if vpc else None)
 
 
 def describe(topo: Topology, endpoint: Endpoint) -> str:
@@ -449,11 +445,7 @@ def interface_endpoint_dns_attributes_off(topo: Topology) -> Iterator[Finding]:
         off = [name for name, value in attributes.items() if value is False]
         if not off:
             continue
-        commands = " and ".join(
-            f"aws ec2 modify-vpc-attribute --vpc-id {vpc.id} --{DNS_FLAGS[name]} "
-            f'"{{\\"Value\\":true}}" --region {vpc.region}'
-            for name in off
-        )
+        commands = " and ".join(attribute_command(vpc, DNS_FLAGS[name]) for name in off)
         yield endpoint_finding(
             "interface-endpoint-dns-attributes-off",
             endpoint,

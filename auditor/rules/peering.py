@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from auditor.model import Finding, Peering, PeeringSide, Route, RouteTable, Subnet
 from auditor.net import Network, Topology, intersect, overlaps, subtract
-from auditor.rules.base import found, label, routes_evidence, rule
+from auditor.rules.base import found, label, routes_evidence, rule, vpc_label
 from auditor.rules.routing import delete_route_command
 
 ACTIVE = "active"
@@ -18,8 +18,7 @@ INACTIVE = {"rejected", "failed", "expired", "deleting", "deleted"}
 
 
 def side_label(topo: Topology, side: PeeringSide) -> str:
-    vpc = topo.vpcs.get(side.vpc_id)
-    return f"VPC {label(side.vpc_id, vpc.tags if vpc else None)} (account {side.account_id}, {side.region})"
+    return f"VPC {vpc_label(topo, side.vpc_id)} (account {side.account_id}, {side.region})"
 
 
 def role_of(peering: Peering, side: PeeringSide) -> str:

@@ -14,7 +14,7 @@ from auditor.model import (
     Vpc,
 )
 from auditor.net import Topology, network
-from auditor.rules.base import found, label, rule
+from auditor.rules.base import found, label, rule, vpc_label
 from auditor.rules.peering import ACTIVE
 
 PROTOCOL_NAMES = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
@@ -69,11 +69,6 @@ def revoke(sg: SecurityGroup, direction: str, rule: SecurityGroupRule, peer: str
         f"aws ec2 revoke-security-group-{direction} --group-id {sg.id} "
         f"--ip-permissions '{','.join([*fields, peer])}' --region {sg.region}"
     )
-
-
-def vpc_label(topo: Topology, vpc_id: str) -> str:
-    vpc = topo.vpcs.get(vpc_id)
-    return label(vpc_id, vpc.tags if vpc else None)
 
 
 # --- sg-stale-peer-reference ---
