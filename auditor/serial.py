@@ -131,16 +131,21 @@ def read_json(path: Path, what: str) -> Any:
         raise InputError(f"{path}: {what} is not valid JSON ({exc})") from None
 
 
-def load_snapshot(path: Path) -> Snapshot:
-    data = read_json(path, "snapshot")
-    if not isinstance(data, dict) or "schema_version" not in data or "coverage" not in data:
-        raise InputError(f"{path}: not a vpc-audit snapshot (no schema_version/coverage)")
-    version = data["schema_version"]
-    if version != SNAPSHOT_SCHEMA_VERSION:
+def read_versioned(path: Path, what: str, key: str, version: int) -> dict[str, Any]:
+    """A JSON document of ours: an object with schema_version (the one we read) and `key`."""
+    data = read_json(path, what)
+    if not isinstance(data, dict) or "schema_version" not in data or key not in data:
+        raise InputError(f"{path}: not a vpc-audit {what} (no schema_version/{key})")
+    if data["schema_version"] != version:
         raise InputError(
-            f"{path}: snapshot schema_version {version!r} is not supported "
-            f"(this vpc-audit reads version {SNAPSHOT_SCHEMA_VERSION})"
+            f"{path}: {what} schema_version {data['schema_version']!r} is not supported "
+            f"(this vpc-audit reads version {version})"
         )
+    return data
+
+
+def load_snapshot(path: Path) -> Snapshot:
+    data = read_versioned(path, "snapshot", "coverage", SNAPSHOT_SCHEMA_VERSION)
     try:
         snapshot = from_jsonable(Snapshot, data)
         check_values(snapshot, "$")

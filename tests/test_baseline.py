@@ -204,8 +204,8 @@ def test_findings_where_the_baseline_could_not_look_are_not_new(tmp_path: Path) 
     ("content", "message"),
     [
         ("{not json", "is not valid JSON"),
-        ("[]", "not a vpc-audit JSON report"),
-        ('{"schema_version": 1, "coverage": []}', "not a vpc-audit JSON report"),
+        ("[]", "not a vpc-audit baseline report"),
+        ('{"schema_version": 1, "coverage": []}', "not a vpc-audit baseline report"),
         (
             '{"schema_version": 2, "generated_at": "x", "findings": []}',
             "schema_version 2 is not supported",

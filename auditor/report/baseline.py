@@ -19,7 +19,7 @@ from typing import Any
 
 from auditor.errors import InputError
 from auditor.model import REPORT_SCHEMA_VERSION, Severity
-from auditor.serial import read_json
+from auditor.serial import read_versioned
 
 STATE_FILE = "last-report.json"
 NEW = "new"
@@ -46,15 +46,7 @@ class Baseline:
 
 def load_baseline(path: Path) -> Baseline:
     """Read a previous JSON report; anything wrong with it is a one-line InputError naming it."""
-    data = read_json(path, "baseline report")
-    if not isinstance(data, dict) or "findings" not in data or "schema_version" not in data:
-        raise InputError(f"{path}: not a vpc-audit JSON report (no schema_version/findings)")
-    version = data["schema_version"]
-    if version != REPORT_SCHEMA_VERSION:
-        raise InputError(
-            f"{path}: baseline report schema_version {version!r} is not supported "
-            f"(this vpc-audit reads version {REPORT_SCHEMA_VERSION})"
-        )
+    data = read_versioned(path, "baseline report", "findings", REPORT_SCHEMA_VERSION)
     generated_at = data.get("generated_at")
     if not isinstance(generated_at, str):
         raise InputError(f"{path}: malformed baseline report: generated_at is not a string")
