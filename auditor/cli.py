@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,12 +15,12 @@ from typing import Any, ClassVar
 import click
 
 from auditor import __version__
-from auditor.collect import DEFAULT_WORKERS, Request, collect
+from auditor.collect import DEFAULT_WORKERS, Request, collect, merge_snapshots
 from auditor.collect.sessions import base_session
 from auditor.deliver import email as mail
 from auditor.deliver.files import STDOUT, write_text
 from auditor.errors import AuditError, InputError
-from auditor.model import Severity, Snapshot
+from auditor.model import Severity, Shard, Snapshot
 from auditor.policy import AuditPolicy, load_policy
 from auditor.report import build_report, render_html, render_json, render_rules_markdown
 from auditor.report.baseline import STATE_FILE, Baseline, load_baseline, load_state
@@ -52,6 +52,22 @@ AWS_OPTIONS = {
     "role_name": "--role-name",
     "external_id": "--external-id",
     "snapshot_out": "--snapshot-out",
+    "shard": "--shard",
+}
+# What a --shard run does not do: it writes its snapshot and leaves the report to `merge`.
+SHARD_CLASHES = {
+    "json_path": "--json",
+    "html_path": "--html",
+    "csv_path": "--csv",
+    "junit_path": "--junit",
+    "markdown_path": "--markdown",
+    "asff_path": "--asff",
+    "baseline_file": "--baseline",
+    "state_dir": "--state-dir",
+    "fail_on_new": "--fail-on-new",
+    "email_to": "--email-to",
+    "policy_file": "--policy",
+    "fail_on": "--fail-on",
 }
 
 EXIT_CODES_HELP = """\b
@@ -148,8 +164,13 @@ def run_pipeline(
     snapshot_file: Path | None,
     outputs: Outputs,
     settings: RunSettings,
+    merge_files: Sequence[Path] = (),
 ) -> int:
-    """collect (or load) -> rules -> report -> deliver; returns the exit code."""
+    """collect (or load, or merge) -> rules -> report -> deliver; returns the exit code.
+
+    A --shard run stops after collecting: it writes its snapshot, and the exit code says only
+    whether its account-regions were all read (0) or not (4).
+    """
     quiet = settings.quiet
     # Every input is read first: a typo in the policy or a bad baseline should not cost a
     # whole organisation's scan.
@@ -160,6 +181,15 @@ def run_pipeline(
         ses_session = base_session(settings.email.ses.profile or settings.profile)
     if snapshot_file is not None:
         snapshot = load_snapshot(snapshot_file)
+    elif merge_files:
+        snapshot, notes = merge_snapshots([(str(f), load_snapshot(f)) for f in merge_files])
+        if not quiet:
+            for note in notes:
+                say(f"note: {note}")
+        if not snapshot.coverage:
+            raise AuditError("nothing to audit: the snapshots hold no account-region")
+        if outputs.snapshot_path:
+            write_output(outputs.snapshot_path, dumps(snapshot), "merged snapshot", quiet)
     else:
         assert request is not None
         progress = Progress(enabled=not quiet and sys.stderr.isatty())
@@ -167,6 +197,13 @@ def run_pipeline(
             snapshot = collect(request, progress)
         finally:
             progress.finish()
+        if request.shard is not None:
+            assert outputs.snapshot_path is not None
+            write_output(outputs.snapshot_path, dumps(snapshot), "snapshot", quiet)
+            if not quiet:
+                say(shard_summary(snapshot, request.shard))
+            gaps = any(c.status != "ok" for c in snapshot.coverage)
+            return EXIT_INCOMPLETE if gaps else EXIT_CLEAN
         if not snapshot.coverage:
             raise AuditError("nothing to audit: no account-region was found in scope")
         if outputs.snapshot_path:
@@ -321,6 +358,36 @@ def summary_line(snapshot: Snapshot, report: dict[str, Any]) -> str:
         if len(gaps) > 10:
             line += f"\n  … and {len(gaps) - 10} more (see the report's coverage section)"
     return line
+
+
+def shard_summary(snapshot: Snapshot, shard: Shard) -> str:
+    gaps = [c for c in snapshot.coverage if c.status != "ok"]
+    line = f"shard {shard}: read {len(snapshot.coverage) - len(gaps)} account-region(s)"
+    if not snapshot.coverage:
+        line += " (no account-region fell to this shard)"
+    if gaps:
+        line += f"; {len(gaps)} could NOT be read:"
+        line += "".join(f"\n  {c.account_id}/{c.region}: {c.error}" for c in gaps[:10])
+        if len(gaps) > 10:
+            line += f"\n  … and {len(gaps) - 10} more (see the snapshot's coverage)"
+    return line + "; `vpc-audit merge` the shards' snapshots for the report"
+
+
+def shard_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Shard | None:
+    if value is None:
+        return None
+    index, slash, count = value.partition("/")
+    if not (slash and index.isdigit() and count.isdigit()):
+        raise click.BadParameter(f"{value!r} is not INDEX/COUNT, e.g. 0/4")
+    shard = Shard(int(index), int(count))
+    if shard.count < 1:
+        raise click.BadParameter(f"{value!r}: COUNT must be at least 1")
+    if shard.index >= shard.count:
+        raise click.BadParameter(
+            f"{value!r}: INDEX must be from 0 to {shard.count - 1} "
+            "(shards are numbered from 0, like AWS_BATCH_JOB_ARRAY_INDEX)"
+        )
+    return shard
 
 
 def account_id(
@@ -524,6 +591,12 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     help="Account-regions read in parallel.",
 )
 @click.option(
+    "--shard",
+    metavar="INDEX/COUNT",
+    callback=shard_option,
+    help="Read only share INDEX (from 0) of COUNT of the account-regions and write just the snapshot (needs --snapshot-out; no report, no rules). `vpc-audit merge` combines the COUNT snapshots and audits them. E.g. --shard $AWS_BATCH_JOB_ARRAY_INDEX/10.",
+)
+@click.option(
     "-v",
     "--verbose",
     count=True,
@@ -587,7 +660,10 @@ def main(ctx: click.Context, /, **options: Any) -> None:
             role_name=options["role_name"],
             external_id=options["external_id"],
             workers=options["workers"],
+            shard=options["shard"],
         )
+        if request.shard is not None:
+            check_shard_options(ctx, options)
     comparing = options["baseline_file"] is not None or options["state_dir"] is not None
     if options["fail_on_new"] and not comparing:
         raise click.UsageError("--fail-on-new needs --baseline or --state-dir")
@@ -608,10 +684,26 @@ def main(ctx: click.Context, /, **options: Any) -> None:
         run_pipeline,
         request,
         snapshot_file,
-        outputs.with_default_html(),
+        outputs if options["shard"] else outputs.with_default_html(),
         settings,
     )
     ctx.exit(code)
+
+
+def check_shard_options(ctx: click.Context, options: dict[str, Any]) -> None:
+    """A shard writes its snapshot, nothing else: its share alone would fail cross-account
+    checks (peer sides read by other shards), so the rules run once, in `merge`."""
+    if not options["snapshot_out"]:
+        raise click.UsageError(
+            "--shard needs --snapshot-out FILE: a shard writes only its snapshot "
+            "(`vpc-audit merge` combines them and writes the report)"
+        )
+    for name, flag in SHARD_CLASHES.items():
+        given = ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        if given:
+            raise click.UsageError(
+                f"--shard writes only the snapshot; drop {flag} (give it to `vpc-audit merge`)"
+            )
 
 
 EMAIL_OPTIONS = {
@@ -760,3 +852,80 @@ def rules(markdown: bool) -> None:
     width = max(len(m.id) for m in metas)
     for meta in metas:
         click.echo(f"{meta.id:<{width}}  {meta.severity!s:<8}  {meta.title}")
+
+
+@main.command()
+@click.argument("snapshots", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--snapshot-out",
+    metavar="FILE",
+    help="Also save the merged snapshot, to re-audit it later with --from-snapshot.",
+)
+@click.pass_context
+def merge(ctx: click.Context, /, snapshots: tuple[Path, ...], **options: Any) -> None:
+    """Combine the snapshots of `--shard` runs and audit them as one run.
+
+    Give every shard's snapshot (INDEX/COUNT from 0/COUNT to COUNT-1/COUNT). Resources seen
+    from several account-regions merge as in a single run, the coverage is concatenated and
+    the scope unioned; then the rules run once over the whole and the reports are written as
+    by the audit itself, with the same exit codes. Snapshots of another schema version,
+    partition or organisation, shards of different splits, a missing or repeated shard, or two
+    snapshots holding the same account-region are an error (exit code 2). Whole audits of
+    separate account-regions can be merged the same way.
+    """
+    configure_logging(options["verbose"], options["quiet"])
+    outputs = Outputs(
+        options["json_path"],
+        options["html_path"],
+        options["snapshot_out"],
+        options["csv_path"],
+        options["junit_path"],
+        options["markdown_path"],
+        options["asff_path"],
+    )
+    on_stdout = outputs.stdout_flags()
+    if len(on_stdout) > 1:
+        raise click.UsageError(
+            f"only one output can go to stdout ('-'): {' and '.join(on_stdout)} both ask for it"
+        )
+    comparing = options["baseline_file"] is not None or options["state_dir"] is not None
+    if options["fail_on_new"] and not comparing:
+        raise click.UsageError("--fail-on-new needs --baseline or --state-dir")
+    email, password = email_settings(options, comparing)
+    settings = RunSettings(
+        fail_on=options["fail_on"].lower(),
+        quiet=options["quiet"],
+        policy_file=options["policy_file"],
+        baseline_file=options["baseline_file"],
+        state_dir=options["state_dir"],
+        fail_on_new=options["fail_on_new"],
+        email=email,
+        smtp_password=password,
+    )
+    code = guarded(
+        options["debug"],
+        run_pipeline,
+        None,
+        None,
+        outputs.with_default_html(),
+        settings,
+        snapshots,
+    )
+    ctx.exit(code)
+
+
+# `merge` takes the audit's own report, policy and email options, as they are defined above.
+MERGE_OPTIONS = {
+    *Outputs.REPORTS,
+    "baseline_file",
+    "state_dir",
+    "fail_on_new",
+    "email_to",
+    *EMAIL_OPTIONS,
+    "policy_file",
+    "fail_on",
+    "verbose",
+    "quiet",
+    "debug",
+}
+merge.params.extend(p for p in main.params if p.name in MERGE_OPTIONS)

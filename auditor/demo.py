@@ -195,7 +195,9 @@ class MotoServer:
     moto's WSGI app is served through a small middleware (threaded werkzeug server) that
 
     * counts every AWS API call it receives by ``service:Action`` (``calls``), retries and
-      faulted calls included; calls to ``/moto-api`` and REST-protocol calls are not counted;
+      faulted calls included, also by account and region (``calls_by_place``), and the most
+      calls it had in progress at once (``peak_in_flight``); calls to ``/moto-api`` and
+      REST-protocol calls are not counted;
     * optionally sleeps ``latency`` seconds before each counted call;
     * optionally asks ``faults(call)`` what to do with each counted call: ``None`` lets moto
       answer, a :class:`Fault` answers an AWS error or an HTML page, resets the connection, or
@@ -231,6 +233,9 @@ class MotoServer:
         self._app: Any = None
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
+        self._places: Counter[tuple[str, str, str]] = Counter()  # (access key, region, key)
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self.url = ""
 
     def start(self) -> Self:
@@ -287,16 +292,50 @@ class MotoServer:
         with self._lock:
             return Counter(self._calls)
 
+    @property
+    def calls_by_place(self) -> Counter[tuple[str, str, str]]:
+        """The counts by ``(account, region, "service:Action")``: the account the caller's
+        access key acts in (assumed-role keys map to the role's account) and the region it
+        signed for."""
+        from moto.iam.models import get_account_id_from
+
+        with self._lock:
+            places = Counter(self._places)
+        accounts = {key: str(get_account_id_from(key)) for key, _, _ in places}
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for (access_key, region, call), count in places.items():
+            counts[accounts[access_key], region, call] += count
+        return counts
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most counted calls the server was answering at once since the counts were
+        cleared (latency and stalls included)."""
+        with self._lock:
+            return self._peak_in_flight
+
     def clear_calls(self) -> None:
         """Start counting from zero (``Call.number`` restarts too)."""
         with self._lock:
             self._calls.clear()
+            self._places.clear()
+            self._peak_in_flight = self._in_flight
 
     def _serve(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The WSGI middleware in front of moto."""
         call = self._identify(environ)
         if call is None:
             return self._app(environ, start_response)
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            return self._answer(call, environ, start_response)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, call: Call, environ: dict[str, Any], start_response: Any) -> Any:
         if self.latency > 0:
             time.sleep(self.latency)
         hook = self.faults
@@ -327,6 +366,7 @@ class MotoServer:
         key = _call_key(service, action)
         with self._lock:
             self._calls[key] += 1
+            self._places[access_key, region, key] += 1
             number = self._calls[key]
         return Call(service, action, region, access_key, number, params, protocol)
 

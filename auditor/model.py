@@ -302,6 +302,17 @@ class Scope:
 
 
 @dataclass
+class Shard:
+    """Which share of the account-regions a snapshot holds (`--shard INDEX/COUNT`, from 0)."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass
 class Snapshot:
     schema_version: int = SNAPSHOT_SCHEMA_VERSION
     tool_version: str = ""
@@ -322,6 +333,8 @@ class Snapshot:
     transit_gateways: list[TransitGateway] = field(default_factory=list)
     endpoint_services: list[EndpointService] = field(default_factory=list)
     stale_group_checks: list[StaleGroupCheck] = field(default_factory=list)
+    # Set only in a shard's snapshot: `vpc-audit merge` combines the shards of one audit.
+    shard: Shard | None = None
 
 
 @dataclass(frozen=True)

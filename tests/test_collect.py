@@ -6,7 +6,11 @@ AWS_ENDPOINT_URL); set-ups are built with plain boto3 clients and kept small.
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -21,7 +25,6 @@ import auditor.collect.sessions
 from auditor import __version__
 from auditor.collect import Request, collect, merge_views
 from auditor.collect.ec2 import (
-    RegionView,
     parse_peering,
     parse_route,
     parse_sg_rule,
@@ -546,11 +549,11 @@ def failing_reader(
     real = auditor.collect.ec2.read_region
     calls: list[tuple[str, str]] = []
 
-    def read_region(client: Any, account_id: str, region: str) -> RegionView:
+    def read_region(client: Any, account_id: str, region: str, **kwargs: Any) -> Snapshot:
         calls.append((account_id, region))
         if region in failures:
             raise failures[region]
-        return real(client, account_id, region)
+        return real(client, account_id, region, **kwargs)
 
     monkeypatch.setattr(auditor.collect.ec2, "read_region", read_region)
     return calls
@@ -791,8 +794,8 @@ def shared_vpc(dns: bool | None, tags: dict[str, str] | None = None) -> Vpc:
 
 @pytest.mark.parametrize("participant_first", [True, False])
 def test_merge_views_fills_what_one_view_lacked(participant_first: bool) -> None:
-    owner = RegionView(vpcs=[shared_vpc(True, {"Name": "shared"})])
-    participant = RegionView(vpcs=[shared_vpc(None)])
+    owner = Snapshot(vpcs=[shared_vpc(True, {"Name": "shared"})])
+    participant = Snapshot(vpcs=[shared_vpc(None)])
     views = [participant, owner] if participant_first else [owner, participant]
 
     snap = merge_views(views)
@@ -806,13 +809,13 @@ def test_merge_views_fills_what_one_view_lacked(participant_first: bool) -> None
 
 
 def test_merge_views_keeps_different_resources_apart_and_sorts_them() -> None:
-    def views() -> list[RegionView]:
+    def views() -> list[Snapshot]:
         return [
-            RegionView(
+            Snapshot(
                 vpcs=[Vpc("vpc-b", B, USE1), Vpc("vpc-2", A, USE1)],
                 prefix_lists=[PrefixList("pl-2", USE1), PrefixList("pl-1", EUW1)],
             ),
-            RegionView(
+            Snapshot(
                 vpcs=[Vpc("vpc-1", A, USE1), Vpc("vpc-3", A, EUW1)],
                 route_tables=[RouteTable("rtb-1", A, USE1, "vpc-1")],
             ),
@@ -830,7 +833,7 @@ def test_merge_views_keeps_different_resources_apart_and_sorts_them() -> None:
 
 def test_merge_views_same_id_in_two_accounts_stays_two() -> None:
     snap = merge_views(
-        [RegionView(vpcs=[Vpc("vpc-1", A, USE1)]), RegionView(vpcs=[Vpc("vpc-1", B, USE1)])]
+        [Snapshot(vpcs=[Vpc("vpc-1", A, USE1)]), Snapshot(vpcs=[Vpc("vpc-1", B, USE1)])]
     )
     assert [(v.account_id, v.id) for v in snap.vpcs] == [(A, "vpc-1"), (B, "vpc-1")]
 
@@ -1070,3 +1073,117 @@ def test_base_account_only_by_default(aws: MotoServer) -> None:
     assert snap.scope.accounts == [A]
     assert {v.account_id for v in snap.vpcs} == {A}
     assert snap.coverage == [Coverage(A, USE1, "ok")]
+
+
+# --- scheduling: job order, fan-out within an account-region, request rate -----------------------
+
+
+def test_jobs_interleave_accounts_and_rotate_regions() -> None:
+    regions = ["r0", "r1", "r2"]
+    accounts = [auditor.collect._Account(f"a{i}", boto3.Session(), list(regions)) for i in range(4)]
+    accounts.append(auditor.collect._Account("failed", None, [], "AccessDenied"))
+    jobs = [(a.account_id, r) for a, r in auditor.collect.interleave(accounts)]
+
+    assert sorted(jobs) == sorted((f"a{i}", r) for i in range(4) for r in regions)
+    # Neighbours are other accounts, and the first round starts each account in another region.
+    assert all(x[0] != y[0] for x, y in itertools.pairwise(jobs))
+    assert jobs[:4] == [("a0", "r0"), ("a1", "r1"), ("a2", "r2"), ("a3", "r0")]
+
+
+def test_fanout_runs_each_call_once_in_order_and_bounds_the_threads() -> None:
+    lock = threading.Lock()
+    running, peak, seen = 0, 0, []
+
+    def call(i: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+            seen.append(i)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+        return i * i
+
+    with ThreadPoolExecutor(8) as pool:
+        fanout = auditor.collect.Fanout(pool, 3)
+        results = fanout([lambda i=i: call(i) for i in range(20)])
+
+    assert results == [i * i for i in range(20)]
+    assert sorted(seen) == list(range(20))
+    assert 1 < peak <= 3  # idle pool threads helped, no more than the width at once
+    assert auditor.collect.Fanout(None, 3)([lambda: 1, lambda: 2]) == [1, 2]
+
+
+def test_fanout_raises_the_first_failure_in_list_order_and_starts_nothing_after() -> None:
+    started: list[int] = []
+
+    def call(i: int) -> int:
+        started.append(i)
+        if i in (2, 4):
+            raise client_error("UnauthorizedOperation", f"Op{i}")
+        return i
+
+    with pytest.raises(botocore.exceptions.ClientError, match="Op2"):
+        auditor.collect.Fanout(None, 4)([lambda i=i: call(i) for i in range(6)])
+    assert started == [0, 1, 2]
+
+
+def test_request_rate_allows_a_burst_then_the_rate() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    rate = auditor.collect.sessions.RequestRate(10.0, 5, clock=lambda: now[0], sleep=sleep)
+    waits = [rate.acquire() for _ in range(8)]
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:] == pytest.approx([0.1, 0.1, 0.1])
+    now[0] += 10  # idle: the bucket refills, up to the burst
+    assert [rate.acquire() for _ in range(5)] == [0.0] * 5
+    assert rate.acquire() == pytest.approx(0.1)
+
+
+def test_account_region_clients_keep_to_the_request_rate(aws: MotoServer) -> None:
+    made = auditor.collect.sessions.limit_rate(
+        auditor.collect.sessions.client(boto3.Session(), "ec2", USE1), rate=20.0, burst=2
+    )
+    started = time.monotonic()
+    for _ in range(6):
+        made.describe_regions()
+    assert time.monotonic() - started >= 0.19  # 2 at once, then 4 more at 20 per second
+
+
+def test_prefix_lists_known_from_the_region_read_cost_no_more_calls() -> None:
+    """A route to an AWS-managed list that the region's DescribePrefixLists read answered with
+    its CIDRs is resolved from that read: no DescribeManagedPrefixLists, no entries."""
+    from auditor.collect.ec2 import RESOURCE_CALLS, read_region
+
+    client = boto3.client("ec2", region_name=USE1)
+    stubber = Stubber(client)
+    for _, operation, key, _ in RESOURCE_CALLS:
+        reply: dict[str, Any] = {key: []}
+        if operation == "describe_route_tables":
+            route = {"DestinationPrefixListId": "pl-cf", "GatewayId": "igw-1"}
+            reply = {key: [{"RouteTableId": "rtb-1", "VpcId": "vpc-1", "Routes": [route]}]}
+        stubber.add_response(operation, reply)
+    stubber.add_response("describe_vpc_endpoint_service_configurations", {})
+    stubber.activate()
+    lists = [
+        PrefixList("pl-s3", USE1, "com.amazonaws.us-east-1.s3", "AWS", ["52.216.0.0/15"]),
+        PrefixList(
+            "pl-cf", USE1, "com.amazonaws.global.cloudfront.origin-facing", "AWS", ["13.0.0.0/8"]
+        ),
+        PrefixList("pl-gs", USE1, "com.amazonaws.global.groundstation", "AWS", ["3.0.0.0/8"]),
+    ]
+
+    view = read_region(client, A, USE1, service_lists=lists)
+
+    stubber.assert_no_pending_responses()
+    assert [(p.id, p.cidrs) for p in view.prefix_lists] == [
+        ("pl-cf", ["13.0.0.0/8"]),
+        ("pl-s3", ["52.216.0.0/15"]),
+    ]
+    assert view.prefix_lists[0] is not lists[1]  # each view has its own copies

@@ -368,8 +368,8 @@ REFUSALS = {
         r"OptInRequired on DescribeVpcs: You are not subscribed to this service",
     ),
     "api-not-implemented": Refusal(
-        unimplemented("DescribeTransitGateways", USE1),
-        frozenset({(A, USE1), (B, USE1)}),
+        unimplemented("DescribeTransitGateways", EUW1),
+        frozenset({(A, EUW1), (B, EUW1)}),
         r"ResponseParserError on DescribeTransitGateways: API not available at this endpoint",
     ),
 }

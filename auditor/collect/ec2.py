@@ -1,4 +1,11 @@
-"""Read one account-region with a fixed number of paginated describe calls and parse the replies.
+"""Read one account-region into a Snapshot (only its resource lists filled), and parse the replies.
+
+The calls come in rounds: first one paginated describe per resource type (a fixed number,
+whatever the size of the estate), then the few calls that need a first-round answer: the DNS
+flags of each VPC (DescribeVpcAttribute, two per VPC: the API takes one VPC and one attribute),
+the allowed principals of each endpoint service the account owns, stale security groups per
+peered VPC, and the entries of each referenced prefix list that is not an AWS service list.
+The calls of one round do not depend on each other; `run` decides how many go at once.
 
 Parsing only translates AWS's shapes into the model; judging belongs to the rules.
 No server-side filters: several endpoints ignore or lack them, so we fetch all and keep all.
@@ -6,10 +13,11 @@ No server-side filters: several endpoints ignore or lack them, so we fetch all a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import botocore.exceptions
 from botocore.parsers import ResponseParserError
@@ -30,6 +38,7 @@ from auditor.model import (
     RouteTableAssociation,
     SecurityGroup,
     SecurityGroupRule,
+    Snapshot,
     StaleGroupCheck,
     Subnet,
     TransitGateway,
@@ -37,6 +46,13 @@ from auditor.model import (
 )
 
 Raw = dict[str, Any]
+T = TypeVar("T")
+# Runs independent calls and returns their results in order; raises the first (in order) error.
+Runner = Callable[[Sequence[Callable[[], Any]]], list[Any]]
+
+# What one account saw in one region is a Snapshot with only its resource lists filled; the
+# old name stays for callers that build views by hand.
+RegionView = Snapshot
 
 # Route target keys in the order that names a route's target best (an instance route also
 # carries its ENI; the instance is the better name).
@@ -59,26 +75,12 @@ GATEWAY_PREFIXES = {
 }
 # Services whose AWS-managed prefix lists the rules always need, referenced or not.
 MANAGED_SERVICES = ("s3", "dynamodb")
+# Errors that mean "DescribeStaleSecurityGroups is not offered or not permitted here".
+STALE_UNAVAILABLE = (NotImplementedError, ResponseParserError, botocore.exceptions.ClientError)
 
 
-@dataclass
-class RegionView:
-    """What one account saw in one region."""
-
-    vpcs: list[Vpc] = field(default_factory=list)
-    subnets: list[Subnet] = field(default_factory=list)
-    route_tables: list[RouteTable] = field(default_factory=list)
-    nat_gateways: list[NatGateway] = field(default_factory=list)
-    internet_gateways: list[InternetGateway] = field(default_factory=list)
-    endpoints: list[Endpoint] = field(default_factory=list)
-    prefix_lists: list[PrefixList] = field(default_factory=list)
-    peerings: list[Peering] = field(default_factory=list)
-    security_groups: list[SecurityGroup] = field(default_factory=list)
-    network_interfaces: list[NetworkInterface] = field(default_factory=list)
-    flow_logs: list[FlowLog] = field(default_factory=list)
-    transit_gateways: list[TransitGateway] = field(default_factory=list)
-    endpoint_services: list[EndpointService] = field(default_factory=list)
-    stale_group_checks: list[StaleGroupCheck] = field(default_factory=list)
+def run_in_order(calls: Sequence[Callable[[], T]]) -> list[T]:
+    return [call() for call in calls]
 
 
 def paginate(ec2: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Raw]:
@@ -86,114 +88,134 @@ def paginate(ec2: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Raw]
         yield from page.get(key, [])
 
 
-def read_region(ec2: Any, account_id: str, region: str) -> RegionView:
-    """All networking state visible to `account_id` in `region`; raises on any failed call."""
-    view = RegionView()
-    view.vpcs = [parse_vpc(v, account_id, region) for v in paginate(ec2, "describe_vpcs", "Vpcs")]
+def fetch(ec2: Any, operation: str, key: str, **kwargs: Any) -> list[Raw]:
+    return list(paginate(ec2, operation, key, **kwargs))
+
+
+def read_region(
+    ec2: Any,
+    account_id: str,
+    region: str,
+    *,
+    run: Runner = run_in_order,
+    service_lists: Sequence[PrefixList] | None = None,
+) -> Snapshot:
+    """All networking state visible to `account_id` in `region`; raises on any failed call.
+
+    `service_lists` are the region's AWS service prefix lists (DescribePrefixLists, the same
+    for every account of a region) when the caller already has them; else they are read here.
+    """
+    first_round: list[Callable[[], Any]] = [
+        partial(fetch, ec2, operation, key) for _, operation, key, _ in RESOURCE_CALLS
+    ]
+    first_round.append(
+        partial(fetch, ec2, "describe_vpc_endpoint_service_configurations", "ServiceConfigurations")
+    )
+    if service_lists is None:
+        first_round.append(partial(aws_service_lists, ec2, region))
+    replies = run(first_round)
+    view = Snapshot()
+    for (name, _, _, parse), raws in zip(RESOURCE_CALLS, replies, strict=False):
+        setattr(view, name, [parse(raw, account_id, region) for raw in raws])
+    services = [
+        parse_endpoint_service(raw, account_id, region) for raw in replies[len(RESOURCE_CALLS)]
+    ]
+    aws_lists = list(service_lists) if service_lists is not None else replies[-1]
+
+    # Second round: the calls that need a first-round answer, all independent of each other.
+    second: list[Callable[[], Any]] = []
     for vpc in view.vpcs:
-        vpc.dns_support = vpc_attribute(ec2, vpc.id, "enableDnsSupport")
-        vpc.dns_hostnames = vpc_attribute(ec2, vpc.id, "enableDnsHostnames")
-    view.subnets = [
-        parse_subnet(s, account_id, region) for s in paginate(ec2, "describe_subnets", "Subnets")
+        second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsSupport"))
+        second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsHostnames"))
+    second += [partial(allowed_principals, ec2, service.id) for service in services]
+    # DescribeStaleSecurityGroups works per VPC: the first one alone tells whether the API is
+    # offered here, the others follow in the last round only if it is.
+    stale_vpcs = peered_vpcs(view, account_id)
+    second += [partial(stale_groups, ec2, vpc_id, account_id, region) for vpc_id in stale_vpcs[:1]]
+    known = {p.id: p for p in aws_lists if p.cidrs}
+    referenced = referenced_prefix_lists(view)
+    unresolved = referenced - set(known)
+    if unresolved:
+        second.append(partial(fetch, ec2, "describe_managed_prefix_lists", "PrefixLists"))
+    answers = iter(run(second))
+    for vpc in view.vpcs:
+        vpc.dns_support = next(answers)
+        vpc.dns_hostnames = next(answers)
+    for service in services:
+        service.allowed_principals = next(answers)
+    first_stale = [next(answers) for _ in stale_vpcs[:1]]
+    managed = [
+        PrefixList(
+            id=raw["PrefixListId"],
+            region=region,
+            name=raw.get("PrefixListName", ""),
+            owner_id=raw.get("OwnerId", ""),
+        )
+        for raw in (next(answers) if unresolved else [])
+        if raw["PrefixListId"] in unresolved
     ]
-    view.route_tables = [
-        parse_route_table(t, account_id, region)
-        for t in paginate(ec2, "describe_route_tables", "RouteTables")
-    ]
-    view.nat_gateways = [
-        parse_nat_gateway(n, account_id, region)
-        for n in paginate(ec2, "describe_nat_gateways", "NatGateways")
-    ]
-    view.internet_gateways = [
-        parse_internet_gateway(g, account_id, region)
-        for g in paginate(ec2, "describe_internet_gateways", "InternetGateways")
-    ]
-    view.endpoints = [
-        parse_endpoint(e, account_id, region)
-        for e in paginate(ec2, "describe_vpc_endpoints", "VpcEndpoints")
-    ]
-    view.peerings = [
-        parse_peering(p, account_id, region)
-        for p in paginate(ec2, "describe_vpc_peering_connections", "VpcPeeringConnections")
-    ]
-    view.security_groups = [
-        parse_security_group(g, account_id, region)
-        for g in paginate(ec2, "describe_security_groups", "SecurityGroups")
-    ]
-    view.network_interfaces = [
-        parse_network_interface(n, account_id, region)
-        for n in paginate(ec2, "describe_network_interfaces", "NetworkInterfaces")
-    ]
-    view.flow_logs = [
-        parse_flow_log(f, account_id, region)
-        for f in paginate(ec2, "describe_flow_logs", "FlowLogs")
-    ]
-    view.transit_gateways = [
-        parse_transit_gateway(t, account_id, region)
-        for t in paginate(ec2, "describe_transit_gateways", "TransitGateways")
-    ]
-    view.endpoint_services = read_endpoint_services(ec2, account_id, region)
-    view.stale_group_checks = read_stale_groups(ec2, account_id, region, view)
-    view.prefix_lists = read_prefix_lists(ec2, region, referenced_prefix_lists(view))
+
+    # Last round: the other peered VPCs' stale groups and the referenced lists' entries.
+    offered = bool(first_stale) and first_stale[0] is not None
+    last: list[Callable[[], Any]] = []
+    if offered:
+        last += [
+            partial(stale_groups, ec2, vpc_id, account_id, region) for vpc_id in stale_vpcs[1:]
+        ]
+    last += [partial(prefix_list_entries, ec2, p.id) for p in managed]
+    finals = iter(run(last))
+    checks = first_stale + ([next(finals) for _ in stale_vpcs[1:]] if offered else [])
+    # Where the API is not offered, record nothing: the rules cross-reference security-group
+    # rules against peerings and groups themselves.
+    view.endpoint_services = services
+    view.stale_group_checks = (
+        [] if any(c is None for c in checks) else [c for c in checks if c is not None]
+    )
+    for plist in managed:
+        plist.cidrs = next(finals)
+    view.prefix_lists = region_prefix_lists(region, aws_lists, known, managed, referenced)
     return view
 
 
-def read_stale_groups(
-    ec2: Any, account_id: str, region: str, view: RegionView
-) -> list[StaleGroupCheck]:
-    """DescribeStaleSecurityGroups for each of our VPCs that has a peering (the API works per VPC).
-
-    Where the endpoint does not offer it, return nothing: the rules then cross-reference
-    security-group rules against peerings and groups themselves.
-    """
+def peered_vpcs(view: Snapshot, account_id: str) -> list[str]:
+    """This account's VPCs that are a side of a listed peering, in VPC order."""
     peered = {s.vpc_id for p in view.peerings for s in p.sides()}
-    checks = []
-    for vpc in view.vpcs:
-        if vpc.id not in peered or vpc.account_id != account_id:
-            continue
-        try:
-            groups = [
-                parse_security_group(
-                    {
-                        **g,
-                        "IpPermissions": g.get("StaleIpPermissions", []),
-                        "IpPermissionsEgress": g.get("StaleIpPermissionsEgress", []),
-                    },
-                    account_id,
-                    region,
-                )
-                for g in paginate(
-                    ec2, "describe_stale_security_groups", "StaleSecurityGroupSet", VpcId=vpc.id
-                )
-            ]
-        except (NotImplementedError, ResponseParserError, botocore.exceptions.ClientError):
-            return []  # not offered or not permitted here: the rules cross-reference instead
-        checks.append(StaleGroupCheck(vpc.id, account_id, region, groups))
-    return checks
+    return [v.id for v in view.vpcs if v.id in peered and v.account_id == account_id]
 
 
-def read_endpoint_services(ec2: Any, account_id: str, region: str) -> list[EndpointService]:
-    """Services this account provides, each with its allowed principals.
+def stale_groups(ec2: Any, vpc_id: str, account_id: str, region: str) -> StaleGroupCheck | None:
+    """DescribeStaleSecurityGroups for one VPC; None when the API is not offered or permitted."""
+    try:
+        raws = fetch(ec2, "describe_stale_security_groups", "StaleSecurityGroupSet", VpcId=vpc_id)
+    except STALE_UNAVAILABLE:
+        return None
+    groups = [
+        parse_security_group(
+            {
+                **g,
+                "IpPermissions": g.get("StaleIpPermissions", []),
+                "IpPermissionsEgress": g.get("StaleIpPermissionsEgress", []),
+            },
+            account_id,
+            region,
+        )
+        for g in raws
+    ]
+    return StaleGroupCheck(vpc_id, account_id, region, groups)
 
-    The permissions API takes one service at a time: one call per service we own (usually few).
-    """
-    services = []
-    for raw in paginate(
-        ec2, "describe_vpc_endpoint_service_configurations", "ServiceConfigurations"
-    ):
-        service = parse_endpoint_service(raw, account_id, region)
-        service.allowed_principals = [
-            p["Principal"]
-            for p in paginate(
-                ec2,
-                "describe_vpc_endpoint_service_permissions",
-                "AllowedPrincipals",
-                ServiceId=service.id,
-            )
-            if p.get("Principal")
-        ]
-        services.append(service)
-    return services
+
+def allowed_principals(ec2: Any, service_id: str) -> list[str]:
+    """Who may connect to one endpoint service we provide (the API takes one service at a time)."""
+    return [
+        p["Principal"]
+        for p in paginate(
+            ec2,
+            "describe_vpc_endpoint_service_permissions",
+            "AllowedPrincipals",
+            ServiceId=service_id,
+        )
+        if p.get("Principal")
+    ]
 
 
 def vpc_attribute(ec2: Any, vpc_id: str, attribute: str) -> bool | None:
@@ -207,7 +229,7 @@ def vpc_attribute(ec2: Any, vpc_id: str, attribute: str) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def referenced_prefix_lists(view: RegionView) -> set[str]:
+def referenced_prefix_lists(view: Snapshot) -> set[str]:
     ids = {
         r.destination_prefix_list_id
         for t in view.route_tables
@@ -220,41 +242,60 @@ def referenced_prefix_lists(view: RegionView) -> set[str]:
     return ids
 
 
-def read_prefix_lists(ec2: Any, region: str, referenced: set[str]) -> list[PrefixList]:
-    """The region's S3/DynamoDB lists and every referenced list, each with its CIDRs.
+def aws_service_lists(ec2: Any, region: str) -> list[PrefixList]:
+    """The region's AWS service prefix lists (DescribePrefixLists), the S3 and DynamoDB ones
+    with their CIDRs.
 
-    DescribePrefixLists returns AWS service lists with CIDRs in one call; only lists still
-    without CIDRs (customer-managed ones) need GetManagedPrefixListEntries each.
+    DescribePrefixLists answers with the CIDRs of each list in one call, and the lists and
+    their ids are the same for every account of a region, so one read serves a whole region.
+    A list it answers without CIDRs gets them from GetManagedPrefixListEntries.
     """
-    wanted_names = {f"com.amazonaws.{region}.{service}" for service in MANAGED_SERVICES}
-    found: dict[str, PrefixList] = {}
-    for raw in paginate(ec2, "describe_managed_prefix_lists", "PrefixLists"):
-        if raw["PrefixListId"] in referenced or raw.get("PrefixListName") in wanted_names:
-            found[raw["PrefixListId"]] = PrefixList(
-                id=raw["PrefixListId"],
-                region=region,
-                name=raw.get("PrefixListName", ""),
-                owner_id=raw.get("OwnerId", ""),
-            )
-    for raw in paginate(ec2, "describe_prefix_lists", "PrefixLists"):
-        pl_id = raw["PrefixListId"]
-        if pl_id in referenced or raw.get("PrefixListName") in wanted_names:
-            entry = found.setdefault(
-                pl_id,
-                PrefixList(
-                    id=pl_id, region=region, name=raw.get("PrefixListName", ""), owner_id="AWS"
-                ),
-            )
-            entry.cidrs = list(raw.get("Cidrs", []))
-    for entry in found.values():
-        if not entry.cidrs:
-            entry.cidrs = [
-                e["Cidr"]
-                for e in paginate(
-                    ec2, "get_managed_prefix_list_entries", "Entries", PrefixListId=entry.id
-                )
-            ]
-    return sorted(found.values(), key=lambda p: p.id)
+    wanted = service_list_names(region)
+    lists = [
+        PrefixList(
+            id=raw["PrefixListId"],
+            region=region,
+            name=raw.get("PrefixListName", ""),
+            owner_id="AWS",
+            cidrs=list(raw.get("Cidrs", [])),
+        )
+        for raw in paginate(ec2, "describe_prefix_lists", "PrefixLists")
+    ]
+    for plist in lists:
+        if plist.name in wanted and not plist.cidrs:
+            plist.cidrs = prefix_list_entries(ec2, plist.id)
+    return lists
+
+
+def service_list_names(region: str) -> set[str]:
+    return {f"com.amazonaws.{region}.{service}" for service in MANAGED_SERVICES}
+
+
+def prefix_list_entries(ec2: Any, prefix_list_id: str) -> list[str]:
+    return [
+        e["Cidr"]
+        for e in paginate(
+            ec2, "get_managed_prefix_list_entries", "Entries", PrefixListId=prefix_list_id
+        )
+    ]
+
+
+def region_prefix_lists(
+    region: str,
+    aws_lists: Sequence[PrefixList],
+    known: dict[str, PrefixList],
+    managed: Sequence[PrefixList],
+    referenced: set[str],
+) -> list[PrefixList]:
+    """The region's S3/DynamoDB lists and every referenced list that could be read, each a
+    copy of its own (views are merged in place)."""
+    wanted = service_list_names(region)
+    found = {p.id: p for p in aws_lists if p.name in wanted}
+    found.update((pl_id, plist) for pl_id, plist in known.items() if pl_id in referenced)
+    found.update((p.id, p) for p in managed)
+    return sorted(
+        (dataclasses.replace(p, cidrs=list(p.cidrs)) for p in found.values()), key=lambda p: p.id
+    )
 
 
 def tags_of(raw: Raw) -> dict[str, str]:
@@ -504,3 +545,31 @@ def parse_endpoint_service(raw: Raw, viewer: str, region: str) -> EndpointServic
         acceptance_required=bool(raw.get("AcceptanceRequired", True)),
         tags=tags_of(raw),
     )
+
+
+Parser = Callable[[Raw, str, str], Any]
+
+# The first round: one paginated describe per resource type, parsed into a Snapshot list.
+RESOURCE_CALLS: tuple[tuple[str, str, str, Parser], ...] = (
+    ("vpcs", "describe_vpcs", "Vpcs", parse_vpc),
+    ("subnets", "describe_subnets", "Subnets", parse_subnet),
+    ("route_tables", "describe_route_tables", "RouteTables", parse_route_table),
+    ("nat_gateways", "describe_nat_gateways", "NatGateways", parse_nat_gateway),
+    ("internet_gateways", "describe_internet_gateways", "InternetGateways", parse_internet_gateway),
+    ("endpoints", "describe_vpc_endpoints", "VpcEndpoints", parse_endpoint),
+    (
+        "peerings",
+        "describe_vpc_peering_connections",
+        "VpcPeeringConnections",
+        parse_peering,
+    ),
+    ("security_groups", "describe_security_groups", "SecurityGroups", parse_security_group),
+    (
+        "network_interfaces",
+        "describe_network_interfaces",
+        "NetworkInterfaces",
+        parse_network_interface,
+    ),
+    ("flow_logs", "describe_flow_logs", "FlowLogs", parse_flow_log),
+    ("transit_gateways", "describe_transit_gateways", "TransitGateways", parse_transit_gateway),
+)

@@ -1,0 +1,706 @@
+"""Collection benchmark: the real CLI reads a synthetic organisation from a local moto server that
+adds a fixed latency to every call, and the wall time is compared with the ideal for the calls made.
+
+Run by hand (not a test):
+
+    python benchmarks/collect.py                      # 10 accounts x 3 regions x 5 VPCs, 50 ms
+    python benchmarks/collect.py --accounts 40 --regions 4 --vpcs 10 --latency 0.1 --repeat 3
+    python benchmarks/collect.py --workers 8 --ec2-bucket 100,20   # also throttle as EC2 does
+
+Three processes, so that each one's CPU and memory are its own:
+
+* a moto server (this file with --server-child), behind auditor.demo.MotoServer: it sleeps
+  `--latency` seconds before answering each call, counts the calls by account, region and
+  action, and with --ec2-bucket answers RequestLimitExceeded when an account-region's token
+  bucket is empty, as EC2 does;
+* this process, which seeds the organisation: --accounts member accounts (moto creates each one
+  when a role is assumed into it) x --regions regions x --vpcs VPCs, each VPC with two
+  subnets, a public and a private route table, an internet gateway, every second one an S3
+  gateway endpoint; the VPCs of an account-region peered in a chain, the first VPC of each
+  account peered with the next account's, routes both ways, and one customer prefix list per
+  account-region referenced by a security group;
+* the audit (this file with --audit-child): `vpc-audit --account ... --role-name ... --region
+  ... --json ... -q` run in-process through the click entry point, timed from the call of
+  `main`; "collect" is the time spent in the collector, the rest is rules and reports.
+
+The ideal is what the calls cost at the latency with `--workers` calls in flight:
+max(total calls x latency / workers, longest chain of calls that must follow one another x
+latency). The chain of an account-region is GetCallerIdentity, AssumeRole, the region's
+service prefix lists, then the collector's three rounds of calls, each round shared by up to
+REGION_FANOUT threads, and DescribeOrganization at the end.
+
+moto is not AWS: every answer costs it a few milliseconds of CPU, one request at a time (the
+GIL), and botocore in the audit costs about as much again. On a small machine the two can be
+the limit before the latency is. Each configuration is therefore also run at latency 0: that
+wall time ("floor") is what this machine needs to serve and parse the calls at all; a ratio
+that the floor explains is moto's, not the collector's.
+
+Changes to moto in the server process, none of which changes what the collector reads:
+memoised look-ups that moto repeats on every request (the list of its own modules, a class's
+method names); and, unless --moto-as-is, AWS's behaviour where moto differs, so that the call
+counts are AWS's: DescribePrefixLists answers with each list's CIDRs (moto answers without,
+so the collector would fetch them with GetManagedPrefixListEntries), and an AWS-managed prefix
+list has the same id in every account of a region (moto draws one per account, so each
+account's S3 endpoint routes would reference a list the region's shared read did not see).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROLE = "VpcAuditBenchRole"
+BASE_KEY = "testing"  # static keys moto maps to its default account (not audited here)
+ALL_REGIONS = [
+    "us-east-1",
+    "eu-west-1",
+    "ap-southeast-2",
+    "us-west-2",
+    "eu-central-1",
+    "ap-northeast-1",
+    "sa-east-1",
+    "ca-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "us-east-2",
+    "eu-west-2",
+    "ap-southeast-1",
+    "us-west-1",
+    "eu-west-3",
+    "ap-northeast-2",
+    "ap-northeast-3",
+]
+# Calls per account-region that depend on the estate (reported apart from the fixed ones).
+PER_RESOURCE = {
+    "ec2:DescribeVpcAttribute": "2 per VPC",
+    "ec2:DescribeVpcEndpointServicePermissions": "1 per endpoint service owned",
+    "ec2:DescribeStaleSecurityGroups": "1 per peered VPC (1 if the API is not offered)",
+    "ec2:DescribeManagedPrefixLists": "1 if a non-AWS prefix list is referenced",
+    "ec2:GetManagedPrefixListEntries": "1 per referenced non-AWS prefix list",
+}
+PER_REGION = {"ec2:DescribePrefixLists"}  # once per region, through the first account
+ORG_PROJECTION = (200, 17)  # accounts x regions for the projection
+PROJECTION_LATENCY = 0.1
+
+
+# --- the moto server process -----------------------------------------------------------------
+
+
+def speed_up_moto(aws_prefix_lists: bool) -> None:
+    """Memoise what moto recomputes per request; optionally give DescribePrefixLists its CIDRs."""
+    import functools
+
+    import moto.backends
+    import moto.core.responses
+    import moto.core.utils
+
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+    moto.core.responses.method_names_from_class = functools.cache(  # type: ignore[assignment]
+        moto.core.utils.method_names_from_class
+    )
+    if aws_prefix_lists:
+        from moto.ec2.models.managed_prefixes import ManagedPrefixList, ManagedPrefixListBackend
+
+        def cidrs(self: Any) -> list[str]:
+            latest = list(self.entries.values())[-1] if self.entries else []
+            return [entry["Cidr"] for entry in latest]
+
+        def aws_list(self: Any, name: str, address_family: str, entries: Any) -> None:
+            """An AWS-managed list with the same id in every account of a region, as in AWS
+            (moto draws a random id per account)."""
+            plist = self.create_managed_prefix_list(
+                address_family=address_family, entry=entries, prefix_list_name=name, owner_id="AWS"
+            )
+            del self.managed_prefix_lists[plist.id]
+            digest = hashlib.sha256(f"{self.region_name}/{name}".encode()).hexdigest()
+            plist.id = f"pl-{digest[:17]}"
+            plist.prefix_list_arn = plist.arn(self.region_name, plist.owner_id)
+            plist.version = None
+            plist.max_entries = None
+            self.managed_prefix_lists[plist.id] = plist
+
+        ManagedPrefixList.cidrs = property(cidrs)  # type: ignore[attr-defined]
+        ManagedPrefixListBackend._create_aws_managed_prefix_list = aws_list  # type: ignore[method-assign]
+
+
+class Ec2Buckets:
+    """EC2's request throttling as a fault hook: a token bucket per account and region."""
+
+    def __init__(self, size: float, refill: float) -> None:
+        self.size, self.refill = size, refill
+        self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self.throttled = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, call: Any) -> Any:
+        from auditor.demo import Fault
+
+        if call.service != "ec2":
+            return None
+        key = (call.account, call.region)
+        with self.lock:
+            now = time.monotonic()
+            tokens, stamp = self.buckets.get(key, (self.size, now))
+            tokens = min(self.size, tokens + (now - stamp) * self.refill)
+            if tokens < 1:
+                self.buckets[key] = (tokens, now)
+                self.throttled += 1
+                return Fault.throttle()
+            self.buckets[key] = (tokens - 1, now)
+        return None
+
+    def reset(self) -> None:
+        with self.lock:
+            self.buckets.clear()
+            self.throttled = 0
+
+
+def server_child(args: argparse.Namespace) -> None:
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+    speed_up_moto(aws_prefix_lists=not args.moto_as_is)
+    from auditor.demo import MotoServer
+
+    buckets = Ec2Buckets(*args.ec2_bucket) if args.ec2_bucket else None
+    server = MotoServer(faults=buckets).start()
+    print(json.dumps({"url": server.url}), flush=True)
+    cpu = time.process_time()
+    for line in sys.stdin:
+        command = json.loads(line)
+        reply: dict[str, Any] = {}
+        if command["op"] == "latency":
+            server.latency = command["seconds"]
+        elif command["op"] == "clear":
+            server.clear_calls()
+            if buckets:
+                buckets.reset()
+            cpu = time.process_time()
+        elif command["op"] == "stats":
+            reply = {
+                "places": [[*place, n] for place, n in server.calls_by_place.items()],
+                "peak_in_flight": server.peak_in_flight,
+                "cpu": time.process_time() - cpu,
+                "throttled": buckets.throttled if buckets else 0,
+            }
+        print(json.dumps(reply), flush=True)
+    server.stop()
+
+
+class Server:
+    """The moto server child, driven over its stdin/stdout one JSON line at a time."""
+
+    def __init__(self, ec2_bucket: list[float] | None, moto_as_is: bool) -> None:
+        cmd = [sys.executable, __file__, "--server-child"]
+        if ec2_bucket:
+            cmd += ["--ec2-bucket", ",".join(str(x) for x in ec2_bucket)]
+        if moto_as_is:
+            cmd.append("--moto-as-is")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.url = self._read()["url"]
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the moto server child exited")
+        return dict(json.loads(line))
+
+    def ask(self, op: str, **kwargs: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"op": op, **kwargs}) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+# --- seeding the organisation ----------------------------------------------------------------
+
+
+def account_ids(count: int) -> list[str]:
+    return [f"{100000000001 + i:012d}" for i in range(count)]
+
+
+def seed(url: str, accounts: list[str], regions: list[str], vpcs: int) -> int:
+    """Build the organisation; returns the number of VPCs made."""
+    import boto3
+
+    base = boto3.Session(aws_access_key_id=BASE_KEY, aws_secret_access_key=BASE_KEY)
+    sts = base.client("sts", region_name="us-east-1", endpoint_url=url)
+    sessions = {}
+    for account in accounts:
+        creds = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/{ROLE}", RoleSessionName="seed"
+        )["Credentials"]
+        sessions[account] = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    lock = threading.Lock()
+
+    def ec2(account: str, region: str) -> Any:
+        with lock:  # sessions are not thread-safe while making clients
+            return sessions[account].client("ec2", region_name=region, endpoint_url=url)
+
+    def cidr(account: str, i: int) -> str:
+        """VPC i of an account: a /16 of its own, so peerings between accounts do not overlap."""
+        return f"10.{(accounts.index(account) * vpcs + i) % 256}.0.0/16"
+
+    def account_region(place: tuple[str, str]) -> list[tuple[str, str]]:
+        """VPCs, subnets, tables, gateways, an S3 endpoint on every second VPC, a chain of
+        peerings, and a referenced customer prefix list; returns (vpc id, private table)."""
+        account, region = place
+        client = ec2(account, region)
+        made = []
+        for i in range(vpcs):
+            block = cidr(account, i)
+            vpc = client.create_vpc(CidrBlock=block)["Vpc"]["VpcId"]
+            public = client.create_subnet(VpcId=vpc, CidrBlock=block.replace("0.0/16", "0.0/24"))
+            private = client.create_subnet(VpcId=vpc, CidrBlock=block.replace("0.0/16", "1.0/24"))
+            igw = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+            client.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+            tables = []
+            for subnet in (public, private):
+                table = client.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+                client.associate_route_table(
+                    RouteTableId=table, SubnetId=subnet["Subnet"]["SubnetId"]
+                )
+                tables.append(table)
+            client.create_route(
+                RouteTableId=tables[0], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw
+            )
+            if i % 2 == 0:
+                client.create_vpc_endpoint(
+                    VpcEndpointType="Gateway",
+                    VpcId=vpc,
+                    ServiceName=f"com.amazonaws.{region}.s3",
+                    RouteTableIds=[tables[1]],
+                )
+            made.append((vpc, tables[1]))
+        for i in range(vpcs - 1):
+            peer(client, made[i], made[i + 1], cidr(account, i), cidr(account, i + 1))
+        if not made:
+            return made  # an account-region with only moto's default VPC
+        plist = client.create_managed_prefix_list(
+            PrefixListName="office",
+            AddressFamily="IPv4",
+            MaxEntries=5,
+            Entries=[{"Cidr": "198.51.100.0/24"}],
+        )["PrefixList"]["PrefixListId"]
+        group = client.create_security_group(
+            GroupName="office", Description="office", VpcId=made[0][0]
+        )["GroupId"]
+        client.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "PrefixListIds": [{"PrefixListId": plist}],
+                }
+            ],
+        )
+        return made
+
+    def peer(
+        client: Any,
+        side: tuple[str, str],
+        other: tuple[str, str],
+        cidr: str,
+        other_cidr: str,
+        accepter: Any = None,
+        owner: str | None = None,
+    ) -> None:
+        kwargs = {"PeerOwnerId": owner} if owner else {}
+        pcx = client.create_vpc_peering_connection(VpcId=side[0], PeerVpcId=other[0], **kwargs)[
+            "VpcPeeringConnection"
+        ]["VpcPeeringConnectionId"]
+        (accepter or client).accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+        client.create_route(
+            RouteTableId=side[1], DestinationCidrBlock=other_cidr, VpcPeeringConnectionId=pcx
+        )
+        (accepter or client).create_route(
+            RouteTableId=other[1], DestinationCidrBlock=cidr, VpcPeeringConnectionId=pcx
+        )
+
+    places = [(a, r) for a in accounts for r in regions]
+    with ThreadPoolExecutor(4) as pool:
+        built = dict(zip(places, pool.map(account_region, places), strict=True))
+    # The first VPC of each account peers with the next account's, region by region.
+    for region in regions if vpcs else ():
+        for mine, theirs in itertools.pairwise(accounts):
+            peer(
+                ec2(mine, region),
+                built[mine, region][0],
+                built[theirs, region][0],
+                cidr(mine, 0),
+                cidr(theirs, 0),
+                accepter=ec2(theirs, region),
+                owner=theirs,
+            )
+    return len(places) * vpcs
+
+
+# --- the audit process -------------------------------------------------------------------------
+
+
+def audit_child(args: argparse.Namespace, cli_args: list[str]) -> None:
+    import auditor.cli as cli
+
+    timing: dict[str, float] = {}
+    real_collect = cli.collect
+
+    def timed_collect(*a: Any, **k: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return real_collect(*a, **k)
+        finally:
+            timing["collect_wall"] = time.perf_counter() - wall
+            timing["collect_cpu"] = time.process_time() - cpu
+            timing["collect_rss_mb"] = peak_rss_mb()
+
+    cli.collect = timed_collect  # type: ignore[assignment]
+    started = time.perf_counter()
+    code = cli.main(cli_args, standalone_mode=False)
+    timing["cli_wall"] = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {
+        **timing,
+        "exit_code": code,
+        "cpu_total": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    Path(args.out).write_text(json.dumps(out))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Linux carries ru_maxrss over exec from the forked parent (here
+    the seeding process), so read the new image's own high-water mark where there is one."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_audit(
+    server: Server, accounts: list[str], regions: list[str], workers: int, latency: float
+) -> dict[str, Any]:
+    """One audit at `latency`: the audit process's figures and the server's counts."""
+    server.ask("latency", seconds=latency)
+    server.ask("clear")
+    with tempfile.TemporaryDirectory() as tmp:
+        cli_args = ["--role-name", ROLE, "--workers", str(workers), "-q", "--fail-on", "none"]
+        for account in accounts:
+            cli_args += ["--account", account]
+        for region in regions:
+            cli_args += ["--region", region]
+        cli_args += ["--json", f"{tmp}/report.json"]
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": server.url,
+            "AWS_ACCESS_KEY_ID": BASE_KEY,
+            "AWS_SECRET_ACCESS_KEY": BASE_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.pop(name, None)
+        out = f"{tmp}/figures.json"
+        subprocess.run(
+            [sys.executable, __file__, "--audit-child", "--out", out, "--", *cli_args],
+            env=env,
+            check=True,
+        )
+        figures: dict[str, Any] = json.loads(Path(out).read_text())
+        report = json.loads(Path(f"{tmp}/report.json").read_text())
+    figures["coverage"] = report["summary"]["coverage"]
+    figures["server"] = server.ask("stats")
+    return figures
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Calls:
+    total: int
+    by_action: Counter[str]
+    per_place: dict[tuple[str, str], Counter[str]]  # EC2 calls of each audited account-region
+
+    @classmethod
+    def of(cls, places: list[list[Any]], audited: set[tuple[str, str]]) -> Calls:
+        by_action: Counter[str] = Counter()
+        per_place: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        for account, region, action, n in places:
+            by_action[action] += n
+            if (account, region) in audited and action.startswith("ec2:"):
+                per_place[account, region][action] += n
+        return cls(sum(by_action.values()), by_action, dict(per_place))
+
+    def place_totals(self) -> list[int]:
+        return sorted(sum(c.values()) for c in self.per_place.values())
+
+    def chain(self, fanout: int) -> int:
+        """The longest chain of calls that must follow one another, with `fanout` threads per
+        account-region round: see the module docstring."""
+        longest = 0
+        for counts in self.per_place.values():
+            longest = max(longest, self.rounds(counts, fanout))
+        return 4 + longest  # GetCallerIdentity, AssumeRole, prefix lists ... DescribeOrganization
+
+    def rate_bound(self) -> float:
+        """Seconds the busiest account-region needs under the collector's own request rate."""
+        from auditor.collect.sessions import EC2_REQUEST_BURST, EC2_REQUEST_RATE
+
+        busiest = max(self.place_totals(), default=0)
+        return max(0.0, busiest - EC2_REQUEST_BURST) / EC2_REQUEST_RATE
+
+    @staticmethod
+    def rounds(counts: Counter[str], fanout: int) -> int:
+        """Rounds of calls one account-region needs with `fanout` threads (see read_region)."""
+        fixed = sum(n for a, n in counts.items() if a not in PER_RESOURCE and a not in PER_REGION)
+        stale = counts["ec2:DescribeStaleSecurityGroups"]
+        second = (
+            counts["ec2:DescribeVpcAttribute"]
+            + counts["ec2:DescribeVpcEndpointServicePermissions"]
+            + min(stale, 1)
+            + counts["ec2:DescribeManagedPrefixLists"]
+        )
+        last = max(stale - 1, 0) + counts["ec2:GetManagedPrefixListEntries"]
+        return sum(math.ceil(n / fanout) for n in (fixed, second, last))
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def ideal(total: int, chain: int, latency: float, workers: int, rate_bound: float = 0.0) -> float:
+    return max(total * latency / workers, chain * latency, rate_bound)
+
+
+def report(
+    args: argparse.Namespace, runs: list[dict[str, Any]], floors: list[dict[str, Any]]
+) -> dict[str, Any]:
+    from auditor.collect import DEFAULT_WORKERS, REGION_FANOUT
+
+    accounts = account_ids(args.accounts)
+    regions = ALL_REGIONS[: args.regions]
+    audited = {(a, r) for a in accounts for r in regions}
+    calls = [Calls.of(run["server"]["places"], audited) for run in runs]
+    typical = calls[len(calls) // 2]
+    if len({c.total for c in calls}) > 1:
+        print(f"note: call counts varied between runs: {sorted(c.total for c in calls)}")
+    workers, latency = args.workers, args.latency
+    chain = typical.chain(REGION_FANOUT)
+    rate_bound = typical.rate_bound()
+    best = ideal(typical.total, chain, latency, workers, rate_bound)
+    wall = median([r["collect_wall"] for r in runs])
+    floor = median([r["collect_wall"] for r in floors]) if floors else None
+    totals = typical.place_totals()
+    n_places = len(typical.per_place)
+    fixed = sorted(
+        {a for c in typical.per_place.values() for a in c} - set(PER_RESOURCE) - PER_REGION
+    )
+    cpu = median([r["collect_cpu"] for r in runs])
+    rss = median([r["peak_rss_mb"] for r in runs])
+    collect_rss = median([r["collect_rss_mb"] for r in runs])
+    server_cpu = median([r["server"]["cpu"] for r in runs]) / typical.total
+    assume_role = typical.by_action["sts:AssumeRole"]
+    ms = latency * 1000
+
+    print(
+        f"\n== {args.accounts} accounts x {args.regions} regions x {args.vpcs} VPCs "
+        f"({n_places} account-regions), latency {ms:.0f} ms, {workers} workers, fan-out "
+        f"{REGION_FANOUT}, median of {len(runs)} runs"
+    )
+    terms = [
+        f"{typical.total} calls x {ms:.0f} ms / {workers} = {typical.total * latency / workers:.2f} s",
+        f"chain {chain} x {ms:.0f} ms = {chain * latency:.2f} s",
+    ]
+    if rate_bound:
+        terms.append(f"own rate cap {rate_bound:.2f} s")
+    print(
+        f"wall (collect): {wall:.2f} s, whole CLI {median([r['cli_wall'] for r in runs]):.2f} s"
+        f" | ideal {best:.2f} s = max({', '.join(terms)}) | ratio {wall / max(best, 1e-9):.2f}"
+    )
+    if floor is not None:
+        print(
+            f"floor (same audit at latency 0: moto + botocore CPU on this machine): {floor:.2f} s"
+            f" | ratio to max(ideal, floor): {wall / max(best, floor):.2f}"
+        )
+    print(
+        f"EC2 calls per account-region: min {totals[0]}, median {median(totals):g}, max "
+        f"{totals[-1]} (sequential chain {4 + max(Calls.rounds(c, 1) for c in typical.per_place.values())});"
+        f" fixed: {len(fixed)} ({', '.join(a.split(':')[1] for a in fixed)})"
+    )
+    for action, why in PER_RESOURCE.items():
+        counts = [c[action] for c in typical.per_place.values()]
+        if any(counts):
+            print(
+                f"  {action.split(':')[1]}: {sum(counts)} in all, per account-region "
+                f"min {min(counts)} median {median(counts):g} max {max(counts)} ({why})"
+            )
+    for action in sorted(PER_REGION):
+        print(f"  {action.split(':')[1]}: {typical.by_action[action]} in all (once per region)")
+    others = {a: n for a, n in typical.by_action.items() if not a.startswith("ec2:")}
+    print(
+        "  per account and per run: "
+        + ", ".join(f"{a.split(':')[1]} {n}" for a, n in sorted(others.items()))
+        + f" (AssumeRole {'=' if assume_role == args.accounts else '!='} {args.accounts} accounts)"
+    )
+    print(
+        f"audit process: peak RSS {collect_rss:.0f} MB collecting, {rss:.0f} MB in all, collect CPU {cpu:.2f} s = "
+        f"{cpu / typical.total * 1000:.1f} ms per call, {cpu / n_places * 1000:.0f} ms per "
+        f"account-region | moto: {server_cpu * 1000:.1f} ms CPU per call | peak calls in flight "
+        f"{max(r['server']['peak_in_flight'] for r in runs)}"
+        + (
+            f" | throttled by the EC2 buckets: {[r['server']['throttled'] for r in runs]}"
+            if args.ec2_bucket
+            else ""
+        )
+    )
+    gaps = [r["coverage"]["error"] for r in runs]
+    if any(gaps):
+        print(f"COVERAGE GAPS in the runs: {gaps}")
+
+    # Projection: an organisation of 200 accounts x 17 regions at 100 ms per call.
+    n_accounts, n_regions = ORG_PROJECTION
+    places = n_accounts * n_regions
+    per_place = median(totals)
+    per_account = 2  # AssumeRole, DescribeRegions (every enabled region, no --region)
+    org_calls = places * per_place + n_accounts * per_account + n_regions + 2
+    projection = {}
+    for w in sorted({workers, DEFAULT_WORKERS}):
+        latency_bound = ideal(int(org_calls), chain + 1, PROJECTION_LATENCY, w, rate_bound)
+        cpu_bound = places * cpu / n_places
+        projection[w] = max(latency_bound, cpu_bound)
+        print(
+            f"projection: {n_accounts} accounts x {n_regions} regions = {places:,} "
+            f"account-regions x {per_place:g} calls ({org_calls:,.0f} calls) at "
+            f"{PROJECTION_LATENCY * 1000:.0f} ms, {w} workers: latency-bound "
+            f"{latency_bound / 60:.1f} min, audit-CPU-bound {cpu_bound / 60:.1f} min "
+            f"-> ~{projection[w] / 60:.1f} min"
+        )
+    return {
+        "config": f"{args.accounts}x{args.regions}x{args.vpcs}",
+        "latency_ms": ms,
+        "workers": workers,
+        "wall": round(wall, 2),
+        "ideal": round(best, 2),
+        "ratio": round(wall / max(best, 1e-9), 2),
+        "floor": round(floor, 2) if floor is not None else None,
+        "calls_per_account_region": [totals[0], median(totals), totals[-1]],
+        "assume_role": assume_role,
+        "peak_rss_mb": round(rss),
+        "projection_min": {w: round(t / 60, 1) for w, t in projection.items()},
+    }
+
+
+@contextmanager
+def server_for(args: argparse.Namespace) -> Iterator[Server]:
+    server = Server(args.ec2_bucket, args.moto_as_is)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--accounts", type=int, default=10)
+    parser.add_argument("--regions", type=int, default=3, choices=range(1, len(ALL_REGIONS) + 1))
+    parser.add_argument(
+        "--vpcs", type=int, default=5, help="VPCs per account-region besides the default one"
+    )
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every call")
+    parser.add_argument("--workers", type=int, help="--workers for the audit (default: its own)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; the median is shown")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the latency-0 runs that measure the floor"
+    )
+    parser.add_argument(
+        "--ec2-bucket",
+        type=lambda s: [float(x) for x in s.split(",")],
+        metavar="SIZE,REFILL",
+        help="throttle each account-region's EC2 calls with a token bucket, e.g. 100,20",
+    )
+    parser.add_argument("--summary", metavar="FILE", help="append a JSON line of the figures")
+    parser.add_argument("--moto-as-is", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--server-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--audit-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    argv = sys.argv[1:]
+    rest: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, rest = argv[:at], argv[at + 1 :]
+    args = parser.parse_args(argv)
+    if args.server_child:
+        server_child(args)
+        return
+    if args.audit_child:
+        audit_child(args, rest)
+        return
+    from auditor.collect import DEFAULT_WORKERS
+
+    args.workers = args.workers or DEFAULT_WORKERS
+    accounts = account_ids(args.accounts)
+    regions = ALL_REGIONS[: args.regions]
+    with server_for(args) as server:
+        started = time.perf_counter()
+        made = seed(server.url, accounts, regions, args.vpcs)
+        print(f"seeded {made} VPCs in {time.perf_counter() - started:.0f} s", flush=True)
+        run_audit(server, accounts, regions, args.workers, args.latency)  # warm-up, not counted
+        runs = [
+            run_audit(server, accounts, regions, args.workers, args.latency)
+            for _ in range(args.repeat)
+        ]
+        floors = (
+            []
+            if args.no_floor
+            else [
+                run_audit(server, accounts, regions, args.workers, 0.0)
+                for _ in range(max(1, args.repeat // 2))
+            ]
+        )
+    summary = report(args, runs, floors)
+    if args.summary:
+        with open(args.summary, "a") as out:
+            out.write(json.dumps(summary) + "\n")
+
+
+if __name__ == "__main__":
+    main()
