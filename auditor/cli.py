@@ -181,6 +181,8 @@ def run_pipeline(
         ses_session = base_session(settings.email.ses.profile or settings.profile)
     if snapshot_file is not None:
         snapshot = load_snapshot(snapshot_file)
+        if not snapshot.coverage:
+            raise AuditError(f"nothing to audit: {snapshot_file} holds no account-region")
     elif merge_files:
         snapshot, notes = merge_snapshots([(str(f), load_snapshot(f)) for f in merge_files])
         if not quiet:

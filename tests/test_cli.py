@@ -312,3 +312,11 @@ def test_reaudited_snapshot_says_when_aws_was_read(tmp_path: Path) -> None:
     )
     assert json.loads((tmp_path / "r.json").read_text())["collected_at"] == "2026-01-02T03:04:05Z"
     assert "AWS read at" in (tmp_path / "r.html").read_text()
+
+
+def test_empty_snapshot_is_nothing_to_audit(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text('{"schema_version": 1, "coverage": []}')
+    result = run("--from-snapshot", str(path))
+    assert result.exit_code == 3
+    assert "holds no account-region" in result.stderr
