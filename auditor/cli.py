@@ -401,6 +401,25 @@ def account_id(
     return values
 
 
+def outputs_from(options: dict[str, Any]) -> Outputs:
+    """The output files the shared output options name; at most one may be stdout ('-')."""
+    outputs = Outputs(
+        options["json_path"],
+        options["html_path"],
+        options["snapshot_out"],
+        options["csv_path"],
+        options["junit_path"],
+        options["markdown_path"],
+        options["asff_path"],
+    )
+    on_stdout = outputs.stdout_flags()
+    if len(on_stdout) > 1:
+        raise click.UsageError(
+            f"only one output can go to stdout ('-'): {' and '.join(on_stdout)} both ask for it"
+        )
+    return outputs
+
+
 def configure_logging(verbose: int, quiet: bool) -> None:
     level = (
         logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
@@ -633,20 +652,7 @@ def main(ctx: click.Context, /, **options: Any) -> None:
     if ctx.invoked_subcommand is not None:
         return
     configure_logging(options["verbose"], options["quiet"])
-    outputs = Outputs(
-        options["json_path"],
-        options["html_path"],
-        options["snapshot_out"],
-        options["csv_path"],
-        options["junit_path"],
-        options["markdown_path"],
-        options["asff_path"],
-    )
-    on_stdout = outputs.stdout_flags()
-    if len(on_stdout) > 1:
-        raise click.UsageError(
-            f"only one output can go to stdout ('-'): {' and '.join(on_stdout)} both ask for it"
-        )
+    outputs = outputs_from(options)
     snapshot_file = options["from_snapshot"]
     if snapshot_file is not None:
         clashing = [flag for name, flag in AWS_OPTIONS.items() if options[name]]
@@ -876,20 +882,7 @@ def merge(ctx: click.Context, /, snapshots: tuple[Path, ...], **options: Any) ->
     separate account-regions can be merged the same way.
     """
     configure_logging(options["verbose"], options["quiet"])
-    outputs = Outputs(
-        options["json_path"],
-        options["html_path"],
-        options["snapshot_out"],
-        options["csv_path"],
-        options["junit_path"],
-        options["markdown_path"],
-        options["asff_path"],
-    )
-    on_stdout = outputs.stdout_flags()
-    if len(on_stdout) > 1:
-        raise click.UsageError(
-            f"only one output can go to stdout ('-'): {' and '.join(on_stdout)} both ask for it"
-        )
+    outputs = outputs_from(options)
     comparing = options["baseline_file"] is not None or options["state_dir"] is not None
     if options["fail_on_new"] and not comparing:
         raise click.UsageError("--fail-on-new needs --baseline or --state-dir")
