@@ -420,6 +420,25 @@ def outputs_from(options: dict[str, Any]) -> Outputs:
     return outputs
 
 
+def run_settings_from(options: dict[str, Any], profile: str | None = None) -> RunSettings:
+    """What happens after the rules (policy, baseline, email, exit code): the shared options."""
+    comparing = options["baseline_file"] is not None or options["state_dir"] is not None
+    if options["fail_on_new"] and not comparing:
+        raise click.UsageError("--fail-on-new needs --baseline or --state-dir")
+    email, password = email_settings(options, comparing)
+    return RunSettings(
+        fail_on=options["fail_on"].lower(),
+        quiet=options["quiet"],
+        policy_file=options["policy_file"],
+        baseline_file=options["baseline_file"],
+        state_dir=options["state_dir"],
+        fail_on_new=options["fail_on_new"],
+        email=email,
+        smtp_password=password,
+        profile=profile,
+    )
+
+
 def configure_logging(verbose: int, quiet: bool) -> None:
     level = (
         logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
@@ -672,21 +691,7 @@ def main(ctx: click.Context, /, **options: Any) -> None:
         )
         if request.shard is not None:
             check_shard_options(ctx, options)
-    comparing = options["baseline_file"] is not None or options["state_dir"] is not None
-    if options["fail_on_new"] and not comparing:
-        raise click.UsageError("--fail-on-new needs --baseline or --state-dir")
-    email, password = email_settings(options, comparing)
-    settings = RunSettings(
-        fail_on=options["fail_on"].lower(),
-        quiet=options["quiet"],
-        policy_file=options["policy_file"],
-        baseline_file=options["baseline_file"],
-        state_dir=options["state_dir"],
-        fail_on_new=options["fail_on_new"],
-        email=email,
-        smtp_password=password,
-        profile=options["profile"],
-    )
+    settings = run_settings_from(options, profile=options["profile"])
     code = guarded(
         options["debug"],
         run_pipeline,
@@ -883,20 +888,7 @@ def merge(ctx: click.Context, /, snapshots: tuple[Path, ...], **options: Any) ->
     """
     configure_logging(options["verbose"], options["quiet"])
     outputs = outputs_from(options)
-    comparing = options["baseline_file"] is not None or options["state_dir"] is not None
-    if options["fail_on_new"] and not comparing:
-        raise click.UsageError("--fail-on-new needs --baseline or --state-dir")
-    email, password = email_settings(options, comparing)
-    settings = RunSettings(
-        fail_on=options["fail_on"].lower(),
-        quiet=options["quiet"],
-        policy_file=options["policy_file"],
-        baseline_file=options["baseline_file"],
-        state_dir=options["state_dir"],
-        fail_on_new=options["fail_on_new"],
-        email=email,
-        smtp_password=password,
-    )
+    settings = run_settings_from(options)
     code = guarded(
         options["debug"],
         run_pipeline,
