@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from auditor.model import Finding, Route
 from auditor.net import Topology, network, networks
-from auditor.rules.base import endpoint_live, found, label, routes_evidence, rule
+from auditor.rules.base import endpoint_live, found, label, routes_evidence, rule, vpc_label
 
 # Used when the region's service prefix list was not collected: S3 and DynamoDB addresses are
 # public, so the route for "the internet" is the route they take.
@@ -66,8 +66,7 @@ def service_egress_via_nat(
             r.destination_prefix_list_id == plist.id for r in table.routes
         )
         nat_ids = sorted({hop.route.target_id for hop in nat_hops if hop.route})
-        vpc = topo.vpcs.get(table.vpc_id)
-        vpc_label = label(table.vpc_id, vpc.tags if vpc else None)
+        vpc_name = vpc_label(topo, table.vpc_id)
         table_label = label(table.id, table.tags)
         if has_endpoint_route:
             cause = (
@@ -99,7 +98,7 @@ def service_egress_via_nat(
             resource_id=table.id,
             vpc_id=table.vpc_id,
             message=(
-                f"Route table {table_label} in VPC {vpc_label} sends {display} traffic from "
+                f"Route table {table_label} in VPC {vpc_name} sends {display} traffic from "
                 f"{len(subnets)} subnet(s) through NAT gateway {', '.join(nat_ids)}, because "
                 f"{cause}. NAT gateways charge for every GB they process; a gateway endpoint "
                 f"carries {display} traffic free of that charge and keeps it off the NAT path."

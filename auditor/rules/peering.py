@@ -337,8 +337,7 @@ def partial_return_route(topo: Topology) -> Iterator[Finding]:
         way = problems[0].direction
         pairs: dict[str, tuple[set[str], set[str]]] = {}  # per destination VPC: who, to whom
         for p in problems:
-            vpc = topo.vpcs.get(p.direction.destination.vpc_id)
-            where = label(p.direction.destination.vpc_id, vpc.tags if vpc else None)
+            where = vpc_label(topo, p.direction.destination.vpc_id)
             stranded, sources = pairs.setdefault(where, (set(), set()))
             stranded.update(label(s.id, s.tags) for g in p.gaps for s in g.serves)
             sources.add(label(p.subnet.id, p.subnet.tags))

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from auditor.model import Finding, Route, RouteTable
 from auditor.net import Topology
-from auditor.rules.base import found, label, rule
+from auditor.rules.base import found, label, rule, vpc_label
 
 # Target kinds the snapshot holds, by how a message names them.
 NAMES = {
@@ -110,7 +110,6 @@ def dead_target(topo: Topology) -> Iterator[Finding]:
                 continue
             reason, state = verdict
             subnets = topo.subnets_of_table(table)
-            vpc = topo.vpcs.get(table.vpc_id)
             if subnets:
                 names = [label(s.id, s.tags) for s in subnets]
                 impact = (
@@ -139,7 +138,7 @@ def dead_target(topo: Topology) -> Iterator[Finding]:
                 detail=route.destination,
                 message=(
                     f"Route table {label(table.id, table.tags)} in VPC "
-                    f"{label(table.vpc_id, vpc.tags if vpc else None)} sends {route.destination} to "
+                    f"{vpc_label(topo, table.vpc_id)} sends {route.destination} to "
                     f"{route.target_id}, but {reason}: {impact}."
                 ),
                 remediation=fix,
