@@ -34,8 +34,11 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """A wiped moto server that every boto3 client in the test reaches via AWS_ENDPOINT_URL."""
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """A wiped moto server that every boto3 client in the test reaches via AWS_ENDPOINT_URL;
+    a fault hook or latency a test sets is removed after it."""
     moto_server.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-    return moto_server
+    yield moto_server
+    moto_server.faults = None
+    moto_server.latency = 0.0

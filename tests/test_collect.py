@@ -31,7 +31,7 @@ from auditor.collect.ec2 import (
     parse_vpc,
 )
 from auditor.collect.sessions import Identity, base_session, enabled_regions, identify
-from auditor.demo import MotoServer
+from auditor.demo import Call, Fault, MotoServer
 from auditor.errors import InputError
 from auditor.model import (
     Coverage,
@@ -351,12 +351,91 @@ def test_prefix_lists_aws_services_and_referenced_customer_lists(aws: MotoServer
 
     office = lists[routed]
     assert sorted(office.cidrs) == ["198.51.100.0/24", "203.0.113.0/24"]
-    assert (office.name, office.owner_id, office.region) == ("office", A, USE1)
+    assert office.region == USE1
     assert unused not in lists
+    # A referenced customer list costs one GetManagedPrefixListEntries, nothing more (moto's
+    # DescribePrefixLists has no CIDRs, so the S3 and DynamoDB lists take one each as well).
+    assert aws.calls["ec2:GetManagedPrefixListEntries"] == 3
+    assert aws.calls["ec2:DescribeManagedPrefixLists"] == 0
 
     route = next(r for r in by_id(snap.route_tables)[rtb].routes if r.target_id == igw)
     assert route.destination_prefix_list_id == routed
     assert route.target_type == "internet-gateway"
+
+
+def test_a_referenced_list_that_is_gone_stays_unknown_without_a_gap(aws: MotoServer) -> None:
+    """A route can outlive its prefix list (or the list's sharing); AWS then answers
+    GetManagedPrefixListEntries with InvalidPrefixListID.NotFound. The list stays unknown (its
+    routes match nothing) and the account-region is still read."""
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    igw = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    client.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    gone = client.create_managed_prefix_list(
+        PrefixListName="gone", AddressFamily="IPv4", MaxEntries=5
+    )["PrefixList"]["PrefixListId"]
+    rtb = client.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    client.create_route(RouteTableId=rtb, DestinationPrefixListId=gone, GatewayId=igw)
+
+    def not_found(call: Call) -> Fault | None:
+        if call.action == "GetManagedPrefixListEntries" and call.params.get("PrefixListId") == gone:
+            return Fault.error(
+                "InvalidPrefixListID.NotFound", f"The prefix list {gone} does not exist"
+            )
+        return None
+
+    aws.faults = not_found
+    snap = audit_base()
+    assert gone not in by_id(snap.prefix_lists)
+    assert [c.status for c in snap.coverage] == ["ok"]
+    assert by_id(snap.route_tables)[rtb].routes
+
+
+# --- stale security groups --------------------------------------------------------------------
+
+
+def group_with_reference(client: Any, vpc: str, name: str, pair: dict[str, str]) -> str:
+    group = str(
+        client.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+    )
+    client.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [pair]}
+        ],
+    )
+    return group
+
+
+def test_stale_groups_are_asked_only_for_vpcs_referencing_groups_outside(
+    aws: MotoServer,
+) -> None:
+    """Only a rule that references a group outside its VPC can go stale, so only such VPCs cost
+    a DescribeStaleSecurityGroups; references inside a VPC, and peered VPCs without
+    references, cost nothing."""
+    client = ec2()
+    inside, peer, other = (new_vpc(client, f"10.{i}.0.0/16") for i in (1, 2, 3))
+    pcx = client.create_vpc_peering_connection(VpcId=inside, PeerVpcId=peer)
+    pcx_id = pcx["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    client.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    own = client.create_security_group(GroupName="own", Description="o", VpcId=inside)
+    group_with_reference(client, inside, "in-vpc", {"GroupId": own["GroupId"]})
+    audit_base()
+    assert aws.calls["ec2:DescribeStaleSecurityGroups"] == 0
+
+    peer_group = client.create_security_group(GroupName="peer", Description="p", VpcId=peer)
+    group_with_reference(
+        client,
+        other,
+        "across",
+        {"GroupId": peer_group["GroupId"], "VpcId": peer, "VpcPeeringConnectionId": pcx_id},
+    )
+    aws.clear_calls()
+    snap = audit_base()
+    # moto does not offer the API: one call tells, and the rules cross-reference instead.
+    assert aws.calls["ec2:DescribeStaleSecurityGroups"] == 1
+    assert snap.stale_group_checks == []
+    assert [c.status for c in snap.coverage] == ["ok"]
 
 
 def test_prefix_list_referenced_by_a_security_group_is_collected(aws: MotoServer) -> None:
@@ -608,7 +687,7 @@ def test_assume_role_refused_for_one_account(
     asked: list[str] = []
 
     def assume_role_session(
-        base: Any, profile: Any, identity: Any, account_id: str, role_name: str, ext: Any
+        base: Any, profile: Any, identity: Any, account_id: str, role_name: str, *rest: Any
     ) -> Any:
         asked.append(account_id)
         assert role_name == ROLE
@@ -618,7 +697,7 @@ def test_assume_role_refused_for_one_account(
                 "AssumeRole",
                 f"User is not authorized to perform: sts:AssumeRole on arn:aws:iam::{B}:role/{ROLE}",
             )
-        return real(base, profile, identity, account_id, role_name, ext)
+        return real(base, profile, identity, account_id, role_name, *rest)
 
     monkeypatch.setattr(auditor.collect, "assume_role_session", assume_role_session)
 

@@ -480,6 +480,7 @@ def test_assumed_role_credentials_are_refreshed_before_they_expire(
         return made
 
     monkeypatch.setattr(sessions, "client", client)
+    monkeypatch.setattr("auditor.collect.client", client)  # the STS client all accounts share
 
     b_calls: list[tuple[str, str]] = []  # (access key, region) of account B's EC2 calls
 

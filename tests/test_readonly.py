@@ -61,6 +61,29 @@ def test_iam_policy_equals_what_the_collector_calls(
     ec2.create_vpc_endpoint_service_configuration(
         NetworkLoadBalancerArns=[nlb], AcceptanceRequired=False
     )
+    # A group rule that references a peer VPC's group, so stale groups are asked for.
+    peer_vpc = ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
+    pcx = ec2.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=peer_vpc)["VpcPeeringConnection"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx["VpcPeeringConnectionId"])
+    peer_group = ec2.create_security_group(GroupName="peer", Description="p", VpcId=peer_vpc)
+    group = ec2.create_security_group(GroupName="app", Description="a", VpcId=vpc)
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "UserIdGroupPairs": [
+                    {
+                        "GroupId": peer_group["GroupId"],
+                        "VpcId": peer_vpc,
+                        "VpcPeeringConnectionId": pcx["VpcPeeringConnectionId"],
+                    }
+                ],
+            }
+        ],
+    )
     called: set[str] = set()
     make_client = sessions.client
 

@@ -113,6 +113,7 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
     else:
         account_ids = [identity.account_id]
     role_name = request.role_name or DEFAULT_ORG_ROLE
+    sts = client(base, "sts", identity.home_region)
 
     def mine(account_id: str, region: str) -> bool:
         return shard is None or shard_of(account_id, region, shard.count) == shard.index
@@ -124,7 +125,7 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
                 acct.session = base
             else:
                 acct.session = assume_role_session(
-                    base, request.profile, identity, account_id, role_name, request.external_id
+                    base, request.profile, identity, account_id, role_name, request.external_id, sts
                 )
             acct.regions = list(request.regions) or enabled_regions(acct.session, identity)
         except AWS_FAILURES as exc:

@@ -3,8 +3,9 @@
 The calls come in rounds: first one paginated describe per resource type (a fixed number,
 whatever the size of the estate), then the few calls that need a first-round answer: the DNS
 flags of each VPC (DescribeVpcAttribute, two per VPC: the API takes one VPC and one attribute),
-the allowed principals of each endpoint service the account owns, stale security groups per
-peered VPC, and the entries of each referenced prefix list that is not an AWS service list.
+the allowed principals of each endpoint service the account owns, stale security groups of
+each VPC whose group rules reference a group outside the VPC, and the entries of each
+referenced prefix list that is not an AWS service list.
 The calls of one round do not depend on each other; `run` decides how many go at once.
 
 Parsing only translates AWS's shapes into the model; judging belongs to the rules.
@@ -130,13 +131,12 @@ def read_region(
     second += [partial(allowed_principals, ec2, service.id) for service in services]
     # DescribeStaleSecurityGroups works per VPC: the first one alone tells whether the API is
     # offered here, the others follow in the last round only if it is.
-    stale_vpcs = peered_vpcs(view, account_id)
+    stale_vpcs = vpcs_referencing_outside(view, account_id)
     second += [partial(stale_groups, ec2, vpc_id, account_id, region) for vpc_id in stale_vpcs[:1]]
     known = {p.id: p for p in aws_lists if p.cidrs}
     referenced = referenced_prefix_lists(view)
-    unresolved = referenced - set(known)
-    if unresolved:
-        second.append(partial(fetch, ec2, "describe_managed_prefix_lists", "PrefixLists"))
+    unresolved = sorted(referenced - set(known))
+    second += [partial(referenced_list_entries, ec2, pl_id) for pl_id in unresolved]
     answers = iter(run(second))
     for vpc in view.vpcs:
         vpc.dns_support = next(answers)
@@ -144,43 +144,40 @@ def read_region(
     for service in services:
         service.allowed_principals = next(answers)
     first_stale = [next(answers) for _ in stale_vpcs[:1]]
-    managed = [
-        PrefixList(
-            id=raw["PrefixListId"],
-            region=region,
-            name=raw.get("PrefixListName", ""),
-            owner_id=raw.get("OwnerId", ""),
-        )
-        for raw in (next(answers) if unresolved else [])
-        if raw["PrefixListId"] in unresolved
+    # A referenced list that no longer exists (or is no longer shared with us) stays unknown.
+    customer = [
+        PrefixList(id=pl_id, region=region, cidrs=cidrs)
+        for pl_id, cidrs in zip(unresolved, answers, strict=False)
+        if cidrs is not None
     ]
 
-    # Last round: the other peered VPCs' stale groups and the referenced lists' entries.
+    # Last round, only where the API is offered: the other VPCs' stale groups.
     offered = bool(first_stale) and first_stale[0] is not None
-    last: list[Callable[[], Any]] = []
-    if offered:
-        last += [
-            partial(stale_groups, ec2, vpc_id, account_id, region) for vpc_id in stale_vpcs[1:]
-        ]
-    last += [partial(prefix_list_entries, ec2, p.id) for p in managed]
-    finals = iter(run(last))
-    checks = first_stale + ([next(finals) for _ in stale_vpcs[1:]] if offered else [])
+    rest = run([partial(stale_groups, ec2, v, account_id, region) for v in stale_vpcs[1:]])
+    checks = first_stale + (rest if offered else [])
     # Where the API is not offered, record nothing: the rules cross-reference security-group
     # rules against peerings and groups themselves.
     view.endpoint_services = services
     view.stale_group_checks = (
         [] if any(c is None for c in checks) else [c for c in checks if c is not None]
     )
-    for plist in managed:
-        plist.cidrs = next(finals)
-    view.prefix_lists = region_prefix_lists(region, aws_lists, known, managed, referenced)
+    view.prefix_lists = region_prefix_lists(region, aws_lists, known, customer, referenced)
     return view
 
 
-def peered_vpcs(view: Snapshot, account_id: str) -> list[str]:
-    """This account's VPCs that are a side of a listed peering, in VPC order."""
-    peered = {s.vpc_id for p in view.peerings for s in p.sides()}
-    return [v.id for v in view.vpcs if v.id in peered and v.account_id == account_id]
+def vpcs_referencing_outside(view: Snapshot, account_id: str) -> list[str]:
+    """This account's VPCs with a security-group rule that references a group outside the VPC
+    (a peer VPC's, or one that is gone): only such rules can be stale, so only these VPCs
+    need DescribeStaleSecurityGroups."""
+    group_vpc = {g.id: g.vpc_id for g in view.security_groups}
+    outside = {
+        g.vpc_id
+        for g in view.security_groups
+        for rule in g.ingress + g.egress
+        for ref in rule.groups
+        if group_vpc.get(ref.group_id) != g.vpc_id
+    }
+    return [v.id for v in view.vpcs if v.id in outside and v.account_id == account_id]
 
 
 def stale_groups(ec2: Any, vpc_id: str, account_id: str, region: str) -> StaleGroupCheck | None:
@@ -280,11 +277,23 @@ def prefix_list_entries(ec2: Any, prefix_list_id: str) -> list[str]:
     ]
 
 
+def referenced_list_entries(ec2: Any, prefix_list_id: str) -> list[str] | None:
+    """A referenced list's CIDRs; None when the list is gone or no longer shared with us
+    (a route or rule can outlive its list), so it stays unknown instead of failing the region."""
+    try:
+        return prefix_list_entries(ec2, prefix_list_id)
+    except botocore.exceptions.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code.lower().startswith("invalidprefixlistid"):
+            return None
+        raise
+
+
 def region_prefix_lists(
     region: str,
     aws_lists: Sequence[PrefixList],
     known: dict[str, PrefixList],
-    managed: Sequence[PrefixList],
+    customer: Sequence[PrefixList],
     referenced: set[str],
 ) -> list[PrefixList]:
     """The region's S3/DynamoDB lists and every referenced list that could be read, each a
@@ -292,7 +301,7 @@ def region_prefix_lists(
     wanted = service_list_names(region)
     found = {p.id: p for p in aws_lists if p.name in wanted}
     found.update((pl_id, plist) for pl_id, plist in known.items() if pl_id in referenced)
-    found.update((p.id, p) for p in managed)
+    found.update((p.id, p) for p in customer)
     return sorted(
         (dataclasses.replace(p, cidrs=list(p.cidrs)) for p in found.values()), key=lambda p: p.id
     )
