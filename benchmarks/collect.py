@@ -26,8 +26,8 @@ Three processes, so that each one's CPU and memory are its own:
 The ideal is what the calls cost at the latency with `--workers` calls in flight:
 max(total calls x latency / workers, longest chain of calls that must follow one another x
 latency). The chain of an account-region is GetCallerIdentity, AssumeRole, the region's
-service prefix lists, then the collector's three rounds of calls, each round shared by up to
-REGION_FANOUT threads, and DescribeOrganization at the end.
+service prefix lists, then the collector's rounds of calls, each round shared by up to
+REGION_FANOUT threads (DescribeOrganization runs beside them).
 
 moto is not AWS: every answer costs it a few milliseconds of CPU, one request at a time (the
 GIL), and botocore in the audit costs about as much again. On a small machine the two can be
@@ -523,7 +523,7 @@ class Calls:
         longest = 0
         for counts in self.per_place.values():
             longest = max(longest, self.rounds(counts, fanout))
-        return 4 + longest  # GetCallerIdentity, AssumeRole, prefix lists ... DescribeOrganization
+        return 3 + longest  # GetCallerIdentity, AssumeRole, the region's prefix lists
 
     def rate_bound(self) -> float:
         """Seconds the busiest account-region needs under the collector's own request rate."""
@@ -607,7 +607,7 @@ def report(
         )
     print(
         f"EC2 calls per account-region: min {totals[0]}, median {median(totals):g}, max "
-        f"{totals[-1]} (sequential chain {4 + max(Calls.rounds(c, 1) for c in typical.per_place.values())});"
+        f"{totals[-1]} (sequential chain {3 + max(Calls.rounds(c, 1) for c in typical.per_place.values())});"
         f" fixed: {len(fixed)} ({', '.join(a.split(':')[1] for a in fixed)})"
     )
     for action, why in PER_RESOURCE.items():

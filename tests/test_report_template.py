@@ -564,6 +564,18 @@ def test_group_above_the_cap_is_a_table() -> None:
     assert "vpc-table" in out
 
 
+def test_account_regions_past_the_map_cap_are_listed_not_drawn() -> None:
+    report = sample_report()
+    topology = build_topology(map_estate(), report["findings"], max_maps=1)
+    out = render(report, topology=topology)
+    section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
+    assert section.count('<svg class="topo"') == 1
+    assert "2 more account-regions, not drawn" in section
+    rest = section[section.index("undrawn-table") :]
+    assert rest.count('<tr id="map-') == 2  # the anchors peer stubs link to
+    assert "a map for each of the 1 with the worst findings" in section
+
+
 def test_change_since_last_run_badges_and_resolved_section() -> None:
     report = sample_report()
     for finding, change in zip(report["findings"], ["new", "unchanged", "new"], strict=True):

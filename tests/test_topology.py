@@ -303,3 +303,23 @@ def test_many_peers_elsewhere_also_turn_the_map_into_a_table() -> None:
         .groups[0]
         .too_large
     )
+
+
+def test_past_the_map_cap_the_worst_account_regions_are_drawn_the_rest_listed() -> None:
+    """An organisation has thousands of account-regions: a page draws max_maps of them, those
+    with the worst findings, and lists the others (anchors kept, so peer links still land)."""
+    regions = ["r-a", "r-b", "r-c", "r-d"]
+    vpcs = [vpc(f"vpc-{r}", f"10.{i}.0.0/16", region=r) for i, r in enumerate(regions)]
+    findings = [
+        finding("vpc-r-b", "low"),
+        finding("vpc-r-c", "high"),
+        finding("vpc-r-d", "low"),
+        finding("vpc-r-d", "low"),
+    ]
+    topo = build_topology(snapshot(*vpcs), findings, max_maps=2)
+    assert [g.region for g in topo.drawn] == ["r-c", "r-d"]  # high first, then 2 lows over 1
+    assert [g.region for g in topo.undrawn] == ["r-a", "r-b"]
+    assert all(g.nodes == () and g.rows == () for g in topo.undrawn)
+    assert [g.anchor for g in topo.groups] == ["map-1", "map-2", "map-3", "map-4"]
+    assert (topo.undrawn[1].findings, topo.undrawn[1].severity) == (1, "low")
+    assert len(build_topology(snapshot(*vpcs), findings, max_maps=4).drawn) == 4

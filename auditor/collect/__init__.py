@@ -134,6 +134,8 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
 
     workers = max(1, request.workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
+        # Asked while the accounts open, so it never waits at the end of a run.
+        organization = pool.submit(organization_id, base, identity)
         # A shard opens every account too: it needs each one's regions to know its share.
         accounts = list(pool.map(open_account, account_ids))
         jobs = [(a, r) for a, r in interleave(accounts) if mine(a.account_id, r)]
@@ -164,6 +166,7 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
                 log.info("%s/%s: %d VPCs", acct.account_id, region, len(view.vpcs))
             if progress:
                 progress(done, total, failed)
+        org_id = organization.result()
 
     snapshot = merge_views(views)
     snapshot.tool_version = __version__
@@ -172,7 +175,7 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
         partition=identity.partition,
         accounts=account_ids,
         regions=sorted({r for a in accounts for r in a.regions} | set(request.regions)),
-        organization_id=organization_id(base, identity),
+        organization_id=org_id,
         organization_accounts=account_ids if request.org else [],
     )
     snapshot.coverage = sorted(coverage, key=lambda c: (c.account_id, c.region))

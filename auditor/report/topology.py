@@ -28,6 +28,10 @@ PENDING_STATES = frozenset({"pending-acceptance", "initiating-request", "provisi
 GONE_STATES = frozenset({"deleted", "deleting", "failed", "rejected", "expired"})
 
 MAX_MAP_VPCS = 60
+# Account-regions drawn as maps, those with the worst findings first; the others are listed in
+# one table. Each map is tens of kilobytes of SVG: an organisation's thousands would make the
+# page too heavy for a browser, and nobody reads past the first few dozen anyway.
+MAX_MAPS = 40
 COLUMNS = 4
 NODE_WIDTH = 220
 NODE_BASE_HEIGHT = 84  # three text lines; each row of chips adds CHIP_ROW
@@ -137,6 +141,7 @@ class Group:
     findings: int
     severity: str | None
     too_large: bool
+    drawn: bool = True  # False past MAX_MAPS: listed in the table of undrawn account-regions
     width: float = 0
     height: float = 0
     nodes: tuple[Node, ...] = ()
@@ -158,6 +163,15 @@ class TopologyMap:
     vpc_count: int
     peering_count: int
     max_vpcs: int
+    max_maps: int = MAX_MAPS
+
+    @property
+    def drawn(self) -> tuple[Group, ...]:
+        return tuple(g for g in self.groups if g.drawn)
+
+    @property
+    def undrawn(self) -> tuple[Group, ...]:
+        return tuple(g for g in self.groups if not g.drawn)
 
 
 # --- findings ---
@@ -368,6 +382,7 @@ def build_topology(
     findings: Iterable[Mapping[str, Any]],
     *,
     max_vpcs: int = MAX_MAP_VPCS,
+    max_maps: int = MAX_MAPS,
 ) -> TopologyMap:
     """The map model for a snapshot; `findings` are the report's finding dicts."""
     by_vpc_findings, by_peering_findings = _tally_findings(findings)
@@ -401,8 +416,32 @@ def build_topology(
     keys = sorted(members)
     anchors = {key: f"map-{i}" for i, key in enumerate(keys, start=1)}
 
+    tallies = {
+        key: _group_tally(members[key], links.get(key, []), by_vpc_findings, by_peering_findings)
+        for key in keys
+    }
+    worst_first = sorted(
+        keys, key=lambda k: (-SEVERITY_RANK.get(tallies[k].worst or "", -1), -tallies[k].total, k)
+    )
+    drawn = set(worst_first[:max_maps])
     groups = []
     for key in keys:
+        if key not in drawn:
+            groups.append(
+                Group(
+                    anchor=anchors[key],
+                    account_id=key[0],
+                    region=key[1],
+                    vpc_count=len(members[key]),
+                    collapsed_defaults=0,
+                    peering_count=len({link.peering.id for link in links.get(key, [])}),
+                    findings=tallies[key].total,
+                    severity=tallies[key].worst,
+                    too_large=False,
+                    drawn=False,
+                )
+            )
+            continue
         groups.append(
             _build_group(
                 key,
@@ -414,6 +453,7 @@ def build_topology(
                 group_of,
                 by_vpc_findings,
                 by_peering_findings,
+                tallies[key],
                 endpoints,
                 nats,
                 igw_vpcs,
@@ -425,7 +465,25 @@ def build_topology(
         vpc_count=len(vpcs),
         peering_count=len(peerings),
         max_vpcs=max_vpcs,
+        max_maps=max_maps,
     )
+
+
+def _group_tally(
+    vpcs_here: list[Vpc],
+    links: list[_Link],
+    by_vpc_findings: dict[str, _Tally],
+    by_peering_findings: dict[str, _Tally],
+) -> _Tally:
+    """The findings of an account-region's VPCs and of its peerings."""
+    tally = _Tally()
+    for vpc in vpcs_here:
+        for severity, n in by_vpc_findings.get(vpc.id, _Tally()).counts.items():
+            tally.counts[severity] = tally.counts.get(severity, 0) + n
+    for peering_id in {link.peering.id for link in links}:
+        for severity, n in by_peering_findings.get(peering_id, _Tally()).counts.items():
+            tally.counts[severity] = tally.counts.get(severity, 0) + n
+    return tally
 
 
 def _build_group(
@@ -438,19 +496,13 @@ def _build_group(
     group_of: dict[str, tuple[str, str]],
     by_vpc_findings: dict[str, _Tally],
     by_peering_findings: dict[str, _Tally],
+    tally: _Tally,
     endpoints: dict[str, list[Endpoint]],
     nats: dict[str, list[NatGateway]],
     igw_vpcs: set[str],
     max_vpcs: int,
 ) -> Group:
     account_id, region = key
-    tally = _Tally()
-    for vpc in vpcs_here:
-        for severity, n in by_vpc_findings.get(vpc.id, _Tally()).counts.items():
-            tally.counts[severity] = tally.counts.get(severity, 0) + n
-    for peering_id in {link.peering.id for link in links}:
-        for severity, n in by_peering_findings.get(peering_id, _Tally()).counts.items():
-            tally.counts[severity] = tally.counts.get(severity, 0) + n
 
     def quiet_default(vpc: Vpc) -> bool:
         return vpc.is_default and vpc.id not in peered and vpc.id not in by_vpc_findings
