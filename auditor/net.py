@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from itertools import pairwise
+from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
 from auditor.model import (
@@ -45,40 +46,96 @@ def networks(cidrs: Iterable[str]) -> list[Network]:
     return [network(c) for c in cidrs]
 
 
+# Set algebra works on integer ranges, (version, first, last): ipaddress objects are slow to
+# build and compare, and these run for every table and peering of an audit. Networks are made
+# only for the result, and an input network whose range comes out whole is reused as is.
+Span = tuple[int, int, int]
+
+
+def span(net: Network) -> Span:
+    # From the prefix length, not net.broadcast_address: that builds (and caches) an address
+    # object per network, ten times the cost of this for a network seen once.
+    first = int(net.network_address)
+    return net.version, first, first | ((1 << (net.max_prefixlen - net.prefixlen)) - 1)
+
+
+def _merge(spans: Iterable[Span]) -> list[Span]:
+    """Sorted, with overlapping and adjacent ranges joined: every gap left is a real one."""
+    merged: list[Span] = []
+    for version, first, last in sorted(spans):
+        if merged and merged[-1][0] == version and first <= merged[-1][2] + 1:
+            if last > merged[-1][2]:
+                merged[-1] = (version, merged[-1][1], last)
+        else:
+            merged.append((version, first, last))
+    return merged
+
+
+def _networks(spans: Iterable[Span], known: dict[Span, Network]) -> list[Network]:
+    """The fewest CIDRs covering disjoint, non-adjacent `spans`, in order: the same list
+    ipaddress.collapse_addresses gives for those addresses (that decomposition is unique)."""
+    nets: list[Network] = []
+    for version, first, last in spans:
+        net = known.get((version, first, last))
+        if net is not None:
+            nets.append(net)
+            continue
+        address = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+        nets.extend(ipaddress.summarize_address_range(address(first), address(last)))
+    return nets
+
+
+def _known(nets: Iterable[Network]) -> dict[Span, Network]:
+    return {span(n): n for n in nets}
+
+
 def collapse(nets: Iterable[Network]) -> list[Network]:
-    """Merge adjacent and nested networks, per address family."""
-    nets = list(nets)  # read twice below: a generator would lose its IPv6 half
+    """Merge adjacent and nested networks, IPv4 first, each family in address order."""
+    nets = list(nets)
     if len(nets) < 2:
         return nets
-    v4 = [n for n in nets if n.version == 4]
-    v6 = [n for n in nets if n.version == 6]
-    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
+    known = _known(nets)
+    return _networks(_merge(known), known)
 
 
 def subtract(nets: Iterable[Network], minus: Iterable[Network]) -> list[Network]:
     """Address ranges in `nets` that are in none of `minus`."""
-    remaining = collapse(nets)
-    for cut in collapse(minus):
-        next_round: list[Network] = []
-        for net in remaining:
-            if net.version != cut.version or not net.overlaps(cut):
-                next_round.append(net)
-            elif net.subnet_of(cut):  # type: ignore[arg-type]
+    cuts = _merge(map(span, minus))
+    if not cuts:  # the common case of a table with no route back: nothing to cut
+        return collapse(nets)
+    known = _known(nets)
+    remaining: list[Span] = []
+    for version, first, last in _merge(known):
+        for cut_version, cut_first, cut_last in cuts:
+            if cut_version != version or cut_last < first or cut_first > last:
                 continue
-            else:
-                next_round.extend(net.address_exclude(cut))  # type: ignore[arg-type]
-        remaining = next_round
-    return collapse(remaining)
+            if cut_first > first:
+                remaining.append((version, first, cut_first - 1))
+            first = cut_last + 1
+            if first > last:
+                break
+        if first <= last:
+            remaining.append((version, first, last))
+    return _networks(remaining, known)
 
 
 def intersect(nets: Iterable[Network], others: Iterable[Network]) -> list[Network]:
-    """Address ranges in both lists (two CIDRs overlap only when one contains the other)."""
-    others = list(others)
-    return collapse(a if inside(a, b) else b for a in nets for b in others if overlaps(a, b))
+    """Address ranges in both lists."""
+    known = _known(nets)
+    other_known = _known(others)
+    theirs = _merge(other_known)
+    both: list[Span] = []
+    for version, first, last in _merge(known):
+        for other_version, other_first, other_last in theirs:
+            if other_version == version and other_first <= last and other_last >= first:
+                both.append((version, max(first, other_first), min(last, other_last)))
+    return _networks(both, known | other_known)
 
 
 def overlaps(a: Network, b: Network) -> bool:
-    return a.version == b.version and a.overlaps(b)
+    a_version, a_first, a_last = span(a)
+    b_version, b_first, b_last = span(b)
+    return a_version == b_version and a_first <= b_last and b_first <= a_last
 
 
 def inside(inner: Network, outer: Network) -> bool:
@@ -243,13 +300,7 @@ class Topology:
                 if route.origin == "EnableVgwRoutePropagation":
                     rank = 3
                 cached.extend(
-                    Candidate(
-                        net.version,
-                        int(net.network_address),
-                        int(net.broadcast_address),
-                        (net.prefixlen, -rank),
-                        route,
-                    )
+                    Candidate(*span(net), (net.prefixlen, -rank), route)
                     for net in self.route_networks(route)
                 )
             self._candidate_cache[table.id] = cached
@@ -257,28 +308,40 @@ class Topology:
 
     def lookup(self, table: RouteTable, destination: Network) -> list[Hop]:
         """Split `destination` into the pieces that different routes of `table` carry."""
-        return _lookup(self._candidates(table), destination)
+        runs = _runs(self._candidates(table), span(destination))
+        if len(runs) == 1:  # one route carries it all: the common case, no splitting needed
+            return [Hop(destination, runs[0][2])]
+        return [
+            Hop(net, route)
+            for first, last, route in runs
+            for net in _networks([(destination.version, first, last)], {})
+        ]
 
     def resolve_to(
         self, table: RouteTable, destinations: Iterable[Network], target_id: str
     ) -> list[Network]:
         """The parts of `destinations` that `table` sends to `target_id`."""
-        return collapse(
-            hop.destination
-            for dest in destinations
-            for hop in self.lookup(table, dest)
-            if hop.route and hop.route.target_id == target_id
-        )
+        if not any(route.target_id == target_id for route in table.routes):
+            return []  # the common answer for a peer's tables, without the lookups
+        known = _known(destinations)
+        routed = [
+            (version, first, last)
+            for version, lo, hi in known
+            for first, last, route in _runs(self._candidates(table), (version, lo, hi))
+            if route and route.target_id == target_id
+        ]
+        return _networks(_merge(routed), known)
 
     # --- peerings ---
 
     def side_networks(self, side: PeeringSide) -> list[Network]:
         """A peering side's address space: what AWS reports, plus the VPC's own CIDRs if we have it."""
-        cidrs = list(side.cidr_blocks) + list(side.ipv6_cidr_blocks)
+        cidrs = side.cidr_blocks + side.ipv6_cidr_blocks
         vpc = self.vpcs.get(side.vpc_id)
         if vpc:
             cidrs += vpc.cidr_blocks + vpc.ipv6_cidr_blocks
-        return collapse(networks(cidrs))
+        # Each CIDR once: the VPC's own usually repeat what AWS reported, and one needs no collapse.
+        return collapse(networks(dict.fromkeys(cidrs)))
 
     def side_audited(self, side: PeeringSide) -> bool:
         return (side.account_id, side.region) in self.audited and side.vpc_id in self.vpcs
@@ -297,37 +360,30 @@ class Candidate(NamedTuple):
     route: Route
 
 
-def _lookup(candidates: list[Candidate], destination: Network) -> list[Hop]:
+def _runs(candidates: list[Candidate], destination: Span) -> list[tuple[int, int, Route | None]]:
     """Cut the destination at every boundary of a route inside it; each elementary interval is
-    then carried by one route (the longest prefix containing it). Integer maths: this runs for
-    every table of every audit, and ipaddress objects are slow."""
-    lo, hi = int(destination.network_address), int(destination.broadcast_address)
-    relevant = [
-        c for c in candidates if c.version == destination.version and c.start <= hi and c.end >= lo
-    ]
+    then carried by one route (the longest prefix containing it, the first on a tie), and
+    neighbours on the same route are joined: (first, last, route) in address order."""
+    version, lo, hi = destination
+    relevant = [c for c in candidates if c.version == version and c.start <= hi and c.end >= lo]
     cuts = {lo, hi + 1}
-    for c in relevant:
-        cuts.update(x for x in (c.start, c.end + 1) if lo < x <= hi)
+    for _, start, end, _, _ in relevant:
+        if start > lo:
+            cuts.add(start)
+        if end < hi:
+            cuts.add(end + 1)
+    if len(cuts) == 2:  # every relevant route holds the whole destination: the common case
+        best = max(relevant, key=attrgetter("priority"), default=None)
+        return [(lo, hi, best.route if best else None)]
     points = sorted(cuts)
     runs: list[tuple[int, int, Route | None]] = []
     for first, after in pairwise(points):
-        best, best_key = None, None
-        for c in relevant:
-            if (
-                c.start <= first
-                and after - 1 <= c.end
-                and (best_key is None or c.priority > best_key)
-            ):
-                best, best_key = c.route, c.priority
-        if runs and runs[-1][2] is best:  # neighbours on the same route: one piece of evidence
-            runs[-1] = (runs[-1][0], after - 1, best)
+        best_route, best_key = None, None
+        for _, start, end, priority, route in relevant:
+            if start <= first and after - 1 <= end and (best_key is None or priority > best_key):
+                best_route, best_key = route, priority
+        if runs and runs[-1][2] is best_route:  # one route: one piece of evidence
+            runs[-1] = (runs[-1][0], after - 1, best_route)
         else:
-            runs.append((first, after - 1, best))
-    if len(runs) == 1:  # one route carries it all: the common case, no splitting needed
-        return [Hop(destination, runs[0][2])]
-    address = ipaddress.IPv4Address if destination.version == 4 else ipaddress.IPv6Address
-    return [
-        Hop(net, route)
-        for first, last, route in runs
-        for net in ipaddress.summarize_address_range(address(first), address(last))
-    ]
+            runs.append((first, after - 1, best_route))
+    return runs

@@ -21,11 +21,28 @@ from auditor.model import SNAPSHOT_SCHEMA_VERSION, Coverage, Snapshot
 T = TypeVar("T")
 
 
+# Values that are already JSON, by exact type (an enum that is also an int or str is not).
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, looked up once
+
+
 def to_jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float):  # most leaves: answer them first
-        return str(value) if isinstance(value, enum.Enum) else value
+    """Dataclasses as dicts of their fields, enums as their string, tuples as lists.
+
+    Dispatched on the exact type first: a report holds millions of leaves, dicts and lists.
+    """
+    kind = type(value)
+    if kind in _JSON_LEAVES:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [to_jsonable(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        names = _FIELD_NAMES.get(kind) or _FIELD_NAMES.setdefault(
+            kind, tuple(f.name for f in dataclasses.fields(value))
+        )
+        return {name: to_jsonable(getattr(value, name)) for name in names}
     if isinstance(value, enum.Enum):
         return str(value)
     if isinstance(value, dict):

@@ -6,6 +6,10 @@ Each size runs in a fresh child process so that peak RSS belongs to that size al
 averages 5 route tables and 1 peering per VPC, with NAT egress, gateway and interface endpoints,
 security groups and flow logs on some VPCs, so every rule has work and findings number in the
 tens of thousands.
+
+Peak RSS is the child's high-water mark (ru_maxrss), read three times: after building the
+snapshot, after the rules ("+rules": snapshot and rules, before any rendering, so the rules
+stage's own peak) and at the end ("+render": the whole child, JSON and HTML included).
 """
 
 from __future__ import annotations
@@ -207,6 +211,11 @@ def synthetic_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
     return snap
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident set so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(size: int) -> dict[str, float]:
     from auditor.report import build_report, render_html, render_json
     from auditor.rules import evaluate
@@ -214,8 +223,10 @@ def measure(size: int) -> dict[str, float]:
     t0 = time.perf_counter()
     snapshot = synthetic_snapshot(size)
     t1 = time.perf_counter()
+    snapshot_rss = peak_rss_mb()
     result = evaluate(snapshot)
     t2 = time.perf_counter()
+    rules_rss = peak_rss_mb()
     report = build_report(snapshot, result)
     json_text = render_json(report)
     t3 = time.perf_counter()
@@ -232,7 +243,9 @@ def measure(size: int) -> dict[str, float]:
         "html_s": t4 - t3,
         "json_mb": len(json_text) / 1e6,
         "html_mb": len(html) / 1e6,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "snapshot_rss_mb": snapshot_rss,
+        "rules_rss_mb": rules_rss,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -264,8 +277,11 @@ def main() -> None:
         rows.append(row)
         print(
             f"{size:>6} VPCs  {int(row['route_tables']):>6} tables  {int(row['peerings']):>6} peerings  "
-            f"{int(row['findings']):>6} findings | rules {row['rules_s']:6.2f}s  json {row['json_s']:5.2f}s  "
-            f"html {row['html_s']:5.2f}s ({row['html_mb']:5.1f} MB) | peak RSS {row['peak_rss_mb']:6.0f} MB",
+            f"{int(row['findings']):>6} findings | rules {row['rules_s']:6.2f}s  "
+            f"json {row['json_s']:5.2f}s ({row['json_mb']:5.1f} MB)  "
+            f"html {row['html_s']:5.2f}s ({row['html_mb']:5.1f} MB) | peak RSS: snapshot "
+            f"{row['snapshot_rss_mb']:5.0f} MB, +rules {row['rules_rss_mb']:5.0f} MB, "
+            f"+render {row['peak_rss_mb']:5.0f} MB",
             flush=True,
         )
     if len(rows) > 1:

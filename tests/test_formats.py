@@ -287,3 +287,19 @@ def test_only_new_formats_do_not_add_the_default_html(
     assert result.exit_code == 1
     assert (tmp_path / "r.md").exists()
     assert not (tmp_path / "vpc-audit-report.html").exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        {"findings": []},
+        {"a": [1, 2.5, None, True], "é": {"nested": ["x", {"y": "z\n\u2028"}]}, "n": 0},
+        {"findings": [{"id": str(i), "evidence": {"rows": [{"k": i}] * 3}} for i in range(5000)]},
+    ],
+)
+def test_render_json_is_indented_json_dumps(value: dict[str, Any]) -> None:
+    """render_json joins the encoder's pieces in batches (memory); the text is json.dumps'."""
+    from auditor.report import render_json
+
+    assert render_json(value) == json.dumps(value, indent=2, ensure_ascii=False) + "\n"

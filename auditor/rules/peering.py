@@ -117,9 +117,12 @@ class ReturnGap:
     serves: list[Subnet]
     not_routed_back: list[Network]
 
+    def table_label(self) -> str:
+        return label(self.table.id, self.table.tags) if self.table else "(none)"
+
     def as_row(self) -> dict[str, object]:
         return {
-            "route_table": label(self.table.id, self.table.tags) if self.table else "(none)",
+            "route_table": self.table_label(),
             "serves": [label(s.id, s.tags) for s in self.serves],
             "not_routed_back": [str(n) for n in self.not_routed_back],
         }
@@ -378,7 +381,7 @@ def partial_return_route(topo: Topology) -> Iterator[Finding]:
                         "returning_route_tables": ", ".join(
                             label(t.id, t.tags) for t in p.returning
                         ),
-                        "return_route_table": gap.as_row()["route_table"],
+                        "return_route_table": gap.table_label(),
                         "subnets_that_cannot_reply": ", ".join(
                             label(s.id, s.tags) for s in gap.serves
                         ),
