@@ -25,9 +25,9 @@ Three processes, so that each one's CPU and memory are its own:
 
 The ideal is what the calls cost at the latency with `--workers` calls in flight:
 max(total calls x latency / workers, longest chain of calls that must follow one another x
-latency). The chain of an account-region is GetCallerIdentity, AssumeRole, the region's
-service prefix lists, then the collector's rounds of calls, each round shared by up to
-REGION_FANOUT threads (DescribeOrganization runs beside them).
+latency). The chain of an account-region is GetCallerIdentity, AssumeRole, then the
+collector's rounds of calls, each round shared by up to REGION_FANOUT threads (the region's
+service prefix lists and DescribeOrganization are read beside them).
 
 moto is not AWS: every answer costs it a few milliseconds of CPU, one request at a time (the
 GIL), and botocore in the audit costs about as much again. On a small machine the two can be
@@ -187,6 +187,20 @@ class Replay:
         return [answer[2]]
 
 
+def keep_alive_url(server: Any) -> str:
+    """Serve MotoServer's middleware (latency, throttling, counts) through waitress as well, and
+    return that URL. werkzeug's server answers one request per connection, so every call would
+    open a new connection (and the server a new thread): about a quarter of the audit's CPU per
+    call on this machine, which AWS's endpoints, keeping connections open, do not cost."""
+    import waitress.server
+
+    served = waitress.server.create_server(
+        server._serve, host="127.0.0.1", port=0, threads=256, connection_limit=1000
+    )
+    threading.Thread(target=served.run, name="waitress", daemon=True).start()
+    return f"http://127.0.0.1:{served.effective_port}"
+
+
 class Ec2Buckets:
     """EC2's request throttling as a fault hook: a token bucket per account and region."""
 
@@ -227,7 +241,10 @@ def server_child(args: argparse.Namespace) -> None:
     buckets = Ec2Buckets(*args.ec2_bucket) if args.ec2_bucket else None
     server = MotoServer(faults=buckets).start()
     replay = server._app = Replay(server._app)
-    print(json.dumps({"url": server.url}), flush=True)
+    url = server.url
+    if not args.moto_live:
+        url = keep_alive_url(server)
+    print(json.dumps({"url": url}), flush=True)
     cpu = time.process_time()
     for line in sys.stdin:
         command = json.loads(line)
@@ -523,7 +540,7 @@ class Calls:
         longest = 0
         for counts in self.per_place.values():
             longest = max(longest, self.rounds(counts, fanout))
-        return 3 + longest  # GetCallerIdentity, AssumeRole, the region's prefix lists
+        return 2 + longest  # GetCallerIdentity, AssumeRole
 
     def rate_bound(self) -> float:
         """Seconds the busiest account-region needs under the collector's own request rate."""
@@ -607,7 +624,7 @@ def report(
         )
     print(
         f"EC2 calls per account-region: min {totals[0]}, median {median(totals):g}, max "
-        f"{totals[-1]} (sequential chain {3 + max(Calls.rounds(c, 1) for c in typical.per_place.values())});"
+        f"{totals[-1]} (sequential chain {2 + max(Calls.rounds(c, 1) for c in typical.per_place.values())});"
         f" fixed: {len(fixed)} ({', '.join(a.split(':')[1] for a in fixed)})"
     )
     for action, why in PER_RESOURCE.items():
@@ -706,7 +723,8 @@ def main() -> None:
     parser.add_argument(
         "--moto-live",
         action="store_true",
-        help="let moto answer every call (default: replay moto's first answer, see Replay)",
+        help="let moto answer every call through werkzeug's server, one connection per call "
+        "(default: replay moto's first answer, see Replay, over kept-alive connections)",
     )
     parser.add_argument("--summary", metavar="FILE", help="append a JSON line of the figures")
     parser.add_argument("--moto-as-is", action="store_true", help=argparse.SUPPRESS)

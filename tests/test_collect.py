@@ -1258,7 +1258,7 @@ def test_prefix_lists_known_from_the_region_read_cost_no_more_calls() -> None:
         PrefixList("pl-gs", USE1, "com.amazonaws.global.groundstation", "AWS", ["3.0.0.0/8"]),
     ]
 
-    view = read_region(client, A, USE1, service_lists=lists)
+    view = read_region(client, A, USE1, service_lists=lambda: lists)
 
     stubber.assert_no_pending_responses()
     assert [(p.id, p.cidrs) for p in view.prefix_lists] == [

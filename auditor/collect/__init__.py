@@ -206,10 +206,14 @@ def shard_of(account_id: str, region: str, count: int) -> int:
 
 def read_service_lists(
     pool: Executor, accounts: Sequence[_Account], regions: Sequence[str]
-) -> dict[str, list[PrefixList]]:
+) -> dict[str, Callable[[], list[PrefixList] | None]]:
     """Each region's AWS service prefix lists, read once through the first account (by id)
-    that has the region. A region whose read fails is left out: its account-regions read the
-    lists themselves."""
+    that has the region; for each region, a call that waits for that read. It gives None when
+    the read failed: the region's account-regions then read the lists themselves.
+
+    Submitted before any account-region, so these reads start first and an account-region
+    that waits for one never waits for a read still queued behind it.
+    """
     first: dict[str, _Account] = {}
     for acct in sorted(accounts, key=lambda a: a.account_id):
         for region in acct.regions if acct.session else ():
@@ -224,8 +228,7 @@ def read_service_lists(
             log.info("%s: service prefix lists not read: %s", region, one_line(exc))
             return None
 
-    found = dict(zip(regions, pool.map(read, regions), strict=True))
-    return {region: lists for region, lists in found.items() if lists is not None}
+    return {region: pool.submit(read, region).result for region in regions}
 
 
 class Fanout:
@@ -299,7 +302,10 @@ class _Batch:
 
 
 def _read(
-    acct: _Account, region: str, fanout: Fanout, service_lists: list[PrefixList] | None
+    acct: _Account,
+    region: str,
+    fanout: Fanout,
+    service_lists: Callable[[], list[PrefixList] | None] | None,
 ) -> tuple[Snapshot | None, str | None]:
     assert acct.session is not None
     try:

@@ -99,12 +99,14 @@ def read_region(
     region: str,
     *,
     run: Runner = run_in_order,
-    service_lists: Sequence[PrefixList] | None = None,
+    service_lists: Callable[[], Sequence[PrefixList] | None] | None = None,
 ) -> Snapshot:
     """All networking state visible to `account_id` in `region`; raises on any failed call.
 
-    `service_lists` are the region's AWS service prefix lists (DescribePrefixLists, the same
-    for every account of a region) when the caller already has them; else they are read here.
+    `service_lists` gives the region's AWS service prefix lists (DescribePrefixLists, the same
+    for every account of a region) when the caller reads them once for the region: it is
+    asked only after the first round, so that read runs meanwhile. When it gives None (that
+    read failed), or without it, they are read here.
     """
     first_round: list[Callable[[], Any]] = [
         partial(fetch, ec2, operation, key) for _, operation, key, _ in RESOURCE_CALLS
@@ -121,7 +123,13 @@ def read_region(
     services = [
         parse_endpoint_service(raw, account_id, region) for raw in replies[len(RESOURCE_CALLS)]
     ]
-    aws_lists = list(service_lists) if service_lists is not None else replies[-1]
+    shared = service_lists() if service_lists is not None else None
+    if shared is not None:
+        aws_lists = list(shared)
+    elif service_lists is None:
+        aws_lists = replies[-1]
+    else:
+        aws_lists = aws_service_lists(ec2, region)
 
     # Second round: the calls that need a first-round answer, all independent of each other.
     second: list[Callable[[], Any]] = []
