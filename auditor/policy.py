@@ -205,13 +205,16 @@ def apply_policy(
     findings: list[Finding], snapshot: Snapshot, policy: AuditPolicy, today: dt.date
 ) -> tuple[list[Finding], list[ExpiredSuppression]]:
     """Severity overrides and suppressions. Suppressed findings stay, marked, with the reason."""
-    tags = resource_tags(snapshot)
+    tags = resource_tags(snapshot) if policy.suppressions else {}
     expired = {id(s): ExpiredSuppression(s, []) for s in policy.suppressions if s.expired(today)}
     out = []
     for finding in findings:
         severity = policy.severity(finding.rule_id)
         if severity is not None:
             finding = dataclasses.replace(finding, severity=severity)
+        if not policy.suppressions:  # the usual run: no tag look-ups for tens of thousands
+            out.append(finding)
+            continue
         own_tags = {**tags.get(finding.vpc_id or "", {}), **tags.get(finding.resource_id, {})}
         for s in policy.suppressions:
             if not s.matches(finding, own_tags):

@@ -30,10 +30,14 @@ collector's rounds of calls, each round shared by up to REGION_FANOUT threads (t
 service prefix lists and DescribeOrganization are read beside them).
 
 moto is not AWS: every answer costs it a few milliseconds of CPU, one request at a time (the
-GIL), and botocore in the audit costs about as much again. On a small machine the two can be
-the limit before the latency is. Each configuration is therefore also run at latency 0: that
-wall time ("floor") is what this machine needs to serve and parse the calls at all; a ratio
-that the floor explains is moto's, not the collector's.
+GIL), and werkzeug's server closes the connection after each answer, so that every call
+would connect anew. Neither is what AWS costs the audit's machine. So, once the estate is
+seeded, the server replays moto's first answer to a repeated request (Replay; the warm-up run
+fills it) and serves over connections kept open (waitress); --moto-live turns both off. The
+audit's own CPU (botocore: 2 to 4 ms per call here) can still be the limit before the latency
+is. Each configuration is therefore also run at latency 0: that wall time ("floor") is what
+this machine needs to serve and parse the calls at all; a ratio that the floor explains is
+CPU, not scheduling.
 
 Changes to moto in the server process, none of which changes what the collector reads:
 memoised look-ups that moto repeats on every request (the list of its own modules, a class's

@@ -52,12 +52,12 @@ log = logging.getLogger(__name__)
 # Threads, so also the most calls in flight at once. Each account-region is read by one thread
 # at a time (by up to REGION_FANOUT near the end of a run), so this count does not change how
 # hard any one account-region is hit (sessions.EC2_REQUEST_RATE bounds that): it sets the
-# throughput. An organisation of 200 accounts x 17 regions with 27 calls per account-region
-# (5 VPCs each, as in benchmarks/collect.py) makes about 92,000 calls: at 100 ms a call, 32
-# threads take 92,000 x 0.1 s / 32 = 4.8 minutes, 16 would take 9.6. More threads would not
-# help: the audit's own CPU (botocore builds a client per account-region and parses every
-# reply, on one core under the GIL) costs about 0.15 s per such account-region, 8.5 minutes
-# for the 3,400, so past 32 threads the process is CPU-bound (--shard spreads it out).
+# throughput. An organisation of 200 accounts x 17 regions with 25 calls per account-region
+# (5 VPCs each, as in benchmarks/collect.py) makes about 85,000 calls: at 100 ms a call, 32
+# threads take 85,000 x 0.1 s / 32 = 4.4 minutes; 16 would take 8.9 and, with the overhead
+# measured at 100 ms (x1.26), more than 10. Past 32 threads the process is CPU-bound instead
+# (botocore's signing and parsing, one core under the GIL: 2 to 4 ms per call on a small
+# machine), so more would not help; --shard spreads the work over cores or machines.
 DEFAULT_WORKERS = 32
 # Most threads that may read one account-region at once.
 REGION_FANOUT = 4
