@@ -391,6 +391,38 @@ def test_a_referenced_list_that_is_gone_stays_unknown_without_a_gap(aws: MotoSer
     assert by_id(snap.route_tables)[rtb].routes
 
 
+def test_dns_flags_refused_for_an_own_vpc_are_a_coverage_gap(aws: MotoServer) -> None:
+    """A role without ec2:DescribeVpcAttribute must not read as "DNS flags unknown" for every
+    VPC: the account-region is a gap that names the call (for a VPC shared with the account,
+    a refusal stays unknown: the owner's read fills it)."""
+    new_vpc(ec2(), "10.1.0.0/16")
+
+    def refuse(call: Call) -> Fault | None:
+        if call.action == "DescribeVpcAttribute":
+            return Fault.error("UnauthorizedOperation", "You are not authorized")
+        return None
+
+    aws.faults = refuse
+    snap = audit_base()
+    (gap,) = snap.coverage
+    assert gap.status == "error" and gap.error is not None
+    assert gap.error.startswith("UnauthorizedOperation on DescribeVpcAttribute")
+    assert snap.vpcs == []
+
+
+def test_dns_flags_refused_for_a_shared_vpc_stay_unknown() -> None:
+    from auditor.collect.ec2 import vpc_attribute
+
+    client = boto3.client("ec2", region_name=USE1)
+    stubber = Stubber(client)
+    for _ in range(2):
+        stubber.add_client_error("describe_vpc_attribute", "UnauthorizedOperation")
+    stubber.activate()
+    assert vpc_attribute(client, "vpc-1", "enableDnsSupport", shared=True) is None
+    with pytest.raises(botocore.exceptions.ClientError):
+        vpc_attribute(client, "vpc-1", "enableDnsSupport", shared=False)
+
+
 # --- stale security groups --------------------------------------------------------------------
 
 

@@ -134,8 +134,9 @@ def read_region(
     # Second round: the calls that need a first-round answer, all independent of each other.
     second: list[Callable[[], Any]] = []
     for vpc in view.vpcs:
-        second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsSupport"))
-        second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsHostnames"))
+        shared_vpc = vpc.account_id != account_id
+        second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsSupport", shared_vpc))
+        second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsHostnames", shared_vpc))
     second += [partial(allowed_principals, ec2, service.id) for service in services]
     # DescribeStaleSecurityGroups works per VPC: the first one alone tells whether the API is
     # offered here, the others follow in the last round only if it is.
@@ -223,13 +224,18 @@ def allowed_principals(ec2: Any, service_id: str) -> list[str]:
     ]
 
 
-def vpc_attribute(ec2: Any, vpc_id: str, attribute: str) -> bool | None:
-    """One DNS flag; None (unknown) when this account may not read it, e.g. a RAM-shared VPC."""
+def vpc_attribute(ec2: Any, vpc_id: str, attribute: str, shared: bool) -> bool | None:
+    """One DNS flag. For a VPC shared with this account (RAM), a refusal means unknown (None):
+    the owner's own read fills it in when the owner is audited. For the account's own VPC an
+    error fails the account-region like any other call, so a missing permission is reported as
+    a coverage gap instead of flags silently unknown."""
     key = attribute[0].upper() + attribute[1:]
     try:
         reply = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
     except botocore.exceptions.ClientError:
-        return None
+        if shared:
+            return None
+        raise
     value = reply.get(key, {}).get("Value")
     return value if isinstance(value, bool) else None
 
