@@ -423,6 +423,27 @@ def test_dns_flags_refused_for_a_shared_vpc_stay_unknown() -> None:
         vpc_attribute(client, "vpc-1", "enableDnsSupport", shared=False)
 
 
+def test_an_unreadable_organisation_is_said_not_silently_dropped(
+    aws: MotoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No organisation is normal and quiet; a refused DescribeOrganization is a warning, since
+    conditions naming the organisation can then not be recognised as ours."""
+    audit_base()
+    assert "cannot read the organisation" not in caplog.text
+
+    def refuse(call: Call) -> Fault | None:
+        if call.action == "DescribeOrganization":
+            return Fault.error("AccessDeniedException", "not allowed")
+        return None
+
+    aws.faults = refuse
+    snap = audit_base()
+    assert snap.scope.organization_id is None
+    assert "cannot read the organisation (AccessDeniedException on DescribeOrganization" in (
+        caplog.text
+    )
+
+
 # --- stale security groups --------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ we only add assume-role into member accounts, with credentials that refresh them
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -21,6 +22,8 @@ from botocore.credentials import RefreshableCredentials
 from botocore.parsers import ResponseParserError
 
 from auditor.errors import AuditError, InputError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ORG_ROLE = "OrganizationAccountAccessRole"
 SESSION_NAME = "vpc-audit"
@@ -276,7 +279,19 @@ def organization_id(session: boto3.Session, identity: Identity) -> str | None:
     org = client(session, "organizations", identity.home_region)
     try:
         return str(org.describe_organization()["Organization"]["Id"])
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        code = (
+            exc.response["Error"].get("Code")
+            if isinstance(exc, botocore.exceptions.ClientError)
+            else None
+        )
+        if code != "AWSOrganizationsNotInUseException":  # no organisation: nothing to say
+            log.warning(
+                "cannot read the organisation (%s): a policy condition naming it by "
+                "aws:PrincipalOrgID counts as untrusted unless the audit policy lists it "
+                "under trusted.organization_ids",
+                one_line(exc),
+            )
         return None
 
 
