@@ -417,10 +417,39 @@ def test_dns_flags_refused_for_a_shared_vpc_stay_unknown() -> None:
     stubber = Stubber(client)
     for _ in range(2):
         stubber.add_client_error("describe_vpc_attribute", "UnauthorizedOperation")
+    stubber.add_client_error("describe_vpc_attribute", "InvalidVpcID.NotFound")
     stubber.activate()
     assert vpc_attribute(client, "vpc-1", "enableDnsSupport", shared=True) is None
     with pytest.raises(botocore.exceptions.ClientError):
         vpc_attribute(client, "vpc-1", "enableDnsSupport", shared=False)
+    # A VPC deleted since DescribeVpcs: unknown, not a failed region.
+    assert vpc_attribute(client, "vpc-1", "enableDnsSupport", shared=False) is None
+
+
+def test_a_client_shared_by_many_threads_gets_a_pool_for_them() -> None:
+    session = boto3.Session(region_name=USE1)
+    shared = auditor.collect.sessions.client(session, "sts", USE1, connections=64)
+    plain = auditor.collect.sessions.client(session, "sts", USE1)
+    assert shared.meta.config.max_pool_connections == 64
+    assert plain.meta.config.max_pool_connections == auditor.collect.sessions.CLIENT_CONNECTIONS
+
+
+def test_shared_client_parts_go_with_their_session() -> None:
+    """Models and client classes are shared per loader, not kept for the whole process: a
+    long-lived process that audits again and again does not grow by a model per session."""
+    import gc
+    import weakref
+
+    session = boto3.Session(region_name=USE1)
+    made = auditor.collect.sessions.client(session, "ec2", USE1)
+    again = auditor.collect.sessions.client(session, "ec2", "eu-west-1")
+    assert type(made) is type(again)  # one class, one model for both
+    assert made.meta.service_model is again.meta.service_model
+    model = weakref.ref(made.meta.service_model)
+    del made, again, session
+    gc.collect()  # frees the session's loader, and with it the loader's entry
+    gc.collect()  # then the model and class, which refer to each other
+    assert model() is None
 
 
 def test_an_unreadable_organisation_is_said_not_silently_dropped(
@@ -483,9 +512,16 @@ def test_stale_groups_are_asked_only_for_vpcs_referencing_groups_outside(
         "across",
         {"GroupId": peer_group["GroupId"], "VpcId": peer, "VpcPeeringConnectionId": pcx_id},
     )
+    group_with_reference(
+        client,
+        inside,
+        "across-too",
+        {"GroupId": peer_group["GroupId"], "VpcId": peer, "VpcPeeringConnectionId": pcx_id},
+    )
     aws.clear_calls()
     snap = audit_base()
-    # moto does not offer the API: one call tells, and the rules cross-reference instead.
+    # Two VPCs to ask about, but moto does not offer the API: the first call tells, the second
+    # is not made, and the rules cross-reference instead.
     assert aws.calls["ec2:DescribeStaleSecurityGroups"] == 1
     assert snap.stale_group_checks == []
     assert [c.status for c in snap.coverage] == ["ok"]

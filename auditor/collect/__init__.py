@@ -113,7 +113,9 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
     else:
         account_ids = [identity.account_id]
     role_name = request.role_name or DEFAULT_ORG_ROLE
-    sts = client(base, "sts", identity.home_region)
+    workers = max(1, request.workers)
+    # One STS client for every account's AssumeRole, shared by all the threads.
+    sts = client(base, "sts", identity.home_region, connections=workers)
 
     def mine(account_id: str, region: str) -> bool:
         return shard is None or shard_of(account_id, region, shard.count) == shard.index
@@ -132,7 +134,6 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
             acct.error = one_line(exc)
         return acct
 
-    workers = max(1, request.workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
         # Asked while the accounts open, so it never waits at the end of a run.
         organization = pool.submit(organization_id, base, identity)

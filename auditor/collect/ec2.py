@@ -162,8 +162,12 @@ def read_region(
 
     # Last round, only where the API is offered: the other VPCs' stale groups.
     offered = bool(first_stale) and first_stale[0] is not None
-    rest = run([partial(stale_groups, ec2, v, account_id, region) for v in stale_vpcs[1:]])
-    checks = first_stale + (rest if offered else [])
+    rest = (
+        run([partial(stale_groups, ec2, v, account_id, region) for v in stale_vpcs[1:]])
+        if offered
+        else []
+    )
+    checks = first_stale + rest
     # Where the API is not offered, record nothing: the rules cross-reference security-group
     # rules against peerings and groups themselves.
     view.endpoint_services = services
@@ -232,8 +236,9 @@ def vpc_attribute(ec2: Any, vpc_id: str, attribute: str, shared: bool) -> bool |
     key = attribute[0].upper() + attribute[1:]
     try:
         reply = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
-    except botocore.exceptions.ClientError:
-        if shared:
+    except botocore.exceptions.ClientError as exc:
+        # A VPC deleted since DescribeVpcs is as good as unknown; not a reason to fail the region.
+        if shared or exc.response.get("Error", {}).get("Code") == "InvalidVpcID.NotFound":
             return None
         raise
     value = reply.get(key, {}).get("Value")

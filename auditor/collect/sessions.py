@@ -34,11 +34,12 @@ ENABLED_OPT_IN = {"opt-in-not-required", "opted-in"}
 # account-region, so one rate limiter each) and retries throttling, 5xx, connection resets and
 # timeouts by itself (tests/test_faults.py). `max_attempts` counts retries: 11 attempts in all.
 # The read timeout bounds a stalled connection; 30 s leaves room for large describe pages.
+CLIENT_CONNECTIONS = 16  # per client: an account-region's client has at most REGION_FANOUT threads
 CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},
     connect_timeout=10,
     read_timeout=30,
-    max_pool_connections=16,
+    max_pool_connections=CLIENT_CONNECTIONS,
 )
 
 _client_lock = threading.Lock()
@@ -108,14 +109,19 @@ def client(
     service: str,
     region: str,
     allowed: frozenset[str] = READ_ONLY_OPERATIONS,
+    connections: int | None = None,
 ) -> Any:
     """A client that can only make the read-only calls vpc-audit needs (or, for the one
-    client that sends the report by SES, exactly the `allowed` operations).
+    client that sends the report by SES, exactly the `allowed` operations); `connections`
+    for a client that more threads share than CLIENT_CONFIG's pool holds.
 
     Creation takes a lock: boto3 sessions are not thread-safe while creating clients.
     """
+    config = CLIENT_CONFIG
+    if connections is not None and connections > CLIENT_CONNECTIONS:
+        config = CLIENT_CONFIG.merge(Config(max_pool_connections=connections))
     with _client_lock:
-        made = session.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        made = session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
     if isinstance(getattr(made.meta.events, "_alias_name_cache", None), dict):
         made.meta.events._alias_name_cache = _ALIASED_EVENT_NAMES
     made.meta.events.register("before-call.*.*", allow_only(allowed))
@@ -141,22 +147,24 @@ def share_client_parts() -> None:
     make_class = getattr(creator, "_create_client_class", None)
     if load_model is None or make_class is None or hasattr(load_model, "shared"):
         return
-    models: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Any]] = (
-        weakref.WeakKeyDictionary()
-    )
-    classes: weakref.WeakKeyDictionary[Any, type] = weakref.WeakKeyDictionary()
+    # Per loader (weakly: they go with it): each service's model, and each model's class.
+    parts: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
     def shared_model(self: Any, service_name: str, api_version: str | None = None) -> Any:
-        per_loader = models.setdefault(self._loader, {})
+        per_loader = parts.setdefault(self._loader, {})
         key = (service_name, api_version)
         if key not in per_loader:
             per_loader[key] = load_model(self, service_name, api_version)
         return per_loader[key]
 
     def shared_class(self: Any, service_name: str, service_model: Any) -> type:
-        if service_model not in classes:
-            classes[service_model] = make_class(self, service_name, service_model)
-        return classes[service_model]
+        per_loader = parts.setdefault(self._loader, {})
+        key = ("class", service_name, id(service_model))
+        model, cls = per_loader.get(key, (None, None))
+        if model is not service_model:  # not one of ours (or an id reused): build and keep it
+            cls = make_class(self, service_name, service_model)
+            per_loader[key] = (service_model, cls)
+        return cls  # type: ignore[no-any-return]
 
     shared_model.shared = True  # type: ignore[attr-defined]
     creator._load_service_model = shared_model  # type: ignore[attr-defined]
