@@ -57,7 +57,6 @@ import itertools
 import json
 import math
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -161,8 +160,11 @@ class Replay:
     """
 
     def __init__(self, app: Any) -> None:
+        from auditor.demo import _CREDENTIAL_SCOPE  # the same (access key, region, service)
+
+        self.scope = _CREDENTIAL_SCOPE
         self.app = app
-        self.on = False
+        self.on = False  # off while seeding: the estate still changes
         self.answers: dict[tuple[str, ...], tuple[str, list[tuple[str, str]], bytes]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -170,9 +172,7 @@ class Replay:
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
-        scope = re.search(
-            r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", environ.get("HTTP_AUTHORIZATION", "")
-        )
+        scope = self.scope.search(environ.get("HTTP_AUTHORIZATION", ""))
         key = (
             *(scope.groups() if scope else ()),
             environ.get("PATH_INFO", ""),

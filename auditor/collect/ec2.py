@@ -123,13 +123,8 @@ def read_region(
     services = [
         parse_endpoint_service(raw, account_id, region) for raw in replies[len(RESOURCE_CALLS)]
     ]
-    shared = service_lists() if service_lists is not None else None
-    if shared is not None:
-        aws_lists = list(shared)
-    elif service_lists is None:
-        aws_lists = replies[-1]
-    else:
-        aws_lists = aws_service_lists(ec2, region)
+    shared = replies[-1] if service_lists is None else service_lists()
+    aws_lists = list(shared) if shared is not None else aws_service_lists(ec2, region)
 
     # Second round: the calls that need a first-round answer, all independent of each other.
     second: list[Callable[[], Any]] = []

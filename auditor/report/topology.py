@@ -424,42 +424,26 @@ def build_topology(
         keys, key=lambda k: (-SEVERITY_RANK.get(tallies[k].worst or "", -1), -tallies[k].total, k)
     )
     drawn = set(worst_first[:max_maps])
-    groups = []
-    for key in keys:
-        if key not in drawn:
-            groups.append(
-                Group(
-                    anchor=anchors[key],
-                    account_id=key[0],
-                    region=key[1],
-                    vpc_count=len(members[key]),
-                    collapsed_defaults=0,
-                    peering_count=len({link.peering.id for link in links.get(key, [])}),
-                    findings=tallies[key].total,
-                    severity=tallies[key].worst,
-                    too_large=False,
-                    drawn=False,
-                )
-            )
-            continue
-        groups.append(
-            _build_group(
-                key,
-                anchors,
-                members[key],
-                links.get(key, []),
-                peered,
-                vpcs,
-                group_of,
-                by_vpc_findings,
-                by_peering_findings,
-                tallies[key],
-                endpoints,
-                nats,
-                igw_vpcs,
-                max_vpcs,
-            )
+    groups = [
+        _build_group(
+            key,
+            anchors,
+            members[key],
+            links.get(key, []),
+            peered,
+            vpcs,
+            group_of,
+            by_vpc_findings,
+            by_peering_findings,
+            tallies[key],
+            endpoints,
+            nats,
+            igw_vpcs,
+            max_vpcs,
+            key in drawn,
         )
+        for key in keys
+    ]
     return TopologyMap(
         groups=tuple(groups),
         vpc_count=len(vpcs),
@@ -501,7 +485,9 @@ def _build_group(
     nats: dict[str, list[NatGateway]],
     igw_vpcs: set[str],
     max_vpcs: int,
+    drawn: bool,
 ) -> Group:
+    """One account-region's map (or table past max_vpcs); only its header when not drawn."""
     account_id, region = key
 
     def quiet_default(vpc: Vpc) -> bool:
@@ -509,10 +495,6 @@ def _build_group(
 
     shown = [v for v in vpcs_here if not quiet_default(v)]
     collapsed = len(vpcs_here) - len(shown)
-    features = {
-        v.id: _features(endpoints.get(v.id, []), nats.get(v.id, []), v.id in igw_vpcs)
-        for v in shown
-    }
     header = Group(
         anchor=anchors[key],
         account_id=account_id,
@@ -525,7 +507,14 @@ def _build_group(
         # Peer stubs take room too: a map also gives way to the table past twice the cap.
         too_large=len(shown) > max_vpcs
         or len(shown) + len({_stub_key(lk.far) for lk in links if not lk.internal}) > 2 * max_vpcs,
+        drawn=drawn,
     )
+    if not drawn:
+        return header
+    features = {
+        v.id: _features(endpoints.get(v.id, []), nats.get(v.id, []), v.id in igw_vpcs)
+        for v in shown
+    }
 
     if header.too_large:
         peer_counts: dict[str, int] = defaultdict(int)
