@@ -16,6 +16,7 @@ import click
 
 from auditor import __version__
 from auditor.collect import DEFAULT_WORKERS, Request, collect, merge_snapshots
+from auditor.collect.processes import DEFAULT_PROCESSES
 from auditor.collect.sessions import base_session
 from auditor.deliver import email as mail
 from auditor.deliver.files import STDOUT, write_text
@@ -628,7 +629,15 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     type=click.IntRange(1, 256),
     default=DEFAULT_WORKERS,
     show_default=True,
-    help="Account-regions read in parallel.",
+    help="Account-regions read in parallel (threads, shared among --processes).",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_PROCESSES,
+    show_default=True,
+    envvar="VPC_AUDIT_PROCESSES",
+    help="Processes that read the accounts, each with its share of the --workers threads (Linux; elsewhere 1). Each account is read by one process. [env: VPC_AUDIT_PROCESSES]",
 )
 @click.option(
     "--shard",
@@ -687,6 +696,7 @@ def main(ctx: click.Context, /, **options: Any) -> None:
             role_name=options["role_name"],
             external_id=options["external_id"],
             workers=options["workers"],
+            processes=options["processes"],
             shard=options["shard"],
         )
         if request.shard is not None:

@@ -444,13 +444,14 @@ def audit_child(args: argparse.Namespace, cli_args: list[str]) -> None:
     real_collect = cli.collect
 
     def timed_collect(*a: Any, **k: Any) -> Any:
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), time.process_time() + children_cpu()
         try:
             return real_collect(*a, **k)
         finally:
             timing["collect_wall"] = time.perf_counter() - wall
-            timing["collect_cpu"] = time.process_time() - cpu
+            timing["collect_cpu"] = time.process_time() + children_cpu() - cpu
             timing["collect_rss_mb"] = peak_rss_mb()
+            timing["worker_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     cli.collect = timed_collect  # type: ignore[assignment]
     started = time.perf_counter()
@@ -460,10 +461,16 @@ def audit_child(args: argparse.Namespace, cli_args: list[str]) -> None:
     out = {
         **timing,
         "exit_code": code,
-        "cpu_total": usage.ru_utime + usage.ru_stime,
+        "cpu_total": usage.ru_utime + usage.ru_stime + children_cpu(),
         "peak_rss_mb": peak_rss_mb(),
     }
     Path(args.out).write_text(json.dumps(out))
+
+
+def children_cpu() -> float:
+    """CPU seconds of the collector's worker processes (--processes), once they have ended."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -602,6 +609,7 @@ def report(
     cpu = median([r["collect_cpu"] for r in runs])
     rss = median([r["peak_rss_mb"] for r in runs])
     collect_rss = median([r["collect_rss_mb"] for r in runs])
+    worker_rss = median([r["worker_rss_mb"] for r in runs])
     server_cpu = median([r["server"]["cpu"] for r in runs]) / typical.total
     assume_role = typical.by_action["sts:AssumeRole"]
     ms = latency * 1000
@@ -647,7 +655,9 @@ def report(
         + f" (AssumeRole {'=' if assume_role == args.accounts else '!='} {args.accounts} accounts)"
     )
     print(
-        f"audit process: peak RSS {collect_rss:.0f} MB collecting, {rss:.0f} MB in all, collect CPU {cpu:.2f} s = "
+        f"audit: peak RSS {collect_rss:.0f} MB collecting, {rss:.0f} MB in all"
+        + (f", each worker process at most {worker_rss:.0f} MB" if worker_rss else "")
+        + f", collect CPU (all processes) {cpu:.2f} s = "
         f"{cpu / typical.total * 1000:.1f} ms per call, {cpu / n_places * 1000:.0f} ms per "
         f"account-region | moto: {server_cpu * 1000:.1f} ms CPU per call | peak calls in flight "
         f"{max(r['server']['peak_in_flight'] for r in runs)}"

@@ -10,6 +10,9 @@ import pytest
 from auditor.demo import MotoServer
 
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+# The CLI reads in one process unless a test asks for more (tests/test_processes.py): forked
+# workers would not see a test's monkeypatches, nor write to CliRunner's captured stderr.
+os.environ["VPC_AUDIT_PROCESSES"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,8 @@
 """Collect stage: AWS -> Snapshot.
 
-One pool of `workers` threads does everything: it opens the accounts (one AssumeRole each),
+The accounts are dealt out to `processes` forked processes (processes.py; one by default, one
+per core from the CLI), each with its share of the `workers` threads; in each, one pool of
+threads does everything: it opens the accounts (one AssumeRole each),
 reads each region's AWS service prefix lists once, then reads the account-regions, one
 account-region per thread, in an order that spreads neighbouring jobs over different accounts
 and regions. A thread that finds no account-region left to start helps one still being read
@@ -32,8 +34,10 @@ from botocore.parsers import ResponseParserError
 
 from auditor import __version__
 from auditor.collect import ec2 as ec2_reader
+from auditor.collect.processes import read_in_processes
 from auditor.collect.sessions import (
     DEFAULT_ORG_ROLE,
+    Identity,
     assume_role_session,
     base_session,
     client,
@@ -55,9 +59,9 @@ log = logging.getLogger(__name__)
 # throughput. An organisation of 200 accounts x 17 regions with 25 calls per account-region
 # (5 VPCs each, as in benchmarks/collect.py) makes about 85,000 calls: at 100 ms a call, 32
 # threads take 85,000 x 0.1 s / 32 = 4.4 minutes; 16 would take 8.9 and, with the overhead
-# measured at 100 ms (x1.26), more than 10. Past 32 threads the process is CPU-bound instead
-# (botocore's signing and parsing, one core under the GIL: 2 to 4 ms per call on a small
-# machine), so more would not help; --shard spreads the work over cores or machines.
+# measured at 100 ms (x1.26), more than 10. The threads share the --processes (one per core),
+# since one process with 32 threads is CPU-bound (botocore's signing and parsing under one GIL,
+# 2.5 ms a call, and the GIL's hand-offs between many threads as much again).
 DEFAULT_WORKERS = 32
 # Most threads that may read one account-region at once.
 REGION_FANOUT = 4
@@ -85,6 +89,7 @@ class Request:
     role_name: str | None = None
     external_id: str | None = None
     workers: int = DEFAULT_WORKERS
+    processes: int = 1
     shard: Shard | None = None
 
 
@@ -112,76 +117,118 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
         account_ids = sorted(set(request.accounts))
     else:
         account_ids = [identity.account_id]
-    role_name = request.role_name or DEFAULT_ORG_ROLE
-    workers = max(1, request.workers)
-    # One STS client for every account's AssumeRole, shared by all the threads.
-    sts = client(base, "sts", identity.home_region, connections=workers)
-
-    def mine(account_id: str, region: str) -> bool:
-        return shard is None or shard_of(account_id, region, shard.count) == shard.index
-
-    def open_account(account_id: str) -> _Account:
-        acct = _Account(account_id)
-        try:
-            if account_id == identity.account_id:
-                acct.session = base
-            else:
-                acct.session = assume_role_session(
-                    base, request.profile, identity, account_id, role_name, request.external_id, sts
-                )
-            acct.regions = list(request.regions) or enabled_regions(acct.session, identity)
-        except AWS_FAILURES as exc:
-            acct.error = one_line(exc)
-        return acct
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
-        # Asked while the accounts open, so it never waits at the end of a run.
-        organization = pool.submit(organization_id, base, identity)
-        # A shard opens every account too: it needs each one's regions to know its share.
-        accounts = list(pool.map(open_account, account_ids))
-        jobs = [(a, r) for a, r in interleave(accounts) if mine(a.account_id, r)]
-        coverage = [
-            Coverage(a.account_id, r, "error", a.error)
-            for a in accounts
-            if a.error
-            for r in (request.regions or (ALL_REGIONS,))
-            if mine(a.account_id, r)
-        ]
-        total, done, failed = len(jobs) + len(coverage), len(coverage), len(coverage)
-        if progress:
-            progress(done, total, failed)
-        service_lists = read_service_lists(pool, accounts, sorted({r for _, r in jobs}))
-        fanout = Fanout(pool, REGION_FANOUT)
-        views: list[Snapshot] = []
-        futures = [pool.submit(_read, a, r, fanout, service_lists.get(r)) for a, r in jobs]
-        for (acct, region), future in zip(jobs, futures, strict=True):
-            view, error = future.result()
-            done += 1
-            if view is None:
-                failed += 1
-                coverage.append(Coverage(acct.account_id, region, "error", error))
-                log.info("%s/%s: not audited: %s", acct.account_id, region, error)
-            else:
-                coverage.append(Coverage(acct.account_id, region, "ok"))
-                views.append(view)
-                log.info("%s/%s: %d VPCs", acct.account_id, region, len(view.vpcs))
-            if progress:
-                progress(done, total, failed)
-        org_id = organization.result()
-
+    target = Target(base, identity, request)
+    processes = min(max(1, request.processes), len(account_ids), max(1, request.workers))
+    if processes == 1:
+        parts = [target.read(account_ids, max(1, request.workers), True, progress)]
+    else:
+        parts = read_in_processes(target, account_ids, processes, request.workers, progress)
+    views = [view for part in parts for view in part.views]
     snapshot = merge_views(views)
     snapshot.tool_version = __version__
     snapshot.collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     snapshot.scope = Scope(
         partition=identity.partition,
         accounts=account_ids,
-        regions=sorted({r for a in accounts for r in a.regions} | set(request.regions)),
-        organization_id=org_id,
+        regions=sorted({r for part in parts for r in part.regions} | set(request.regions)),
+        organization_id=next((p.organization_id for p in parts if p.organization_id), None),
         organization_accounts=account_ids if request.org else [],
     )
+    coverage = [c for part in parts for c in part.coverage]
     snapshot.coverage = sorted(coverage, key=lambda c: (c.account_id, c.region))
     snapshot.shard = shard
     return snapshot
+
+
+@dataclass
+class Part:
+    """What one share of the accounts gave: the views of the account-regions read, every
+    account-region's coverage, the regions the accounts have, and (from the share that asked)
+    the organisation's id."""
+
+    views: list[Snapshot]
+    coverage: list[Coverage]
+    regions: list[str]
+    organization_id: str | None = None
+
+
+@dataclass
+class Target:
+    """The base credentials and the request, shared by every share of the accounts."""
+
+    base: boto3.Session
+    identity: Identity
+    request: Request
+
+    def read(
+        self, account_ids: Sequence[str], workers: int, ask_org: bool, progress: Progress | None
+    ) -> Part:
+        """Read these accounts with a pool of `workers` threads; `ask_org`: also read the
+        organisation's id (one share of a run asks)."""
+        base, identity, request, shard = self.base, self.identity, self.request, self.request.shard
+        role_name = request.role_name or DEFAULT_ORG_ROLE
+        # One STS client for every account's AssumeRole, shared by all the threads.
+        sts = client(base, "sts", identity.home_region, connections=workers)
+
+        def mine(account_id: str, region: str) -> bool:
+            return shard is None or shard_of(account_id, region, shard.count) == shard.index
+
+        def open_account(account_id: str) -> _Account:
+            acct = _Account(account_id)
+            try:
+                if account_id == identity.account_id:
+                    acct.session = base
+                else:
+                    acct.session = assume_role_session(
+                        base,
+                        request.profile,
+                        identity,
+                        account_id,
+                        role_name,
+                        request.external_id,
+                        sts,
+                    )
+                acct.regions = list(request.regions) or enabled_regions(acct.session, identity)
+            except AWS_FAILURES as exc:
+                acct.error = one_line(exc)
+            return acct
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
+            # Asked while the accounts open, so it never waits at the end of a run.
+            organization = pool.submit(organization_id, base, identity) if ask_org else None
+            # A shard opens every account too: it needs each one's regions to know its share.
+            accounts = list(pool.map(open_account, account_ids))
+            jobs = [(a, r) for a, r in interleave(accounts) if mine(a.account_id, r)]
+            coverage = [
+                Coverage(a.account_id, r, "error", a.error)
+                for a in accounts
+                if a.error
+                for r in (request.regions or (ALL_REGIONS,))
+                if mine(a.account_id, r)
+            ]
+            total, done, failed = len(jobs) + len(coverage), len(coverage), len(coverage)
+            if progress:
+                progress(done, total, failed)
+            service_lists = read_service_lists(pool, accounts, sorted({r for _, r in jobs}))
+            fanout = Fanout(pool, REGION_FANOUT)
+            views: list[Snapshot] = []
+            futures = [pool.submit(_read, a, r, fanout, service_lists.get(r)) for a, r in jobs]
+            for (acct, region), future in zip(jobs, futures, strict=True):
+                view, error = future.result()
+                done += 1
+                if view is None:
+                    failed += 1
+                    coverage.append(Coverage(acct.account_id, region, "error", error))
+                    log.info("%s/%s: not audited: %s", acct.account_id, region, error)
+                else:
+                    coverage.append(Coverage(acct.account_id, region, "ok"))
+                    views.append(view)
+                    log.info("%s/%s: %d VPCs", acct.account_id, region, len(view.vpcs))
+                if progress:
+                    progress(done, total, failed)
+            org_id = organization.result() if organization else None
+        regions = sorted({r for a in accounts for r in a.regions})
+        return Part(views, coverage, regions, org_id)
 
 
 def interleave(accounts: Sequence[_Account]) -> list[tuple[_Account, str]]:

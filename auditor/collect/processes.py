@@ -1,0 +1,165 @@
+"""Worker processes: one run's accounts read by several processes, so it uses more than one core.
+
+A collector thread spends most of a call waiting for AWS, but its share of the CPU (botocore
+signing, sending and parsing: a few milliseconds a call) runs under the GIL, and with tens of
+threads the hand-offs of the GIL cost as much again. One process then serves a few hundred calls
+a second, fewer than 32 threads at 50 ms keep in flight. So the accounts are dealt out to
+`processes` forked processes, each with its share of the threads. An account stays in one
+process: one AssumeRole per account, and its account-regions keep to one request rate. The
+processes send their progress and their Part back through pipes; the parent merges the Parts.
+
+Fork, not spawn: the children start at once with everything already imported and the base
+credentials already resolved (no second SSO or MFA prompt), and an in-process AWS mock (moto
+in tests) carries over. Only on Linux, where fork is the platform's own default; elsewhere a
+run uses one process.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import urllib3
+
+from auditor.collect.sessions import client
+from auditor.errors import AuditError
+
+if TYPE_CHECKING:
+    from auditor.collect import Part, Progress, Target
+
+log = logging.getLogger(__name__)
+
+
+def default_processes() -> int:
+    """One per usable core (more would only share the cores and split the threads finer)."""
+    return len(os.sched_getaffinity(0)) if can_fork() else 1
+
+
+def can_fork() -> bool:
+    return sys.platform.startswith("linux")
+
+
+def share(items: Sequence[str], count: int, workers: int) -> list[tuple[list[str], int]]:
+    """`items` (accounts) dealt out to `count` shares in turn, each with its part of the
+    `workers` threads: in proportion to its accounts, so that every share needs about as many
+    rounds of account-regions as the others, at least one each."""
+    shares = [list(items[i::count]) for i in range(count)]
+    threads = [max(1, workers * len(s) // len(items)) for s in shares]
+    for i in range(workers - sum(threads)):  # what rounding left over, one each in turn
+        threads[i % count] += 1
+    return list(zip(shares, threads, strict=True))
+
+
+def read_in_processes(
+    target: Target,
+    account_ids: Sequence[str],
+    processes: int,
+    workers: int,
+    progress: Progress | None,
+) -> list[Part]:
+    """Read the accounts in `processes` forked processes, `workers` threads among them."""
+    if not can_fork():
+        return [target.read(account_ids, workers, True, progress)]
+    context = multiprocessing.get_context("fork")
+    # Parse EC2's model and build its client class once, here, for every child to inherit.
+    client(target.base, "ec2", target.identity.home_region)
+    children = []
+    for index, (accounts, threads) in enumerate(share(account_ids, processes, workers)):
+        reader, writer = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_child,
+            args=(writer, target, accounts, threads, index == 0),
+            name=f"vpc-audit-collect-{index}",
+            daemon=True,
+        )
+        child.start()
+        writer.close()
+        children.append((child, reader))
+    try:
+        return _gather(children, progress)
+    finally:
+        for child, reader in children:
+            reader.close()
+            if child.is_alive():
+                child.terminate()
+            child.join()
+
+
+def _gather(
+    children: list[tuple[Any, multiprocessing.connection.Connection]],
+    progress: Progress | None,
+) -> list[Part]:
+    """Wait for every child's Part, adding up their progress as it comes."""
+    counts = {reader: (0, 0, 0) for _, reader in children}
+    parts: dict[Any, Part] = {}
+    waiting = {reader: child for child, reader in children}
+    while waiting:
+        for reader in multiprocessing.connection.wait(list(waiting)):
+            assert isinstance(reader, multiprocessing.connection.Connection)
+            try:
+                kind, payload = reader.recv()
+            except EOFError:
+                child = waiting[reader]
+                child.join()
+                raise AuditError(
+                    f"a collector process ended without its results (exit code {child.exitcode})"
+                ) from None
+            if kind == "progress":
+                counts[reader] = payload
+                if progress:
+                    done, total, failed = (sum(c[i] for c in counts.values()) for i in range(3))
+                    progress(done, total, failed)
+            elif kind == "part":
+                parts[reader] = payload
+                del waiting[reader]
+            else:  # "error": the child's own exception, as text
+                message, details = payload
+                log.debug("collector process failed:\n%s", details)
+                raise AuditError(f"a collector process failed: {message}")
+    return [parts[reader] for _, reader in children]
+
+
+def _child(
+    writer: multiprocessing.connection.Connection,
+    target: Target,
+    accounts: list[str],
+    threads: int,
+    ask_org: bool,
+) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone handles it and ends the children.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    drop_inherited_connections()
+
+    def progress(done: int, total: int, failed: int) -> None:
+        writer.send(("progress", (done, total, failed)))
+
+    try:
+        writer.send(("part", target.read(accounts, threads, ask_org, progress)))
+    except BaseException as exc:
+        writer.send(("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
+    finally:
+        writer.close()
+
+
+def drop_inherited_connections() -> None:
+    """Close, in a forked child, the kept-alive connections it inherited from the parent.
+
+    The parent's clients and credential providers (the instance metadata and container
+    credential fetchers keep theirs) hold sockets that every child shares after a fork: two
+    children refreshing credentials at once would interleave their requests on one connection.
+    Closing a copy in the child leaves the parent's open.
+    """
+    for obj in gc.get_objects():
+        if isinstance(obj, urllib3.PoolManager):
+            obj.clear()
+
+
+DEFAULT_PROCESSES = default_processes()

@@ -1,0 +1,136 @@
+"""Reading an audit's accounts in several forked processes gives what one process gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+from click.testing import CliRunner
+
+import auditor.collect
+from auditor.cli import main
+from auditor.collect import Request, collect
+from auditor.collect.processes import drop_inherited_connections, share
+from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
+from auditor.errors import AuditError
+from auditor.model import Snapshot
+from auditor.serial import dumps
+
+REQUEST = Request(accounts=DEMO_ACCOUNTS, role_name=DEMO_ROLE, regions=DEMO_REGIONS)
+
+
+def without_time(text: str) -> str:
+    stamps = ('"collected_at"', '"generated_at"')
+    return "\n".join(line for line in text.splitlines() if not any(s in line for s in stamps))
+
+
+def lists_apart(snapshot: Snapshot) -> tuple[str, list[tuple[str, str, list[str]]]]:
+    """The snapshot without its prefix lists, and the lists' ids and CIDRs.
+
+    moto gives each account its own ids for the AWS service lists (AWS gives a region's
+    accounts the same ones). A run reads a region's service lists once, through the first
+    account of the process that reads the region, so under moto another account's routes
+    name lists that run only knows by their entries (no name): which ones depends on how the
+    accounts are shared out. The CIDRs and the findings do not.
+    """
+    lists = sorted((p.id, p.region, p.cidrs) for p in snapshot.prefix_lists)
+    return without_time(dumps(dataclasses.replace(snapshot, prefix_lists=[]))), lists
+
+
+@pytest.mark.parametrize(
+    ("accounts", "processes", "workers"),
+    [(10, 2, 32), (3, 2, 32), (7, 4, 4), (5, 4, 5), (200, 2, 32), (2, 2, 2)],
+)
+def test_share_deals_every_account_once_with_threads_in_proportion(
+    accounts: int, processes: int, workers: int
+) -> None:
+    ids = [f"{i:012d}" for i in range(accounts)]
+    shares = share(ids, processes, workers)
+    assert len(shares) == processes
+    assert sorted(a for part, _ in shares for a in part) == ids
+    assert sum(threads for _, threads in shares) == workers
+    for part, threads in shares:
+        assert threads >= 1
+        # About workers / accounts threads per account in every share (rounding: one either way).
+        assert abs(threads - workers * len(part) / accounts) <= 1
+
+
+def test_processes_read_what_one_process_reads(aws: MotoServer) -> None:
+    seed_estate(aws.url)
+    one = collect(REQUEST)
+    aws.clear_calls()
+    two = collect(Request(**{**REQUEST.__dict__, "processes": 2}))
+    assert lists_apart(two) == lists_apart(one)
+    assert len(two.coverage) == len(DEMO_ACCOUNTS) * len(DEMO_REGIONS)
+    # One AssumeRole per member account (the base account is read with its own credentials),
+    # and the organisation asked once, whichever process reads which account.
+    assert aws.calls["sts:AssumeRole"] == len(DEMO_ACCOUNTS) - 1
+    assert aws.calls["organizations:DescribeOrganization"] == 1
+
+
+def test_progress_adds_up_the_processes(aws: MotoServer) -> None:
+    seed_estate(aws.url)
+    seen: list[tuple[int, int, int]] = []
+    collect(Request(**{**REQUEST.__dict__, "processes": 2}), lambda *c: seen.append(c))
+    places = len(DEMO_ACCOUNTS) * len(DEMO_REGIONS)
+    assert seen[-1] == (places, places, 0)
+    assert [done for done, _, _ in seen] == sorted(done for done, _, _ in seen)
+
+
+def test_cli_processes_option_gives_the_same_report(aws: MotoServer, tmp_path: Path) -> None:
+    seed_estate(aws.url)
+    reports = []
+    for processes in ("1", "2"):
+        args = ["--role-name", DEMO_ROLE, "--processes", processes, "-q", "--fail-on", "none"]
+        for account in DEMO_ACCOUNTS:
+            args += ["--account", account]
+        out = tmp_path / f"report-{processes}.json"
+        result = CliRunner().invoke(main, [*args, "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        report = json.loads(out.read_text())
+        # Finding ids, messages and evidence; not the evidence's prefix list ids (see lists_apart).
+        reports.append((report["summary"], [(f["id"], f["message"]) for f in report["findings"]]))
+    assert reports[0] == reports[1]
+    assert reports[0][1]
+
+
+def test_a_failing_process_is_one_clear_error(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_estate(aws.url)
+    read = auditor.collect.Target.read
+
+    def broken(self: Any, account_ids: Any, *args: Any) -> Any:
+        if DEMO_ACCOUNTS[1] in account_ids:
+            raise RuntimeError("boom")
+        return read(self, account_ids, *args)
+
+    monkeypatch.setattr(auditor.collect.Target, "read", broken)
+    with pytest.raises(AuditError, match=r"^a collector process failed: RuntimeError: boom$"):
+        collect(Request(**{**REQUEST.__dict__, "processes": 2}))
+
+
+def test_a_process_that_dies_is_one_clear_error(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_estate(aws.url)
+
+    def killed(self: Any, *args: Any) -> Any:
+        os._exit(9)  # as the kernel's OOM killer would end it: no word back
+
+    monkeypatch.setattr(auditor.collect.Target, "read", killed)
+    with pytest.raises(AuditError, match=r"ended without its results \(exit code 9\)"):
+        collect(Request(**{**REQUEST.__dict__, "processes": 2}))
+
+
+def test_a_forked_child_lets_go_of_the_parents_connections() -> None:
+    pool = urllib3.PoolManager()
+    pool.connection_from_url("http://127.0.0.1:9/")
+    assert len(pool.pools) == 1
+    drop_inherited_connections()
+    assert len(pool.pools) == 0
