@@ -635,9 +635,9 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     "--processes",
     type=click.IntRange(1, 64),
     default=DEFAULT_PROCESSES,
-    show_default=True,
+    show_default="two per CPU core, at most 8; 1 outside Linux",
     envvar="VPC_AUDIT_PROCESSES",
-    help="Processes that read the accounts, each with its share of the --workers threads (Linux; elsewhere 1). Each account is read by one process. [env: VPC_AUDIT_PROCESSES]",
+    help="Processes that read the accounts, each with its share of the --workers threads; each account is read by one process, so one AssumeRole per account still. [env: VPC_AUDIT_PROCESSES]",
 )
 @click.option(
     "--shard",

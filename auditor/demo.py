@@ -363,12 +363,27 @@ class MotoServer:
         scope = _CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
         access_key, region, service = scope.groups() if scope else ("", "", "")
         protocol = "json" if target else "ec2" if service == "ec2" else "query"
+        number = self.count_call(access_key, region, service, action, in_flight=False)
+        return Call(service, action, region, access_key, number, params, protocol)
+
+    def count_call(
+        self, access_key: str, region: str, service: str, action: str, in_flight: bool = True
+    ) -> int:
+        """Count a call (for a front that answers it without the middleware, also as in
+        flight until `count_done`); returns its number among the calls of its action."""
         key = _call_key(service, action)
         with self._lock:
             self._calls[key] += 1
             self._places[access_key, region, key] += 1
-            number = self._calls[key]
-        return Call(service, action, region, access_key, number, params, protocol)
+            if in_flight:
+                self._in_flight += 1
+                self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            return self._calls[key]
+
+    def count_done(self) -> None:
+        """A call counted as in flight by `count_call` has been answered."""
+        with self._lock:
+            self._in_flight -= 1
 
     def __enter__(self) -> Self:
         return self.start()

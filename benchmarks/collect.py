@@ -33,7 +33,7 @@ moto is not AWS: every answer costs it a few milliseconds of CPU, one request at
 GIL), and werkzeug's server closes the connection after each answer, so that every call
 would connect anew. Neither is what AWS costs the audit's machine. So, once the estate is
 seeded, the server replays moto's first answer to a repeated request (Replay; the warm-up run
-fills it) and serves over connections kept open (waitress); --moto-live turns both off. The
+fills it) and serves over connections kept open (ReplayFront); --moto-live turns both off. The
 audit's own CPU (botocore: 2 to 4 ms per call here) can still be the limit before the latency
 is. Each configuration is therefore also run at latency 0: that wall time ("floor") is what
 this machine needs to serve and parse the calls at all; a ratio that the floor explains is
@@ -51,7 +51,9 @@ account's S3 endpoint routes would reference a list the region's shared read did
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
+import http.client
 import io
 import itertools
 import json
@@ -64,6 +66,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -191,18 +194,123 @@ class Replay:
         return [answer[2]]
 
 
-def keep_alive_url(server: Any) -> str:
-    """Serve MotoServer's middleware (latency, throttling, counts) through waitress as well, and
-    return that URL. werkzeug's server answers one request per connection, so every call would
-    open a new connection (and the server a new thread): about a quarter of the audit's CPU per
-    call on this machine, which AWS's endpoints, keeping connections open, do not cost."""
-    import waitress.server
+class ReplayFront(asyncio.Protocol):
+    """The server the audit talks to: HTTP/1.1 over kept-alive connections, as AWS's endpoints
+    are. A request already in Replay's cache is counted and answered here, after `latency`
+    on the event loop's timer (no thread per call); anything else (seeding, the warm-up run,
+    every call while a fault hook is set) goes through to MotoServer (its middleware's
+    latency, faults and counts, then Replay and moto) on a thread.
 
-    served = waitress.server.create_server(
-        server._serve, host="127.0.0.1", port=0, threads=256, connection_limit=1000
+    moto's werkzeug server closes the connection after each answer, and a threaded server
+    in front of it (waitress, tried first) took about 0.7 ms of CPU per call: CPU that AWS
+    does not take from the audit's machine, and that on 2 cores competes with the audit;
+    this front takes about 0.2 ms. Only for botocore's requests: Content-Length bodies, no
+    chunked encoding, no pipelining.
+    """
+
+    def __init__(self, moto: Any, replay: Replay, behind: str) -> None:
+        self.moto, self.replay = moto, replay
+        self.behind = urllib.parse.urlsplit(behind).netloc
+        self.buffer = b""
+        self.transport: Any = None
+        self.local = threading.local()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = self.buffer[:end].decode("latin-1").split("\r\n")
+            headers = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length") or 0)
+            if len(self.buffer) < end + 4 + length:
+                return  # the rest of the body is still on its way
+            body = self.buffer[end + 4 : end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length :]
+            try:
+                self.request(head[0], headers, body)
+            except Exception as exc:  # never leave a caller waiting: it sees a reset, retries
+                print(f"replay front: {type(exc).__name__}: {exc}", file=sys.stderr)
+                self.transport.close()
+                return
+
+    def request(self, line: str, headers: dict[str, str], body: bytes) -> None:
+        method, target, _ = line.split(" ", 2)
+        path, _, query = target.partition("?")
+        scope = self.replay.scope.search(headers.get("authorization", ""))
+        key = (
+            *(scope.groups() if scope else ()),
+            path,
+            query,
+            headers.get("x-amz-target", ""),
+            body.decode("utf-8", "replace"),
+        )
+        answer = self.replay.answers.get(key) if self.replay.on and scope else None
+        loop = asyncio.get_running_loop()
+        if answer is None or self.moto.faults is not None:
+            future = loop.run_in_executor(None, self.forward, method, target, headers, body)
+            future.add_done_callback(self.forwarded)
+            return
+        access_key, region, service = scope.groups()  # type: ignore[union-attr]
+        params = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        action = params.get("Action", [""])[0] or headers.get("x-amz-target", "").rpartition(".")[2]
+        self.moto.count_call(access_key, region, service, action)
+        loop.call_later(self.moto.latency, self.answered, answer)
+
+    def forwarded(self, done: Any) -> None:
+        if done.exception() is not None:  # the client sees a reset and retries, as with AWS
+            print(f"replay front: {done.exception()!r}", file=sys.stderr)
+            self.transport.close()
+        else:
+            self.send(*done.result())
+
+    def answered(self, answer: tuple[str, list[tuple[str, str]], bytes]) -> None:
+        self.moto.count_done()
+        self.send(*answer)
+
+    def send(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        skip = {"content-length", "connection", "transfer-encoding"}
+        lines = [f"HTTP/1.1 {status}"]
+        lines += [f"{name}: {value}" for name, value in headers if name.lower() not in skip]
+        lines.append(f"Content-Length: {len(body)}")
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def forward(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The server behind's answer, over this thread's own kept-alive connection (a new
+        one if the server behind closed it meanwhile)."""
+        for attempt in (1, 2):
+            connection = getattr(self.local, "connection", None)
+            if connection is None:
+                connection = self.local.connection = http.client.HTTPConnection(self.behind)
+            try:
+                connection.request(method, target, body=body, headers=headers)
+                reply = connection.getresponse()
+                return f"{reply.status} {reply.reason}", reply.getheaders(), reply.read()
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                self.local.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def replay_front_url(moto: Any, replay: Replay, behind: str) -> str:
+    """Start ReplayFront on its own event loop thread; returns its URL."""
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(ThreadPoolExecutor(64, thread_name_prefix="forward"))
+    server = loop.run_until_complete(
+        loop.create_server(lambda: ReplayFront(moto, replay, behind), "127.0.0.1", 0)
     )
-    threading.Thread(target=served.run, name="waitress", daemon=True).start()
-    return f"http://127.0.0.1:{served.effective_port}"
+    threading.Thread(target=loop.run_forever, name="replay-front", daemon=True).start()
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 class Ec2Buckets:
@@ -247,7 +355,7 @@ def server_child(args: argparse.Namespace) -> None:
     replay = server._app = Replay(server._app)
     url = server.url
     if not args.moto_live:
-        url = keep_alive_url(server)
+        url = replay_front_url(server, replay, server.url)
     print(json.dumps({"url": url}), flush=True)
     cpu = time.process_time()
     for line in sys.stdin:
@@ -486,13 +594,19 @@ def peak_rss_mb() -> float:
 
 
 def run_audit(
-    server: Server, accounts: list[str], regions: list[str], workers: int, latency: float
+    server: Server,
+    accounts: list[str],
+    regions: list[str],
+    workers: int,
+    processes: int,
+    latency: float,
 ) -> dict[str, Any]:
     """One audit at `latency`: the audit process's figures and the server's counts."""
     server.ask("latency", seconds=latency)
     server.ask("clear")
     with tempfile.TemporaryDirectory() as tmp:
-        cli_args = ["--role-name", ROLE, "--workers", str(workers), "-q", "--fail-on", "none"]
+        cli_args = ["--role-name", ROLE, "--workers", str(workers), "--processes", str(processes)]
+        cli_args += ["-q", "--fail-on", "none"]
         for account in accounts:
             cli_args += ["--account", account]
         for region in regions:
@@ -616,7 +730,8 @@ def report(
 
     print(
         f"\n== {args.accounts} accounts x {args.regions} regions x {args.vpcs} VPCs "
-        f"({n_places} account-regions), latency {ms:.0f} ms, {workers} workers, fan-out "
+        f"({n_places} account-regions), latency {ms:.0f} ms, {workers} workers in "
+        f"{args.processes} process(es), fan-out "
         f"{REGION_FANOUT}, median of {len(runs)} runs"
     )
     terms = [
@@ -680,7 +795,8 @@ def report(
     projection = {}
     for w in sorted({workers, DEFAULT_WORKERS}):
         latency_bound = ideal(int(org_calls), chain + 1, PROJECTION_LATENCY, w, rate_bound)
-        cpu_bound = places * cpu / n_places
+        # The audit's CPU, spread over its processes (as many cores as there are processes).
+        cpu_bound = places * cpu / n_places / min(args.processes, os.cpu_count() or 1)
         projection[w] = max(latency_bound, cpu_bound)
         print(
             f"projection: {n_accounts} accounts x {n_regions} regions = {places:,} "
@@ -693,6 +809,7 @@ def report(
         "config": f"{args.accounts}x{args.regions}x{args.vpcs}",
         "latency_ms": ms,
         "workers": workers,
+        "processes": args.processes,
         "wall": round(wall, 2),
         "ideal": round(best, 2),
         "ratio": round(wall / max(best, 1e-9), 2),
@@ -724,6 +841,9 @@ def main() -> None:
     )
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every call")
     parser.add_argument("--workers", type=int, help="--workers for the audit (default: its own)")
+    parser.add_argument(
+        "--processes", type=int, help="--processes for the audit (default: its own, one per core)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs; the median is shown")
     parser.add_argument(
         "--no-floor", action="store_true", help="skip the latency-0 runs that measure the floor"
@@ -758,8 +878,10 @@ def main() -> None:
         audit_child(args, rest)
         return
     from auditor.collect import DEFAULT_WORKERS
+    from auditor.collect.processes import DEFAULT_PROCESSES
 
     args.workers = args.workers or DEFAULT_WORKERS
+    args.processes = args.processes or DEFAULT_PROCESSES
     accounts = account_ids(args.accounts)
     regions = ALL_REGIONS[: args.regions]
     with server_for(args) as server:
@@ -767,16 +889,18 @@ def main() -> None:
         made = seed(server.url, accounts, regions, args.vpcs)
         print(f"seeded {made} VPCs in {time.perf_counter() - started:.0f} s", flush=True)
         server.ask("replay", on=not args.moto_live)
-        run_audit(server, accounts, regions, args.workers, args.latency)  # warm-up, not counted
+        run_audit(
+            server, accounts, regions, args.workers, args.processes, args.latency
+        )  # warm-up, not counted
         runs = [
-            run_audit(server, accounts, regions, args.workers, args.latency)
+            run_audit(server, accounts, regions, args.workers, args.processes, args.latency)
             for _ in range(args.repeat)
         ]
         floors = (
             []
             if args.no_floor
             else [
-                run_audit(server, accounts, regions, args.workers, 0.0)
+                run_audit(server, accounts, regions, args.workers, args.processes, 0.0)
                 for _ in range(max(1, args.repeat // 2))
             ]
         )

@@ -1,15 +1,14 @@
 """Collect stage: AWS -> Snapshot.
 
-The accounts are dealt out to `processes` forked processes (processes.py; one by default, one
-per core from the CLI), each with its share of the `workers` threads; in each, one pool of
-threads does everything: it opens the accounts (one AssumeRole each),
-reads each region's AWS service prefix lists once, then reads the account-regions, one
-account-region per thread, in an order that spreads neighbouring jobs over different accounts
-and regions. A thread that finds no account-region left to start helps one still being read
-with its independent calls (see Fanout), so the last account-regions of a run, or a run of a
-few large ones, finish sooner; at most `workers` calls are ever in flight. A failure anywhere
-becomes a Coverage record for that account-region and the run goes on; collectors never judge
-what they read.
+The accounts are dealt out to `processes` forked processes (one by default; two per core from
+the CLI: processes.py), each with its share of the `workers` threads. In each process one pool
+of threads does everything: it opens its accounts (one AssumeRole each), reads each region's
+AWS service prefix lists once, then reads the account-regions, one account-region per thread,
+in an order that spreads neighbouring jobs over different accounts and regions. A thread that
+finds no account-region left to start helps one still being read with its independent calls
+(see Fanout), so the last account-regions of a run, or a run of a few large ones, finish
+sooner; at most `workers` calls are ever in flight. A failure anywhere becomes a Coverage
+record for that account-region and the run goes on; collectors never judge what they read.
 
 `--shard INDEX/COUNT` keeps a fixed share of the (account, region) jobs; `merge_snapshots`
 combines the shards' snapshots with the same merge that combines the account-regions of a run.
@@ -59,7 +58,7 @@ log = logging.getLogger(__name__)
 # throughput. An organisation of 200 accounts x 17 regions with 25 calls per account-region
 # (5 VPCs each, as in benchmarks/collect.py) makes about 85,000 calls: at 100 ms a call, 32
 # threads take 85,000 x 0.1 s / 32 = 4.4 minutes; 16 would take 8.9 and, with the overhead
-# measured at 100 ms (x1.26), more than 10. The threads share the --processes (one per core),
+# measured at 100 ms (x1.26), more than 10. The threads share the --processes (two per core),
 # since one process with 32 threads is CPU-bound (botocore's signing and parsing under one GIL,
 # 2.5 ms a call, and the GIL's hand-offs between many threads as much again).
 DEFAULT_WORKERS = 32
