@@ -7,7 +7,7 @@ Run by hand (not a test):
     python benchmarks/collect.py --accounts 40 --regions 4 --vpcs 10 --latency 0.1 --repeat 3
     python benchmarks/collect.py --workers 8 --ec2-bucket 100,20   # also throttle as EC2 does
 
-Three processes, so that each one's CPU and memory are its own:
+Separate processes, so that each one's CPU and memory are its own:
 
 * a moto server (this file with --server-child), behind auditor.demo.MotoServer: it sleeps
   `--latency` seconds before answering each call, counts the calls by account, region and
@@ -21,7 +21,8 @@ Three processes, so that each one's CPU and memory are its own:
   account-region referenced by a security group;
 * the audit (this file with --audit-child): `vpc-audit --account ... --role-name ... --region
   ... --json ... -q` run in-process through the click entry point, timed from the call of
-  `main`; "collect" is the time spent in the collector, the rest is rules and reports.
+  `main`; "collect" is the time spent in the collector, the rest is rules and reports. Its
+  collector forks its own --processes; their CPU is counted with the audit's.
 
 The ideal is what the calls cost at the latency with `--workers` calls in flight:
 max(total calls x latency / workers, longest chain of calls that must follow one another x
@@ -107,7 +108,7 @@ PER_RESOURCE = {
     ),
     "ec2:GetManagedPrefixListEntries": "1 per referenced non-AWS prefix list",
 }
-PER_REGION = {"ec2:DescribePrefixLists"}  # once per region, through the first account
+PER_REGION = {"ec2:DescribePrefixLists"}  # once per region in each collector process
 ORG_PROJECTION = (200, 17)  # accounts x regions for the projection
 PROJECTION_LATENCY = 0.1
 
@@ -204,7 +205,7 @@ class ReplayFront(asyncio.Protocol):
     moto's werkzeug server closes the connection after each answer, and a threaded server
     in front of it (waitress, tried first) took about 0.7 ms of CPU per call: CPU that AWS
     does not take from the audit's machine, and that on 2 cores competes with the audit;
-    this front takes about 0.2 ms. Only for botocore's requests: Content-Length bodies, no
+    this front takes 0.2 to 0.3 ms. Only for botocore's requests: Content-Length bodies, no
     chunked encoding, no pipelining.
     """
 
@@ -762,7 +763,9 @@ def report(
                 f"min {min(counts)} median {median(counts):g} max {max(counts)} ({why})"
             )
     for action in sorted(PER_REGION):
-        print(f"  {action.split(':')[1]}: {typical.by_action[action]} in all (once per region)")
+        print(
+            f"  {action.split(':')[1]}: {typical.by_action[action]} in all (once per region per process)"
+        )
     others = {a: n for a, n in typical.by_action.items() if not a.startswith("ec2:")}
     print(
         "  per account and per run: "
@@ -842,7 +845,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every call")
     parser.add_argument("--workers", type=int, help="--workers for the audit (default: its own)")
     parser.add_argument(
-        "--processes", type=int, help="--processes for the audit (default: its own, one per core)"
+        "--processes", type=int, help="--processes for the audit (default: its own, two per core)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs; the median is shown")
     parser.add_argument(

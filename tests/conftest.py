@@ -10,8 +10,8 @@ import pytest
 from auditor.demo import MotoServer
 
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
-# The CLI reads in one process unless a test asks for more (tests/test_processes.py): forked
-# workers would not see a test's monkeypatches, nor write to CliRunner's captured stderr.
+# The CLI reads in one process unless a test asks for more (tests/test_processes.py): what forked
+# workers record (a test's call logs, their stderr) does not come back to the test's process.
 os.environ["VPC_AUDIT_PROCESSES"] = "1"
 
 

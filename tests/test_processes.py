@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
-import urllib3
 from click.testing import CliRunner
 
 import auditor.collect
 from auditor.cli import main
 from auditor.collect import Request, collect
-from auditor.collect.processes import drop_inherited_connections, share
+from auditor.collect.processes import (
+    CollectorCrash,
+    drop_inherited_connections,
+    share,
+    usable_cores,
+)
 from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
-from auditor.errors import AuditError
+from auditor.errors import AuditError, InputError
 from auditor.model import Snapshot
 from auditor.serial import dumps
 
@@ -60,11 +66,12 @@ def test_share_deals_every_account_once_with_threads_in_proportion(
         assert abs(threads - workers * len(part) / accounts) <= 1
 
 
-def test_processes_read_what_one_process_reads(aws: MotoServer) -> None:
+@pytest.mark.parametrize("processes", [2, 4])  # 4: more processes than accounts
+def test_processes_read_what_one_process_reads(aws: MotoServer, processes: int) -> None:
     seed_estate(aws.url)
     one = collect(REQUEST)
     aws.clear_calls()
-    two = collect(Request(**{**REQUEST.__dict__, "processes": 2}))
+    two = collect(Request(**{**REQUEST.__dict__, "processes": processes}))
     assert lists_apart(two) == lists_apart(one)
     assert len(two.coverage) == len(DEMO_ACCOUNTS) * len(DEMO_REGIONS)
     # One AssumeRole per member account (the base account is read with its own credentials),
@@ -78,12 +85,23 @@ def test_progress_adds_up_the_processes(aws: MotoServer) -> None:
     seen: list[tuple[int, int, int]] = []
     collect(Request(**{**REQUEST.__dict__, "processes": 2}), lambda *c: seen.append(c))
     places = len(DEMO_ACCOUNTS) * len(DEMO_REGIONS)
+    # Reported once both processes have counted theirs: the total never grows as they start.
+    assert {total for _, total, _ in seen} == {places}
     assert seen[-1] == (places, places, 0)
-    assert [done for done, _, _ in seen] == sorted(done for done, _, _ in seen)
 
 
-def test_cli_processes_option_gives_the_same_report(aws: MotoServer, tmp_path: Path) -> None:
+def test_cli_processes_option_gives_the_same_report(
+    aws: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed_estate(aws.url)
+    forked: list[int] = []
+    real = auditor.collect.read_in_processes
+
+    def counted(target: Any, accounts: Any, processes: int, *args: Any) -> Any:
+        forked.append(processes)
+        return real(target, accounts, processes, *args)
+
+    monkeypatch.setattr(auditor.collect, "read_in_processes", counted)
     reports = []
     for processes in ("1", "2"):
         args = ["--role-name", DEMO_ROLE, "--processes", processes, "-q", "--fail-on", "none"]
@@ -97,6 +115,7 @@ def test_cli_processes_option_gives_the_same_report(aws: MotoServer, tmp_path: P
         reports.append((report["summary"], [(f["id"], f["message"]) for f in report["findings"]]))
     assert reports[0] == reports[1]
     assert reports[0][1]
+    assert forked == [2]  # --processes 1 read in this process, --processes 2 forked two
 
 
 def test_a_failing_process_is_one_clear_error(
@@ -111,7 +130,23 @@ def test_a_failing_process_is_one_clear_error(
         return read(self, account_ids, *args)
 
     monkeypatch.setattr(auditor.collect.Target, "read", broken)
-    with pytest.raises(AuditError, match=r"^a collector process failed: RuntimeError: boom$"):
+    with pytest.raises(CollectorCrash) as crash:
+        collect(Request(**{**REQUEST.__dict__, "processes": 2}))
+    assert str(crash.value) == "RuntimeError: boom"
+    # The child's traceback comes along for --debug, out of the one-line message.
+    assert 'raise RuntimeError("boom")' in "".join(crash.value.__notes__)
+
+
+def test_a_user_error_in_a_process_keeps_its_kind(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_estate(aws.url)
+
+    def refused(self: Any, *args: Any) -> Any:
+        raise InputError("a one-line reason")
+
+    monkeypatch.setattr(auditor.collect.Target, "read", refused)
+    with pytest.raises(InputError, match=r"^a one-line reason$"):
         collect(Request(**{**REQUEST.__dict__, "processes": 2}))
 
 
@@ -128,9 +163,42 @@ def test_a_process_that_dies_is_one_clear_error(
         collect(Request(**{**REQUEST.__dict__, "processes": 2}))
 
 
-def test_a_forked_child_lets_go_of_the_parents_connections() -> None:
-    pool = urllib3.PoolManager()
-    pool.connection_from_url("http://127.0.0.1:9/")
-    assert len(pool.pools) == 1
-    drop_inherited_connections()
-    assert len(pool.pools) == 0
+def test_a_forked_child_lets_go_of_the_parents_connections(aws: MotoServer) -> None:
+    """A child does not reuse the parent's kept-alive connections (a botocore client's here)."""
+    sts = boto3.client("sts")
+    sts.get_caller_identity()
+    manager = sts._endpoint.http_session._manager
+    assert len(manager.pools) == 1  # the connection the parent keeps alive
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+
+    def child() -> None:
+        drop_inherited_connections()
+        writer.send(len(manager.pools))
+
+    process = context.Process(target=child)
+    process.start()
+    assert reader.recv() == 0
+    process.join()
+    assert len(manager.pools) == 1  # the parent's own stays open
+
+
+def test_an_organisation_with_no_active_account_is_nothing_to_audit(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auditor.collect, "org_accounts", lambda *_: [])
+    snapshot = collect(Request(org=True, role_name=DEMO_ROLE, processes=2))
+    assert snapshot.coverage == [] and snapshot.vpcs == []
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"), [("max 100000\n", 2), ("50000 100000\n", 1), ("150000 100000\n", 2)]
+)
+def test_a_container_cpu_limit_caps_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_max: str, cores: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
+    limit = tmp_path / "cpu.max"
+    limit.write_text(cpu_max)
+    assert usable_cores(limit) == cores
+    assert usable_cores(tmp_path / "absent") == 2

@@ -33,7 +33,7 @@ from botocore.parsers import ResponseParserError
 
 from auditor import __version__
 from auditor.collect import ec2 as ec2_reader
-from auditor.collect.processes import read_in_processes
+from auditor.collect.processes import can_fork, read_in_processes
 from auditor.collect.sessions import (
     DEFAULT_ORG_ROLE,
     Identity,
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 # throughput. An organisation of 200 accounts x 17 regions with 25 calls per account-region
 # (5 VPCs each, as in benchmarks/collect.py) makes about 85,000 calls: at 100 ms a call, 32
 # threads take 85,000 x 0.1 s / 32 = 4.4 minutes; 16 would take 8.9 and, with the overhead
-# measured at 100 ms (x1.26), more than 10. The threads share the --processes (two per core),
+# measured at 100 ms (x1.26 in one process), more than 10. The threads share the --processes (two per core),
 # since one process with 32 threads is CPU-bound (botocore's signing and parsing under one GIL,
 # 2.5 ms a call, and the GIL's hand-offs between many threads as much again).
 DEFAULT_WORKERS = 32
@@ -117,12 +117,17 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
     else:
         account_ids = [identity.account_id]
     target = Target(base, identity, request)
-    processes = min(max(1, request.processes), len(account_ids), max(1, request.workers))
-    if processes == 1:
+    processes = min(request.processes, len(account_ids), request.workers)
+    if processes <= 1 or not can_fork():
         parts = [target.read(account_ids, max(1, request.workers), True, progress)]
     else:
         parts = read_in_processes(target, account_ids, processes, request.workers, progress)
-    views = [view for part in parts for view in part.views]
+    # In account-region order, so that the merge fills the same way however the accounts were
+    # shared out among processes.
+    views = sorted(
+        (view for part in parts for view in part.views),
+        key=lambda v: (v.coverage[0].account_id, v.coverage[0].region),
+    )
     snapshot = merge_views(views)
     snapshot.tool_version = __version__
     snapshot.collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -130,7 +135,7 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
         partition=identity.partition,
         accounts=account_ids,
         regions=sorted({r for part in parts for r in part.regions} | set(request.regions)),
-        organization_id=next((p.organization_id for p in parts if p.organization_id), None),
+        organization_id=parts[0].organization_id,  # the first share asks
         organization_accounts=account_ids if request.org else [],
     )
     coverage = [c for part in parts for c in part.coverage]

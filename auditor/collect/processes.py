@@ -9,15 +9,17 @@ process: one AssumeRole per account, and its account-regions keep to one request
 processes send their progress and their Part back through pipes; the parent merges the Parts.
 
 Fork, not spawn: the children start at once with everything already imported and the base
-credentials already resolved (no second SSO or MFA prompt), and an in-process AWS mock (moto
-in tests) carries over. Only on Linux, where fork is the platform's own default; elsewhere a
-run uses one process.
+credentials already resolved (no second SSO prompt; an MFA profile is asked again only if its
+credentials expire mid-run, as in one process), and an in-process AWS mock (moto in tests)
+carries over. Only on Linux, where fork is safe for a process with no other threads running;
+elsewhere a run uses one process.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -25,6 +27,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import urllib3
@@ -42,7 +45,20 @@ def default_processes() -> int:
     """Two per usable core, at most 8: a process with half as many threads spends much less
     on handing its GIL around (benchmarks/collect.py, 2 cores: calls took 50 ms + 13 ms with
     2 processes of 16 threads, 50 ms + 8 ms with 4 of 8), and each process costs some 80 MB."""
-    return min(2 * len(os.sched_getaffinity(0)), 8) if can_fork() else 1
+    return min(2 * usable_cores(), 8) if can_fork() else 1
+
+
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may use: those it may run on, fewer if a cgroup (a container's
+    CPU limit: ECS, Kubernetes) gives it less time than that, e.g. 0.5 vCPU counts as 1."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 CPU limit visible: the affinity stands
+    return cores
 
 
 def can_fork() -> bool:
@@ -68,8 +84,6 @@ def read_in_processes(
     progress: Progress | None,
 ) -> list[Part]:
     """Read the accounts in `processes` forked processes, `workers` threads among them."""
-    if not can_fork():
-        return [target.read(account_ids, workers, True, progress)]
     context = multiprocessing.get_context("fork")
     # Parse EC2's model and build its client class once, here, for every child to inherit.
     client(target.base, "ec2", target.identity.home_region)
@@ -99,8 +113,9 @@ def _gather(
     children: list[tuple[Any, multiprocessing.connection.Connection]],
     progress: Progress | None,
 ) -> list[Part]:
-    """Wait for every child's Part, adding up their progress as it comes."""
-    counts = {reader: (0, 0, 0) for _, reader in children}
+    """Wait for every child's Part, adding up their progress as it comes (once every child
+    has counted its account-regions, so that the total does not grow as they start)."""
+    counts: dict[Any, tuple[int, int, int]] = {}
     parts: dict[Any, Part] = {}
     waiting = {reader: child for child, reader in children}
     while waiting:
@@ -116,16 +131,19 @@ def _gather(
                 ) from None
             if kind == "progress":
                 counts[reader] = payload
-                if progress:
+                if progress and len(counts) == len(children):
                     done, total, failed = (sum(c[i] for c in counts.values()) for i in range(3))
                     progress(done, total, failed)
             elif kind == "part":
                 parts[reader] = payload
                 del waiting[reader]
-            else:  # "error": the child's own exception, as text
+            elif kind == "audit-error":  # a user-facing error: raised as the child raised it
+                raise payload
+            else:  # "crash": a bug in the child, as text (its traceback with --debug)
                 message, details = payload
-                log.debug("collector process failed:\n%s", details)
-                raise AuditError(f"a collector process failed: {message}")
+                crash = CollectorCrash(" ".join(message.split()))
+                crash.add_note(f"in the collector process:\n{details}")  # shown with --debug
+                raise crash
     return [parts[reader] for _, reader in children]
 
 
@@ -140,15 +158,24 @@ def _child(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     drop_inherited_connections()
 
-    def progress(done: int, total: int, failed: int) -> None:
-        writer.send(("progress", (done, total, failed)))
+    def send(kind: str, payload: Any) -> None:
+        try:
+            writer.send((kind, payload))
+        except OSError:  # the parent is gone (killed): stop reading AWS for nobody
+            os._exit(1)
 
     try:
-        writer.send(("part", target.read(accounts, threads, ask_org, progress)))
+        send("part", target.read(accounts, threads, ask_org, lambda *c: send("progress", c)))
+    except AuditError as exc:
+        send("audit-error", exc)
     except BaseException as exc:
-        writer.send(("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
+        send("crash", (f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
         writer.close()
+
+
+class CollectorCrash(RuntimeError):
+    """A collector process failed on a bug: an internal error, with the child's traceback."""
 
 
 def drop_inherited_connections() -> None:
