@@ -214,7 +214,6 @@ class ReplayFront(asyncio.Protocol):
         self.behind = urllib.parse.urlsplit(behind).netloc
         self.buffer = b""
         self.transport: Any = None
-        self.local = threading.local()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -285,22 +284,14 @@ class ReplayFront(asyncio.Protocol):
     def forward(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[str, list[tuple[str, str]], bytes]:
-        """The server behind's answer, over this thread's own kept-alive connection (a new
-        one if the server behind closed it meanwhile)."""
-        for attempt in (1, 2):
-            connection = getattr(self.local, "connection", None)
-            if connection is None:
-                connection = self.local.connection = http.client.HTTPConnection(self.behind)
-            try:
-                connection.request(method, target, body=body, headers=headers)
-                reply = connection.getresponse()
-                return f"{reply.status} {reply.reason}", reply.getheaders(), reply.read()
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                self.local.connection = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        """The server behind's answer (moto's werkzeug server: one connection per request)."""
+        connection = http.client.HTTPConnection(self.behind)
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            reply = connection.getresponse()
+            return f"{reply.status} {reply.reason}", reply.getheaders(), reply.read()
+        finally:
+            connection.close()
 
 
 def replay_front_url(moto: Any, replay: Replay, behind: str) -> str:

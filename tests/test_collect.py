@@ -10,6 +10,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -50,6 +51,11 @@ ROLE = "VpcAuditTestRole"
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def refusing(action: str, code: str, message: str) -> Callable[[Call], Fault | None]:
+    """A fault hook that answers every `action` call with the AWS error `code`."""
+    return lambda call: Fault.error(code, message) if call.action == action else None
 
 
 def creds(account: str) -> dict[str, str]:
@@ -397,12 +403,7 @@ def test_dns_flags_refused_for_an_own_vpc_are_a_coverage_gap(aws: MotoServer) ->
     a refusal stays unknown: the owner's read fills it)."""
     new_vpc(ec2(), "10.1.0.0/16")
 
-    def refuse(call: Call) -> Fault | None:
-        if call.action == "DescribeVpcAttribute":
-            return Fault.error("UnauthorizedOperation", "You are not authorized")
-        return None
-
-    aws.faults = refuse
+    aws.faults = refusing("DescribeVpcAttribute", "UnauthorizedOperation", "You are not authorized")
     snap = audit_base()
     (gap,) = snap.coverage
     assert gap.status == "error" and gap.error is not None
@@ -460,12 +461,7 @@ def test_an_unreadable_organisation_is_said_not_silently_dropped(
     audit_base()
     assert "cannot read the organisation" not in caplog.text
 
-    def refuse(call: Call) -> Fault | None:
-        if call.action == "DescribeOrganization":
-            return Fault.error("AccessDeniedException", "not allowed")
-        return None
-
-    aws.faults = refuse
+    aws.faults = refusing("DescribeOrganization", "AccessDeniedException", "not allowed")
     snap = audit_base()
     assert snap.scope.organization_id is None
     assert "cannot read the organisation (AccessDeniedException on DescribeOrganization" in (

@@ -58,9 +58,9 @@ log = logging.getLogger(__name__)
 # throughput. An organisation of 200 accounts x 17 regions with 25 calls per account-region
 # (5 VPCs each, as in benchmarks/collect.py) makes about 85,000 calls: at 100 ms a call, 32
 # threads take 85,000 x 0.1 s / 32 = 4.4 minutes; 16 would take 8.9 and, with the overhead
-# measured at 100 ms (x1.26 in one process), more than 10. The threads share the --processes (two per core),
-# since one process with 32 threads is CPU-bound (botocore's signing and parsing under one GIL,
-# 2.5 ms a call, and the GIL's hand-offs between many threads as much again).
+# measured at 100 ms (x1.26 in one process), more than 10. The threads share the --processes
+# (two per core), since one process with 32 threads is CPU-bound (botocore's signing and
+# parsing under one GIL, 2.5 ms a call, and the GIL's hand-offs between threads as much again).
 DEFAULT_WORKERS = 32
 # Most threads that may read one account-region at once.
 REGION_FANOUT = 4

@@ -18,7 +18,6 @@ elsewhere a run uses one process.
 from __future__ import annotations
 
 import gc
-import logging
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -37,8 +36,6 @@ from auditor.errors import AuditError
 
 if TYPE_CHECKING:
     from auditor.collect import Part, Progress, Target
-
-log = logging.getLogger(__name__)
 
 
 def default_processes() -> int:
