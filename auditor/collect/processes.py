@@ -84,21 +84,26 @@ def read_in_processes(
     context = multiprocessing.get_context("fork")
     # Parse EC2's model and build its client class once, here, for every child to inherit.
     client(target.base, "ec2", target.identity.home_region)
+    pools = connection_pools()
+    # What the children inherit stays out of their garbage collections (the gc module's advice
+    # for forking): collecting would walk, and so copy, every page of the parent's heap.
+    gc.freeze()
     children = []
-    for index, (accounts, threads) in enumerate(share(account_ids, processes, workers)):
-        reader, writer = context.Pipe(duplex=False)
-        child = context.Process(
-            target=_child,
-            args=(writer, target, accounts, threads, index == 0),
-            name=f"vpc-audit-collect-{index}",
-            daemon=True,
-        )
-        child.start()
-        writer.close()
-        children.append((child, reader))
     try:
+        for index, (accounts, threads) in enumerate(share(account_ids, processes, workers)):
+            reader, writer = context.Pipe(duplex=False)
+            child = context.Process(
+                target=_child,
+                args=(writer, target, accounts, threads, index == 0, pools),
+                name=f"vpc-audit-collect-{index}",
+                daemon=True,
+            )
+            child.start()
+            writer.close()
+            children.append((child, reader))
         return _gather(children, progress)
     finally:
+        gc.unfreeze()
         for child, reader in children:
             reader.close()
             if child.is_alive():
@@ -150,10 +155,12 @@ def _child(
     accounts: list[str],
     threads: int,
     ask_org: bool,
+    pools: list[urllib3.PoolManager],
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent alone handles it and ends the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    drop_inherited_connections()
+    for manager in pools:  # this process's copies of the parent's kept-alive connections
+        manager.clear()
 
     def send(kind: str, payload: Any) -> None:
         try:
@@ -175,17 +182,16 @@ class CollectorCrash(RuntimeError):
     """A collector process failed on a bug: an internal error, with the child's traceback."""
 
 
-def drop_inherited_connections() -> None:
-    """Close, in a forked child, the kept-alive connections it inherited from the parent.
+def connection_pools() -> list[urllib3.PoolManager]:
+    """This process's connection pools, for each forked child to close its copies.
 
     The parent's clients and credential providers (the instance metadata and container
     credential fetchers keep theirs) hold sockets that every child shares after a fork: two
     children refreshing credentials at once would interleave their requests on one connection.
-    Closing a copy in the child leaves the parent's open.
+    A child closing its copy leaves the parent's open. Found once, in the parent: a walk of
+    the heap in each child would copy every page of it.
     """
-    for obj in gc.get_objects():
-        if isinstance(obj, urllib3.PoolManager):
-            obj.clear()
+    return [obj for obj in gc.get_objects() if isinstance(obj, urllib3.PoolManager)]
 
 
 DEFAULT_PROCESSES = default_processes()
