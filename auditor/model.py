@@ -264,7 +264,10 @@ class EndpointService:
     service_type: str = "Interface"
     state: str = "Available"
     acceptance_required: bool = True
-    allowed_principals: list[str] = field(default_factory=list)
+    # None: not read. Read only where connections need no approval: elsewhere each one is
+    # accepted by hand, whoever may ask (DescribeVpcEndpointServicePermissions takes one
+    # service at a time).
+    allowed_principals: list[str] | None = None
     tags: Tags = field(default_factory=dict)
 
 

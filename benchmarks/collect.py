@@ -102,9 +102,12 @@ ALL_REGIONS = [
 # Calls per account-region that depend on the estate (reported apart from the fixed ones).
 PER_RESOURCE = {
     "ec2:DescribeVpcAttribute": "2 per VPC",
-    "ec2:DescribeVpcEndpointServicePermissions": "1 per endpoint service owned",
+    "ec2:DescribeVpcEndpointServicePermissions": (
+        "1 per endpoint service owned that accepts connections without approval"
+    ),
     "ec2:DescribeStaleSecurityGroups": (
-        "1 per VPC whose group rules reference a group outside it (1 if the API is not offered)"
+        "1 per VPC whose group rules reference a group of an account outside the audit "
+        "(1 if the API is not offered)"
     ),
     "ec2:GetManagedPrefixListEntries": "1 per referenced non-AWS prefix list",
 }

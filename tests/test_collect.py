@@ -30,16 +30,19 @@ from auditor.collect.ec2 import (
     parse_route,
     parse_sg_rule,
     parse_vpc,
+    vpcs_referencing_unaudited,
 )
 from auditor.collect.sessions import Identity, base_session, enabled_regions, identify
 from auditor.demo import Call, Fault, MotoServer
 from auditor.errors import InputError
 from auditor.model import (
     Coverage,
+    GroupReference,
     PrefixList,
     Route,
     RouteTable,
     SecurityGroup,
+    SecurityGroupRule,
     Snapshot,
     Vpc,
 )
@@ -485,12 +488,12 @@ def group_with_reference(client: Any, vpc: str, name: str, pair: dict[str, str])
     return group
 
 
-def test_stale_groups_are_asked_only_for_vpcs_referencing_groups_outside(
+def test_stale_groups_are_asked_only_for_vpcs_referencing_unaudited_accounts(
     aws: MotoServer,
 ) -> None:
-    """Only a rule that references a group outside its VPC can go stale, so only such VPCs cost
-    a DescribeStaleSecurityGroups; references inside a VPC, and peered VPCs without
-    references, cost nothing."""
+    """Whether a rule that references a group of an audited account is stale, the snapshot
+    shows (the group, the peering); only references to other accounts' groups cost a
+    DescribeStaleSecurityGroups, once per VPC that has them."""
     client = ec2()
     inside, peer, other = (new_vpc(client, f"10.{i}.0.0/16") for i in (1, 2, 3))
     pcx = client.create_vpc_peering_connection(VpcId=inside, PeerVpcId=peer)
@@ -498,22 +501,16 @@ def test_stale_groups_are_asked_only_for_vpcs_referencing_groups_outside(
     client.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
     own = client.create_security_group(GroupName="own", Description="o", VpcId=inside)
     group_with_reference(client, inside, "in-vpc", {"GroupId": own["GroupId"]})
+    peer_group = client.create_security_group(GroupName="peer", Description="p", VpcId=peer)
+    across = {"GroupId": peer_group["GroupId"], "VpcId": peer, "VpcPeeringConnectionId": pcx_id}
+    group_with_reference(client, inside, "across", across)
     audit_base()
     assert aws.calls["ec2:DescribeStaleSecurityGroups"] == 0
 
-    peer_group = client.create_security_group(GroupName="peer", Description="p", VpcId=peer)
-    group_with_reference(
-        client,
-        other,
-        "across",
-        {"GroupId": peer_group["GroupId"], "VpcId": peer, "VpcPeeringConnectionId": pcx_id},
-    )
-    group_with_reference(
-        client,
-        inside,
-        "across-too",
-        {"GroupId": peer_group["GroupId"], "VpcId": peer, "VpcPeeringConnectionId": pcx_id},
-    )
+    # moto keeps the owner a rule names; AWS would name the peer account's group.
+    unaudited = {**across, "UserId": C}
+    group_with_reference(client, other, "to-other-account", unaudited)
+    group_with_reference(client, inside, "to-other-account-too", unaudited)
     aws.clear_calls()
     snap = audit_base()
     # Two VPCs to ask about, but moto does not offer the API: the first call tells, the second
@@ -521,6 +518,54 @@ def test_stale_groups_are_asked_only_for_vpcs_referencing_groups_outside(
     assert aws.calls["ec2:DescribeStaleSecurityGroups"] == 1
     assert snap.stale_group_checks == []
     assert [c.status for c in snap.coverage] == ["ok"]
+
+
+def test_only_references_to_accounts_outside_the_audit_need_aws_to_tell() -> None:
+    def group(group_id: str, vpc: str, *owners: str) -> SecurityGroup:
+        refs = [GroupReference(group_id=f"sg-{i}", user_id=o) for i, o in enumerate(owners)]
+        rule = SecurityGroupRule(protocol="-1", groups=refs)
+        return SecurityGroup(group_id, A, USE1, vpc, ingress=[rule])
+
+    view = Snapshot(
+        vpcs=[Vpc(v, A, USE1) for v in ("vpc-own", "vpc-audited", "vpc-other")]
+        + [Vpc("vpc-shared", B, USE1)],
+        security_groups=[
+            group("sg-1", "vpc-own", A, ""),  # the account's own groups (no owner: its own)
+            group("sg-2", "vpc-audited", B),
+            group("sg-3", "vpc-other", A, C),
+            group("sg-4", "vpc-shared", C),  # a VPC shared with A: its owner asks
+        ],
+    )
+    assert vpcs_referencing_unaudited(view, A, {B}) == ["vpc-other"]
+    assert vpcs_referencing_unaudited(view, A, ()) == ["vpc-audited", "vpc-other"]
+
+
+def test_who_may_connect_is_read_only_for_services_that_accept_without_approval(
+    aws: MotoServer,
+) -> None:
+    """DescribeVpcEndpointServicePermissions takes one service: it is asked only where
+    connections need no approval, which is where the rules need to know who may connect."""
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    subnet = new_subnet(client, vpc, "10.1.1.0/24")
+    elb = boto3.client("elbv2", region_name=USE1)
+    services = {}
+    for name, approval in (("approved", True), ("open", False)):
+        nlb = elb.create_load_balancer(Name=name, Type="network", Subnets=[subnet])
+        services[name] = client.create_vpc_endpoint_service_configuration(
+            NetworkLoadBalancerArns=[nlb["LoadBalancers"][0]["LoadBalancerArn"]],
+            AcceptanceRequired=approval,
+        )["ServiceConfiguration"]["ServiceId"]
+        client.modify_vpc_endpoint_service_permissions(
+            ServiceId=services[name], AddAllowedPrincipals=[f"arn:aws:iam::{B}:root"]
+        )
+
+    snap = audit_base()
+
+    assert aws.calls["ec2:DescribeVpcEndpointServicePermissions"] == 1
+    found = by_id(snap.endpoint_services)
+    assert found[services["open"]].allowed_principals == [f"arn:aws:iam::{B}:root"]
+    assert found[services["approved"]].allowed_principals is None  # not read
 
 
 def test_prefix_list_referenced_by_a_security_group_is_collected(aws: MotoServer) -> None:

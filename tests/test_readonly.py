@@ -61,7 +61,8 @@ def test_iam_policy_equals_what_the_collector_calls(
     ec2.create_vpc_endpoint_service_configuration(
         NetworkLoadBalancerArns=[nlb], AcceptanceRequired=False
     )
-    # A group rule that references a peer VPC's group, so stale groups are asked for.
+    # A group rule that references a group of an account outside the audit (moto keeps the
+    # owner given), so stale groups are asked for.
     peer_vpc = ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
     pcx = ec2.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=peer_vpc)["VpcPeeringConnection"]
     ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx["VpcPeeringConnectionId"])
@@ -79,6 +80,7 @@ def test_iam_policy_equals_what_the_collector_calls(
                         "GroupId": peer_group["GroupId"],
                         "VpcId": peer_vpc,
                         "VpcPeeringConnectionId": pcx["VpcPeeringConnectionId"],
+                        "UserId": "999999999999",
                     }
                 ],
             }

@@ -116,7 +116,7 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
         account_ids = sorted(set(request.accounts))
     else:
         account_ids = [identity.account_id]
-    target = Target(base, identity, request)
+    target = Target(base, identity, request, frozenset(account_ids))
     processes = min(request.processes, len(account_ids), request.workers)
     if processes <= 1 or not can_fork():
         parts = [target.read(account_ids, max(1, request.workers), True, progress)]
@@ -158,11 +158,13 @@ class Part:
 
 @dataclass
 class Target:
-    """The base credentials and the request, shared by every share of the accounts."""
+    """The base credentials, the request and every account it audits, shared by every share
+    of the accounts."""
 
     base: boto3.Session
     identity: Identity
     request: Request
+    audited: frozenset[str] = frozenset()
 
     def read(
         self, account_ids: Sequence[str], workers: int, ask_org: bool, progress: Progress | None
@@ -216,7 +218,10 @@ class Target:
             service_lists = read_service_lists(pool, accounts, sorted({r for _, r in jobs}))
             fanout = Fanout(pool, REGION_FANOUT)
             views: list[Snapshot] = []
-            futures = [pool.submit(_read, a, r, fanout, service_lists.get(r)) for a, r in jobs]
+            futures = [
+                pool.submit(_read, a, r, fanout, service_lists.get(r), self.audited)
+                for a, r in jobs
+            ]
             for (acct, region), future in zip(jobs, futures, strict=True):
                 view, error = future.result()
                 done += 1
@@ -358,12 +363,18 @@ def _read(
     region: str,
     fanout: Fanout,
     service_lists: Callable[[], list[PrefixList] | None] | None,
+    audited: frozenset[str],
 ) -> tuple[Snapshot | None, str | None]:
     assert acct.session is not None
     try:
         ec2 = limit_rate(client(acct.session, "ec2", region))
         view = ec2_reader.read_region(
-            ec2, acct.account_id, region, run=fanout, service_lists=service_lists
+            ec2,
+            acct.account_id,
+            region,
+            run=fanout,
+            service_lists=service_lists,
+            audited=audited,
         )
     except AWS_FAILURES as exc:
         return None, one_line(exc)

@@ -3,9 +3,10 @@
 The calls come in rounds: first one paginated describe per resource type (a fixed number,
 whatever the size of the estate), then the few calls that need a first-round answer: the DNS
 flags of each VPC (DescribeVpcAttribute, two per VPC: the API takes one VPC and one attribute),
-the allowed principals of each endpoint service the account owns, stale security groups of
-each VPC whose group rules reference a group outside the VPC, and the entries of each
-referenced prefix list that is not an AWS service list.
+who may connect to each endpoint service the account owns that accepts connections without
+approval, stale security groups of each VPC whose group rules reference a group of an account
+this audit does not read, and the entries of each referenced prefix list that is not an AWS
+service list. None of these four APIs takes more than one resource at a time.
 The calls of one round do not depend on each other; `run` decides how many go at once.
 
 Parsing only translates AWS's shapes into the model; judging belongs to the rules.
@@ -15,7 +16,7 @@ No server-side filters: several endpoints ignore or lack them, so we fetch all a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -100,8 +101,11 @@ def read_region(
     *,
     run: Runner = run_in_order,
     service_lists: Callable[[], Sequence[PrefixList] | None] | None = None,
+    audited: Collection[str] = (),
 ) -> Snapshot:
     """All networking state visible to `account_id` in `region`; raises on any failed call.
+
+    `audited`: the other accounts this audit reads (whose security groups the rules see).
 
     `service_lists` gives the region's AWS service prefix lists (DescribePrefixLists, the same
     for every account of a region) when the caller reads them once for the region: it is
@@ -132,10 +136,12 @@ def read_region(
         shared_vpc = vpc.account_id != account_id
         second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsSupport", shared_vpc))
         second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsHostnames", shared_vpc))
-    second += [partial(allowed_principals, ec2, service.id) for service in services]
+    # Who may connect matters only where nobody approves each connection (the rules' case).
+    open_services = [s for s in services if not s.acceptance_required]
+    second += [partial(allowed_principals, ec2, service.id) for service in open_services]
     # DescribeStaleSecurityGroups works per VPC: the first one alone tells whether the API is
     # offered here, the others follow in the last round only if it is.
-    stale_vpcs = vpcs_referencing_outside(view, account_id)
+    stale_vpcs = vpcs_referencing_unaudited(view, account_id, audited)
     second += [partial(stale_groups, ec2, vpc_id, account_id, region) for vpc_id in stale_vpcs[:1]]
     known = {p.id: p for p in aws_lists if p.cidrs}
     referenced = referenced_prefix_lists(view)
@@ -145,7 +151,7 @@ def read_region(
     for vpc in view.vpcs:
         vpc.dns_support = next(answers)
         vpc.dns_hostnames = next(answers)
-    for service in services:
+    for service in open_services:
         service.allowed_principals = next(answers)
     first_stale = [next(answers) for _ in stale_vpcs[:1]]
     # A referenced list that no longer exists (or is no longer shared with us) stays unknown.
@@ -163,8 +169,8 @@ def read_region(
         else []
     )
     checks = first_stale + rest
-    # Where the API is not offered, record nothing: the rules cross-reference security-group
-    # rules against peerings and groups themselves.
+    # Where the API is not offered, or not asked, record nothing: the rules cross-reference
+    # security-group rules against the peerings and groups of the audited accounts themselves.
     view.endpoint_services = services
     view.stale_group_checks = (
         [] if any(c is None for c in checks) else [c for c in checks if c is not None]
@@ -173,19 +179,22 @@ def read_region(
     return view
 
 
-def vpcs_referencing_outside(view: Snapshot, account_id: str) -> list[str]:
-    """This account's VPCs with a security-group rule that references a group outside the VPC
-    (a peer VPC's, or one that is gone): only such rules can be stale, so only these VPCs
-    need DescribeStaleSecurityGroups."""
-    group_vpc = {g.id: g.vpc_id for g in view.security_groups}
-    outside = {
+def vpcs_referencing_unaudited(
+    view: Snapshot, account_id: str, audited: Collection[str]
+) -> list[str]:
+    """This account's VPCs with a security-group rule that references a group of an account
+    this audit does not read: only AWS can tell whether that group is gone. A rule that
+    references a group of an audited account is stale when the snapshot shows the group gone
+    or the peering it goes through not active, which the rules check themselves."""
+    known = {account_id, *audited}
+    unaudited = {
         g.vpc_id
         for g in view.security_groups
         for rule in g.ingress + g.egress
         for ref in rule.groups
-        if group_vpc.get(ref.group_id) != g.vpc_id
+        if (ref.user_id or account_id) not in known
     }
-    return [v.id for v in view.vpcs if v.id in outside and v.account_id == account_id]
+    return [v.id for v in view.vpcs if v.id in unaudited and v.account_id == account_id]
 
 
 def stale_groups(ec2: Any, vpc_id: str, account_id: str, region: str) -> StaleGroupCheck | None:

@@ -662,7 +662,8 @@ def endpoint_service_open(topo: Topology) -> Iterator[Finding]:
         if service.acceptance_required or service.state.lower() in ENDPOINT_GONE:
             continue
         accounts = topo.trusted_accounts | {service.account_id}
-        strangers = outsiders(service.allowed_principals, accounts, topo.trusted_organization_ids)
+        principals = service.allowed_principals or []
+        strangers = outsiders(principals, accounts, topo.trusted_organization_ids)
         if not strangers:
             continue
         yield service_finding(service, strangers)
@@ -696,7 +697,7 @@ def service_finding(service: EndpointService, strangers: list[str]) -> Finding:
         evidence={
             "service_name": service.service_name,
             "acceptance_required": service.acceptance_required,
-            "allowed_principals": service.allowed_principals[:50],
+            "allowed_principals": (service.allowed_principals or [])[:50],
             "untrusted_principals": strangers,
         },
     )
