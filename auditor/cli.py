@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -41,6 +42,8 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_ERROR = 3
 EXIT_INCOMPLETE = 4  # added to EXIT_FINDINGS: 5 = findings and coverage gaps
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process ended by a signal
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_EMAIL = 6  # the report email could not be sent (the reports were written first)
 DEFAULT_HTML = "vpc-audit-report.html"
 FAIL_ON_CHOICES = [str(s) for s in Severity] + ["none"]
@@ -80,6 +83,7 @@ Exit codes:
   4  some account-regions could not be audited (reports still written)
   5  both 1 and 4
   6  the report email could not be sent (reports still written; wins over 1, 4, 5)
+  130  interrupted (Ctrl-C); 143  stopped by SIGTERM (a scheduler's timeout, docker stop)
 """
 
 
@@ -452,10 +456,23 @@ def configure_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so that collector processes and temporary files
+    are cleaned up on the way out."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     """Run a pipeline and turn every failure into a one-line message and an exit code."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(action(*args, **kwargs))
+    except Terminated:
+        say("vpc-audit: terminated")
+        return EXIT_TERMINATED
     except InputError as exc:
         say(f"vpc-audit: error: {exc}")
         return EXIT_USAGE
@@ -464,7 +481,7 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         say("vpc-audit: interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if debug:
             raise
@@ -472,6 +489,8 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
             f"vpc-audit: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)"
         )
         return EXIT_ERROR
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(

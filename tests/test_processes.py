@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +204,83 @@ def test_a_container_cpu_limit_caps_the_cores(
     limit.write_text(cpu_max)
     assert usable_cores(limit) == cores
     assert usable_cores(tmp_path / "absent") == 2
+
+
+# --- signals: a run stopped from outside leaves no collector process behind -------------------
+
+
+def children_of(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (from /proc; zombies count as gone)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == pid and state != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (a zombie or a reaped process is not)."""
+    left = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            left.add(pid)
+    return left
+
+
+def slow_audit(aws: MotoServer, tmp_path: Path) -> subprocess.Popen[str]:
+    """`vpc-audit` with 2 collector processes reading 40 account-regions at 0.2 s a call (a
+    minute's work), started once both processes are reading."""
+    seed_estate(aws.url)
+    aws.latency = 0.2
+    cmd = [sys.executable, "-m", "auditor", "--role-name", DEMO_ROLE, "--processes", "2"]
+    cmd += ["--workers", "4", "--json", str(tmp_path / "r.json")]
+    for region in DEMO_REGIONS:
+        cmd += ["--region", region]
+    for i in range(20):
+        cmd += ["--account", f"{100000000000 + i:012d}"]
+    audit = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while len(children_of(audit.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # the processes have opened their accounts and are reading
+    return audit
+
+
+def test_sigterm_ends_the_run_and_its_collector_processes(aws: MotoServer, tmp_path: Path) -> None:
+    """A scheduler's timeout or `docker stop` sends SIGTERM: the run ends its collector
+    processes, says so in one line and exits 143."""
+    audit = slow_audit(aws, tmp_path)
+    workers = children_of(audit.pid)
+    assert len(workers) == 2
+    audit.send_signal(signal.SIGTERM)
+    _, stderr = audit.communicate(timeout=30)
+    assert audit.returncode == 143
+    assert stderr.strip().splitlines()[-1] == "vpc-audit: terminated"
+    assert alive(workers) == set()
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_collector_processes_stop_when_the_parent_is_killed(
+    aws: MotoServer, tmp_path: Path
+) -> None:
+    """A parent killed outright (SIGKILL, the OOM killer) cannot end its children: each one
+    stops at its next word to the parent instead of reading AWS to the end for nobody."""
+    audit = slow_audit(aws, tmp_path)
+    workers = children_of(audit.pid)
+    assert len(workers) == 2
+    audit.kill()
+    audit.communicate(timeout=30)
+    deadline = time.monotonic() + 20  # the whole audit would take a minute
+    while alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(workers) == set()

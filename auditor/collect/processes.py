@@ -88,13 +88,14 @@ def read_in_processes(
     # What the children inherit stays out of their garbage collections (the gc module's advice
     # for forking): collecting would walk, and so copy, every page of the parent's heap.
     gc.freeze()
-    children = []
+    children: list[tuple[Any, multiprocessing.connection.Connection]] = []
     try:
         for index, (accounts, threads) in enumerate(share(account_ids, processes, workers)):
             reader, writer = context.Pipe(duplex=False)
+            readers = [r for _, r in children] + [reader]
             child = context.Process(
                 target=_child,
-                args=(writer, target, accounts, threads, index == 0, pools),
+                args=(writer, readers, target, accounts, threads, index == 0, pools),
                 name=f"vpc-audit-collect-{index}",
                 daemon=True,
             )
@@ -151,6 +152,7 @@ def _gather(
 
 def _child(
     writer: multiprocessing.connection.Connection,
+    readers: list[multiprocessing.connection.Connection],
     target: Target,
     accounts: list[str],
     threads: int,
@@ -159,6 +161,11 @@ def _child(
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent alone handles it and ends the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's terminate() ends it at once
+    # The pipes' read ends forked with this process: only the parent's may stay open, so that
+    # when the parent is gone (killed) a child's next send fails and the child stops.
+    for reader in readers:
+        reader.close()
     for manager in pools:  # this process's copies of the parent's kept-alive connections
         manager.clear()
 
