@@ -6,7 +6,10 @@ we only add assume-role into member accounts, with credentials that refresh them
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
+import os
 import threading
 import time
 import weakref
@@ -17,6 +20,7 @@ from typing import Any
 import boto3
 import botocore.client
 import botocore.exceptions
+import botocore.loaders
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.parsers import ResponseParserError
@@ -241,12 +245,28 @@ class Identity:
 
 
 def base_session(profile: str | None) -> boto3.Session:
+    """The session of the base credentials; every account's session shares its data loader."""
     try:
-        return boto3.Session(profile_name=profile)
+        session = boto3.Session(profile_name=profile)
     except botocore.exceptions.ProfileNotFound:
         raise InputError(
             f"unknown AWS profile {profile!r} (not in your AWS config files)"
         ) from None
+    session._session.get_component("data_loader").file_loader = PlainJSONFileLoader()
+    return session
+
+
+class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):
+    """botocore's model files parsed into plain dicts (ordered, as every dict is) instead of
+    OrderedDicts, in half the time: EC2's model and the endpoint data are most of the CPU of a
+    run's start (about 0.15 s on 2 slow cores), all of it before the first EC2 call."""
+
+    def load_file(self, file_path: str) -> Any:
+        for suffix, open_file in ((".json", open), (".json.gz", gzip.open)):
+            if os.path.isfile(file_path + suffix):
+                with open_file(file_path + suffix, "rb") as data:
+                    return json.loads(data.read().decode("utf-8"))
+        return None
 
 
 def identify(session: boto3.Session) -> Identity:
