@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -462,12 +463,14 @@ class Terminated(BaseException):
 
 
 def _terminate(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the process at once
     raise Terminated
 
 
 def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     """Run a pipeline and turn every failure into a one-line message and an exit code."""
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         return int(action(*args, **kwargs))
     except Terminated:
@@ -490,7 +493,8 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
         )
         return EXIT_ERROR
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(

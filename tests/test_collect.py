@@ -12,10 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 import botocore.exceptions
+import botocore.loaders
 import pytest
 from botocore.parsers import ResponseParserError
 from botocore.stub import Stubber
@@ -32,7 +35,13 @@ from auditor.collect.ec2 import (
     parse_vpc,
     vpcs_referencing_unaudited,
 )
-from auditor.collect.sessions import Identity, base_session, enabled_regions, identify
+from auditor.collect.sessions import (
+    Identity,
+    PlainJSONFileLoader,
+    base_session,
+    enabled_regions,
+    identify,
+)
 from auditor.demo import Call, Fault, MotoServer
 from auditor.errors import InputError
 from auditor.model import (
@@ -1396,3 +1405,17 @@ def test_prefix_lists_known_from_the_region_read_cost_no_more_calls() -> None:
         ("pl-s3", ["52.216.0.0/15"]),
     ]
     assert view.prefix_lists[0] is not lists[1]  # each view has its own copies
+
+
+def test_botocore_data_loads_as_plain_dicts_with_the_same_content() -> None:
+    """The base session (and every account's, which shares its loader) parses botocore's
+    model files into plain dicts: the same data as botocore's own loader, in half the time."""
+    loader = base_session(None)._session.get_component("data_loader")
+    assert isinstance(loader.file_loader, PlainJSONFileLoader)
+    stock = botocore.loaders.JSONFileLoader()
+    data = Path(botocore.__file__).parent / "data"
+    for name in ("endpoints", "ec2/2016-11-15/service-2", "sts/2011-06-15/endpoint-rule-set-1"):
+        loaded = loader.file_loader.load_file(str(data / name))
+        assert type(loaded) is dict
+        assert loaded == stock.load_file(str(data / name))
+    assert loader.file_loader.load_file(str(data / "no-such-service")) is None

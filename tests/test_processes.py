@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -209,78 +211,84 @@ def test_a_container_cpu_limit_caps_the_cores(
 # --- signals: a run stopped from outside leaves no collector process behind -------------------
 
 
-def children_of(pid: int) -> set[int]:
-    """The live processes whose parent is `pid` (from /proc; zombies count as gone)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-            if int(ppid) == pid and state != "Z":
-                found.add(int(entry.name))
-    return found
+def state_and_parent(stat: Path) -> tuple[str, int]:
+    """A process's state and parent from /proc/PID/stat; ("gone", 0) once it has ended."""
+    try:
+        state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+    except OSError:
+        return "gone", 0
+    return state, int(ppid)
 
 
-def alive(pids: set[int]) -> set[int]:
-    """Those of `pids` still running (a zombie or a reaped process is not)."""
-    left = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            left.add(pid)
-    return left
+def running(pid: int) -> bool:
+    """Still running: neither gone nor a zombie (an orphan's parent may be slow to reap it)."""
+    return state_and_parent(Path(f"/proc/{pid}/stat"))[0] not in ("gone", "Z")
 
 
-def slow_audit(aws: MotoServer, tmp_path: Path) -> subprocess.Popen[str]:
-    """`vpc-audit` with 2 collector processes reading 40 account-regions at 0.2 s a call (a
-    minute's work), started once both processes are reading."""
+def running_children(pid: int) -> set[int]:
+    return {
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if state_and_parent(stat)[1] == pid and running(int(stat.parent.name))
+    }
+
+
+@contextmanager
+def slow_audit(aws: MotoServer, processes: int, **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """`vpc-audit` reading 40 account-regions at 0.2 s a call (most of a minute's work) with
+    `processes` collector processes, yielded once it reads EC2; killed with whatever it left
+    running if the test fails."""
     seed_estate(aws.url)
     aws.latency = 0.2
-    cmd = [sys.executable, "-m", "auditor", "--role-name", DEMO_ROLE, "--processes", "2"]
-    cmd += ["--workers", "4", "--json", str(tmp_path / "r.json")]
+    cmd = [sys.executable, "-m", "auditor", "--role-name", DEMO_ROLE, "--json", os.devnull]
+    cmd += ["--processes", str(processes), "--workers", "4"]
     for region in DEMO_REGIONS:
         cmd += ["--region", region]
     for i in range(20):
         cmd += ["--account", f"{100000000000 + i:012d}"]
-    audit = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    deadline = time.monotonic() + 60
-    while len(children_of(audit.pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1)  # the processes have opened their accounts and are reading
-    return audit
+    aws.clear_calls()
+    audit = subprocess.Popen(cmd, text=True, env=os.environ.copy(), **popen)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while aws.calls["ec2:DescribeVpcs"] < processes and time.monotonic() < deadline:
+            workers |= running_children(audit.pid)
+            time.sleep(0.05)
+        yield audit
+    finally:
+        for pid in [audit.pid, *workers]:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        audit.wait()
 
 
-def test_sigterm_ends_the_run_and_its_collector_processes(aws: MotoServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_ends_the_run_and_its_collector_processes(aws: MotoServer, processes: int) -> None:
     """A scheduler's timeout or `docker stop` sends SIGTERM: the run ends its collector
-    processes, says so in one line and exits 143."""
-    audit = slow_audit(aws, tmp_path)
-    workers = children_of(audit.pid)
-    assert len(workers) == 2
-    audit.send_signal(signal.SIGTERM)
-    _, stderr = audit.communicate(timeout=30)
-    assert audit.returncode == 143
-    assert stderr.strip().splitlines()[-1] == "vpc-audit: terminated"
-    assert alive(workers) == set()
-    assert not (tmp_path / "r.json").exists()
+    processes and reads no account-region it had not started (one process or several), says
+    so in one line and exits 143."""
+    with slow_audit(aws, processes, stderr=subprocess.PIPE) as audit:
+        workers = running_children(audit.pid)
+        assert len(workers) == (processes if processes > 1 else 0)
+        audit.send_signal(signal.SIGTERM)
+        _, stderr = audit.communicate(timeout=30)
+        assert audit.returncode == 143
+        assert stderr.strip().splitlines()[-1] == "vpc-audit: terminated"
+        assert not any(running(pid) for pid in workers)
+        started = aws.calls["ec2:DescribeVpcs"]
+        time.sleep(1)
+        assert aws.calls["ec2:DescribeVpcs"] == started < 40 // 4
 
 
-def test_collector_processes_stop_when_the_parent_is_killed(
-    aws: MotoServer, tmp_path: Path
-) -> None:
+def test_collector_processes_stop_when_the_parent_is_killed(aws: MotoServer) -> None:
     """A parent killed outright (SIGKILL, the OOM killer) cannot end its children: each one
     stops at its next word to the parent instead of reading AWS to the end for nobody."""
-    audit = slow_audit(aws, tmp_path)
-    workers = children_of(audit.pid)
-    assert len(workers) == 2
-    audit.kill()
-    audit.communicate(timeout=30)
-    deadline = time.monotonic() + 20  # the whole audit would take a minute
-    while alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert alive(workers) == set()
+    with slow_audit(aws, 2, stderr=subprocess.DEVNULL) as audit:
+        workers = running_children(audit.pid)
+        assert len(workers) == 2
+        audit.kill()
+        audit.wait()
+        deadline = time.monotonic() + 20  # the whole audit would take most of a minute
+        while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(running(pid) for pid in workers)

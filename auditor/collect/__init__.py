@@ -21,8 +21,9 @@ import hashlib
 import logging
 import threading
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -199,7 +200,7 @@ class Target:
                 acct.error = one_line(exc)
             return acct
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
+        with thread_pool(workers) as pool:
             # Asked while the accounts open, so it never waits at the end of a run.
             organization = pool.submit(organization_id, base, identity) if ask_org else None
             # A shard opens every account too: it needs each one's regions to know its share.
@@ -238,6 +239,18 @@ class Target:
             org_id = organization.result() if organization else None
         regions = sorted({r for a in accounts for r in a.regions})
         return Part(views, coverage, regions, org_id)
+
+
+@contextmanager
+def thread_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool that drops its queued work when the block is left by an exception (Ctrl-C,
+    SIGTERM, a bug): only the account-regions under way finish, not all those queued."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def interleave(accounts: Sequence[_Account]) -> list[tuple[_Account, str]]:

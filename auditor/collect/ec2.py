@@ -105,7 +105,7 @@ def read_region(
 ) -> Snapshot:
     """All networking state visible to `account_id` in `region`; raises on any failed call.
 
-    `audited`: the other accounts this audit reads (whose security groups the rules see).
+    `audited`: the accounts this audit reads (whose security groups the rules see).
 
     `service_lists` gives the region's AWS service prefix lists (DescribePrefixLists, the same
     for every account of a region) when the caller reads them once for the region: it is
@@ -192,7 +192,7 @@ def vpcs_referencing_unaudited(
         for g in view.security_groups
         for rule in g.ingress + g.egress
         for ref in rule.groups
-        if (ref.user_id or account_id) not in known
+        if (ref.user_id or g.account_id) not in known
     }
     return [v.id for v in view.vpcs if v.id in unaudited and v.account_id == account_id]
 

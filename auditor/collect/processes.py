@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from auditor.collect import Part, Progress, Target
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def default_processes() -> int:
     """Two per usable core, at most 8: a process with half as many threads spends much less
     on handing its GIL around (benchmarks/collect.py, 2 cores: calls took 50 ms + 13 ms with
@@ -85,11 +88,11 @@ def read_in_processes(
     # Parse EC2's model and build its client class once, here, for every child to inherit.
     client(target.base, "ec2", target.identity.home_region)
     pools = connection_pools()
-    # What the children inherit stays out of their garbage collections (the gc module's advice
-    # for forking): collecting would walk, and so copy, every page of the parent's heap.
-    gc.freeze()
     children: list[tuple[Any, multiprocessing.connection.Connection]] = []
     try:
+        # What the children inherit stays out of their garbage collections (the gc module's
+        # advice for forking): collecting would walk, and so copy, every page of the heap.
+        gc.freeze()
         for index, (accounts, threads) in enumerate(share(account_ids, processes, workers)):
             reader, writer = context.Pipe(duplex=False)
             readers = [r for _, r in children] + [reader]
@@ -99,7 +102,13 @@ def read_in_processes(
                 name=f"vpc-audit-collect-{index}",
                 daemon=True,
             )
-            child.start()
+            # Held back until the child has set its own handlers (see _child); the parent
+            # takes a Ctrl-C or SIGTERM that came meanwhile once the child has started.
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                child.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             writer.close()
             children.append((child, reader))
         return _gather(children, progress)
@@ -108,7 +117,7 @@ def read_in_processes(
         for child, reader in children:
             reader.close()
             if child.is_alive():
-                child.terminate()
+                child.kill()
             child.join()
 
 
@@ -159,9 +168,11 @@ def _child(
     ask_org: bool,
     pools: list[urllib3.PoolManager],
 ) -> None:
-    # Ctrl-C reaches the whole process group: the parent alone handles it and ends the children.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's terminate() ends it at once
+    # Ctrl-C reaches the whole process group, and a service manager's SIGTERM often every
+    # process of the service: the parent alone handles them, and ends the children.
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     # The pipes' read ends forked with this process: only the parent's may stay open, so that
     # when the parent is gone (killed) a child's next send fails and the child stops.
     for reader in readers:
