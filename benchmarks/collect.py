@@ -353,6 +353,19 @@ def server_child(args: argparse.Namespace) -> None:
         url = replay_front_url(server, replay, server.url)
     print(json.dumps({"url": url}), flush=True)
     cpu = time.process_time()
+    # When each EC2 call arrived and how many calls were then in flight (itself included).
+    ec2_calls: list[tuple[float, int]] = []
+    count_call = server.count_call
+
+    def timed_count_call(
+        access_key: str, region: str, service: str, action: str, in_flight: bool = True
+    ) -> int:
+        number = count_call(access_key, region, service, action, in_flight)
+        if service == "ec2":
+            ec2_calls.append((time.time(), server._in_flight))
+        return number
+
+    server.count_call = timed_count_call  # type: ignore[method-assign]
     for line in sys.stdin:
         command = json.loads(line)
         reply: dict[str, Any] = {}
@@ -362,6 +375,7 @@ def server_child(args: argparse.Namespace) -> None:
             replay.on = command["on"]
         elif command["op"] == "clear":
             server.clear_calls()
+            ec2_calls.clear()
             if buckets:
                 buckets.reset()
             cpu = time.process_time()
@@ -371,6 +385,7 @@ def server_child(args: argparse.Namespace) -> None:
                 "peak_in_flight": server.peak_in_flight,
                 "cpu": time.process_time() - cpu,
                 "throttled": buckets.throttled if buckets else 0,
+                "ec2_calls": ec2_calls,
             }
         print(json.dumps(reply), flush=True)
     server.stop()
@@ -548,6 +563,7 @@ def audit_child(args: argparse.Namespace, cli_args: list[str]) -> None:
 
     def timed_collect(*a: Any, **k: Any) -> Any:
         wall, cpu = time.perf_counter(), time.process_time() + children_cpu()
+        timing["collect_started"] = time.time()  # the server's clock, for the timeline
         try:
             return real_collect(*a, **k)
         finally:
@@ -684,6 +700,32 @@ class Calls:
         return sum(math.ceil(n / fanout) for n in (fixed, second, last))
 
 
+def timeline(runs: list[dict[str, Any]], workers: int) -> str:
+    """When the first EC2 call went out, from when all `workers` were busy, and when the last
+    went out, in seconds from the start of the collection: the start of a run (credentials,
+    roles, processes, clients) is time the ideal does not count."""
+    first, busy, last = [], [], []
+    for run in runs:
+        started, calls = run["collect_started"], run["server"]["ec2_calls"]
+        if calls:
+            first.append(calls[0][0] - started)
+            last.append(calls[-1][0] - started)
+            busy += [next((t - started for t, n in calls if n >= workers), math.inf)]
+    if not first:
+        return "no EC2 call"
+    all_busy = median(busy)
+    return (
+        f"first EC2 call at {median(first):.2f} s, "
+        + (
+            f"all {workers} workers busy from {all_busy:.2f} s"
+            if all_busy < math.inf
+            else f"never all {workers} workers busy"
+        )
+        + f", last EC2 call sent at {median(last):.2f} s"
+        + f", collection done at {median([r['collect_wall'] for r in runs]):.2f} s"
+    )
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -779,6 +821,7 @@ def report(
             else ""
         )
     )
+    print("timeline of the collection (medians): " + timeline(runs, workers))
     gaps = [r["coverage"]["error"] for r in runs]
     if any(gaps):
         print(f"COVERAGE GAPS in the runs: {gaps}")
