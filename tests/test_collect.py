@@ -576,6 +576,14 @@ def test_who_may_connect_is_read_only_for_services_that_accept_without_approval(
     assert found[services["open"]].allowed_principals == [f"arn:aws:iam::{B}:root"]
     assert found[services["approved"]].allowed_principals is None  # not read
 
+    # Deleted between the listing and this read: unknown, and the account-region still read.
+    aws.faults = refusing(
+        "DescribeVpcEndpointServicePermissions", "InvalidVpcEndpointServiceId.NotFound", "gone"
+    )
+    snap = audit_base()
+    assert by_id(snap.endpoint_services)[services["open"]].allowed_principals is None
+    assert [c.status for c in snap.coverage] == ["ok"]
+
 
 def test_prefix_list_referenced_by_a_security_group_is_collected(aws: MotoServer) -> None:
     client = ec2()

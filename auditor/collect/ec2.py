@@ -218,18 +218,25 @@ def stale_groups(ec2: Any, vpc_id: str, account_id: str, region: str) -> StaleGr
     return StaleGroupCheck(vpc_id, account_id, region, groups)
 
 
-def allowed_principals(ec2: Any, service_id: str) -> list[str]:
-    """Who may connect to one endpoint service we provide (the API takes one service at a time)."""
-    return [
-        p["Principal"]
-        for p in paginate(
-            ec2,
-            "describe_vpc_endpoint_service_permissions",
-            "AllowedPrincipals",
-            ServiceId=service_id,
-        )
-        if p.get("Principal")
-    ]
+def allowed_principals(ec2: Any, service_id: str) -> list[str] | None:
+    """Who may connect to one endpoint service we provide (the API takes one service at a
+    time); None (unknown) for a service deleted since it was listed, rather than failing the
+    account-region."""
+    try:
+        return [
+            p["Principal"]
+            for p in paginate(
+                ec2,
+                "describe_vpc_endpoint_service_permissions",
+                "AllowedPrincipals",
+                ServiceId=service_id,
+            )
+            if p.get("Principal")
+        ]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "InvalidVpcEndpointServiceId.NotFound":
+            return None
+        raise
 
 
 def vpc_attribute(ec2: Any, vpc_id: str, attribute: str, shared: bool) -> bool | None:
