@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import botocore.exceptions
 from botocore.parsers import ResponseParserError
 
+from auditor.collect.sessions import error_code
 from auditor.model import (
     Endpoint,
     EndpointService,
@@ -234,7 +235,7 @@ def allowed_principals(ec2: Any, service_id: str) -> list[str] | None:
             if p.get("Principal")
         ]
     except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "InvalidVpcEndpointServiceId.NotFound":
+        if error_code(exc) == "InvalidVpcEndpointServiceId.NotFound":
             return None
         raise
 
@@ -249,7 +250,7 @@ def vpc_attribute(ec2: Any, vpc_id: str, attribute: str, shared: bool) -> bool |
         reply = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
     except botocore.exceptions.ClientError as exc:
         # A VPC deleted since DescribeVpcs is as good as unknown; not a reason to fail the region.
-        if shared or exc.response.get("Error", {}).get("Code") == "InvalidVpcID.NotFound":
+        if shared or error_code(exc) == "InvalidVpcID.NotFound":
             return None
         raise
     value = reply.get(key, {}).get("Value")
@@ -313,8 +314,7 @@ def referenced_list_entries(ec2: Any, prefix_list_id: str) -> list[str] | None:
     try:
         return prefix_list_entries(ec2, prefix_list_id)
     except botocore.exceptions.ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code.lower().startswith("invalidprefixlistid"):
+        if error_code(exc).lower().startswith("invalidprefixlistid"):
             return None
         raise
 

@@ -308,12 +308,9 @@ def organization_id(session: boto3.Session, identity: Identity) -> str | None:
     try:
         return str(org.describe_organization()["Organization"]["Id"])
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        code = (
-            exc.response["Error"].get("Code")
-            if isinstance(exc, botocore.exceptions.ClientError)
-            else None
-        )
-        if code != "AWSOrganizationsNotInUseException":  # no organisation: nothing to say
+        if (
+            error_code(exc) != "AWSOrganizationsNotInUseException"
+        ):  # no organisation: nothing to say
             log.warning(
                 "cannot read the organisation (%s): a policy condition naming it by "
                 "aws:PrincipalOrgID counts as untrusted unless the audit policy lists it "
@@ -391,6 +388,13 @@ def partition_of(session: boto3.Session, region: str, asked: str) -> str:
         return str(session.get_partition_for_region(region))
     except botocore.exceptions.UnknownRegionError:
         return asked
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a ClientError; "" for any other failure."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
 
 
 def one_line(exc: BaseException) -> str:
