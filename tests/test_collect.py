@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import botocore
 import botocore.exceptions
+import botocore.handlers
 import botocore.loaders
 import pytest
 from botocore.parsers import ResponseParserError
@@ -463,6 +464,71 @@ def test_shared_client_parts_go_with_their_session() -> None:
     gc.collect()  # frees the session's loader, and with it the loader's entry
     gc.collect()  # then the model and class, which refer to each other
     assert model() is None
+
+
+def handler_names(session: boto3.Session, event: str) -> list[str]:
+    """The handlers `session` would call for `event`, by name, in order."""
+    emitter = session.events._emitter  # type: ignore[attr-defined]
+    return [
+        getattr(h, "__qualname__", type(h).__qualname__)
+        for h in emitter._handlers.prefix_search(event)
+    ]
+
+
+def test_an_account_session_has_the_handlers_of_a_new_session(aws: MotoServer) -> None:
+    """Account sessions copy botocore's built-in handlers instead of registering them: the
+    same handlers, in the same order, and boto3's own once, as in a session made anew."""
+    base = base_session(None)
+    sts = auditor.collect.sessions.client(base, "sts", USE1)
+    account = auditor.collect.sessions.assume_role_session(
+        base, None, identify(base, sts), B, ROLE, None, sts
+    )
+    events = {name for name, *_ in botocore.handlers.BUILTIN_HANDLERS}
+    events |= {"creating-client-class.s3", "creating-resource-class.ec2.ServiceResource"}
+    events |= {"before-call.ec2.DescribeVpcs", "needs-retry.ec2.DescribeVpcs"}
+    fresh = boto3.Session()
+    for event in sorted(events):
+        event = event.replace("*", "ec2")
+        assert handler_names(account, event) == handler_names(fresh, event), event
+    assert handler_names(account, "creating-client-class.s3")  # boto3's, registered once
+    account_ec2 = account.client("ec2", region_name=USE1)
+    assert {v["OwnerId"] for v in account_ec2.describe_vpcs()["Vpcs"]} == {B}  # the role's
+
+
+def test_identify_runs_the_waiting_work_once_while_the_call_is_out(aws: MotoServer) -> None:
+    aws.latency = 0.2
+    base = base_session(None)
+    sts = auditor.collect.sessions.client(base, "sts", USE1)
+    ran: list[float] = []
+    started = time.monotonic()
+
+    identity = identify(base, sts, while_waiting=lambda: ran.append(time.monotonic()))
+
+    assert identity.account_id == A
+    assert len(ran) == 1
+    assert ran[0] - started < 0.2  # while the answer was still on its way
+    assert sts.get_caller_identity()["Account"] == A  # and only for the first call
+    assert len(ran) == 1
+
+
+def test_each_account_region_is_read_through_one_client(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The region's service prefix lists are read through the client of the account-region
+    that reads them, not one of their own: one EC2 client per account-region."""
+    real = auditor.collect.client
+    made: list[tuple[str, str]] = []
+
+    def counting(session: Any, service: str, region: str, *rest: Any, **kw: Any) -> Any:
+        made.append((service, region))
+        return real(session, service, region, *rest, **kw)
+
+    monkeypatch.setattr(auditor.collect, "client", counting)
+    snap = collect(Request(accounts=(A, B), role_name=ROLE, regions=(USE1, EUW1)))
+
+    assert [c.status for c in snap.coverage] == ["ok"] * 4
+    ec2_clients = sorted(m for m in made if m[0] == "ec2")
+    assert ec2_clients == sorted([("ec2", r) for r in (USE1, EUW1) for _ in (A, B)])
 
 
 def test_an_unreadable_organisation_is_said_not_silently_dropped(

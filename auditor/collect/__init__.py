@@ -42,11 +42,13 @@ from auditor.collect.sessions import (
     base_session,
     client,
     enabled_regions,
+    home_region,
     identify,
     limit_rate,
     one_line,
     org_accounts,
     organization_id,
+    preload_model,
 )
 from auditor.errors import InputError
 from auditor.model import Coverage, PrefixList, Scope, Shard, Snapshot
@@ -99,6 +101,22 @@ class _Account:
     session: boto3.Session | None = None
     regions: list[str] = field(default_factory=list)
     error: str | None = None
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ec2(self, region: str) -> Any:
+        """The account-region's one EC2 client (made on first use), so that every call to it
+        keeps to its one request rate and a client is made once: each costs CPU."""
+        assert self.session is not None
+        with self._lock:
+            if region not in self._clients:
+                self._clients[region] = limit_rate(client(self.session, "ec2", region))
+            return self._clients[region]
+
+    def done_with(self, region: str) -> None:
+        """Let go of the account-region's client once it is read: thousands would add up."""
+        with self._lock:
+            self._clients.pop(region, None)
 
 
 def collect(request: Request, progress: Progress | None = None) -> Snapshot:
@@ -110,14 +128,17 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
     if shard is not None and not 0 <= shard.index < shard.count:
         raise InputError(f"--shard {shard}: the index must be from 0 to {shard.count - 1}")
     base = base_session(request.profile)
-    identity = identify(base)
+    # One STS client for the identity and every account's AssumeRole, shared by all threads
+    # (and inherited by the collector processes): clients are costly to make.
+    sts = client(base, "sts", home_region(base), connections=request.workers)
+    identity = identify(base, sts, while_waiting=lambda: preload_model(base, "ec2"))
     if request.org:
         account_ids = org_accounts(base, identity)
     elif request.accounts:
         account_ids = sorted(set(request.accounts))
     else:
         account_ids = [identity.account_id]
-    target = Target(base, identity, request, frozenset(account_ids))
+    target = Target(base, identity, request, sts, frozenset(account_ids))
     processes = min(request.processes, len(account_ids), request.workers)
     if processes <= 1 or not can_fork():
         parts = [target.read(account_ids, max(1, request.workers), True, progress)]
@@ -165,6 +186,7 @@ class Target:
     base: boto3.Session
     identity: Identity
     request: Request
+    sts: Any
     audited: frozenset[str] = frozenset()
 
     def read(
@@ -174,8 +196,7 @@ class Target:
         organisation's id (one share of a run asks)."""
         base, identity, request, shard = self.base, self.identity, self.request, self.request.shard
         role_name = request.role_name or DEFAULT_ORG_ROLE
-        # One STS client for every account's AssumeRole, shared by all the threads.
-        sts = client(base, "sts", identity.home_region, connections=workers)
+        sts = self.sts
 
         def mine(account_id: str, region: str) -> bool:
             return shard is None or shard_of(account_id, region, shard.count) == shard.index
@@ -293,7 +314,7 @@ def read_service_lists(
         acct = first[region]
         assert acct.session is not None
         try:
-            return ec2_reader.aws_service_lists(client(acct.session, "ec2", region), region)
+            return ec2_reader.aws_service_lists(acct.ec2(region), region)
         except AWS_FAILURES as exc:
             log.info("%s: service prefix lists not read: %s", region, one_line(exc))
             return None
@@ -378,11 +399,9 @@ def _read(
     service_lists: Callable[[], list[PrefixList] | None] | None,
     audited: frozenset[str],
 ) -> tuple[Snapshot | None, str | None]:
-    assert acct.session is not None
     try:
-        ec2 = limit_rate(client(acct.session, "ec2", region))
         view = ec2_reader.read_region(
-            ec2,
+            acct.ec2(region),
             acct.account_id,
             region,
             run=fanout,
@@ -391,6 +410,8 @@ def _read(
         )
     except AWS_FAILURES as exc:
         return None, one_line(exc)
+    finally:
+        acct.done_with(region)
     view.coverage = [Coverage(acct.account_id, region, "ok")]
     return view, None
 

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 import urllib3
 
-from auditor.collect.sessions import client
 from auditor.errors import AuditError
 
 if TYPE_CHECKING:
@@ -85,8 +84,6 @@ def read_in_processes(
 ) -> list[Part]:
     """Read the accounts in `processes` forked processes, `workers` threads among them."""
     context = multiprocessing.get_context("fork")
-    # Parse EC2's model and build its client class once, here, for every child to inherit.
-    client(target.base, "ec2", target.identity.home_region)
     pools = connection_pools()
     children: list[tuple[Any, multiprocessing.connection.Connection]] = []
     try:
