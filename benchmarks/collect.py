@@ -822,6 +822,17 @@ def report(
         )
     )
     print("timeline of the collection (medians): " + timeline(runs, workers))
+    starts = [
+        r["server"]["ec2_calls"][0][0] - r["collect_started"]
+        for r in runs
+        if r["server"]["ec2_calls"]
+    ]
+    if starts:
+        start = median(starts)
+        print(
+            f"from the first EC2 call on: {wall - start:.2f} s, {(wall - start) / best:.2f} x the "
+            f"ideal (the {start:.2f} s before it, the run's start, is time the ideal does not count)"
+        )
     gaps = [r["coverage"]["error"] for r in runs]
     if any(gaps):
         print(f"COVERAGE GAPS in the runs: {gaps}")

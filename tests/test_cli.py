@@ -227,6 +227,39 @@ def test_no_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "no AWS credentials found" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("config", "env", "message"),
+    [
+        ("credential_process = /bin/false", {}, "CredentialRetrievalError"),
+        ("", {"AWS_SECRET_ACCESS_KEY": None}, "PartialCredentialsError"),
+    ],
+)
+def test_failing_base_credentials_are_a_clear_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    config: str,
+    env: dict[str, str | None],
+    message: str,
+) -> None:
+    """botocore resolves the credentials when the first client is made: a credential_process
+    (aws-vault, granted, saml2aws) that fails is one line, as a refused call is."""
+    profile = tmp_path / "config"
+    profile.write_text(f"[profile broken]\nregion = us-east-1\n{config}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(profile))
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name)
+    args = ["--profile", "broken"] if config else []
+    if config:
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = run(*args, "--region", "us-east-1")
+    assert result.exit_code == 3
+    assert "vpc-audit: error: cannot identify the base credentials" in result.stderr
+    assert message in result.stderr
+    assert "internal error" not in result.stderr
+
+
 def test_help_documents_exit_codes() -> None:
     result = run("--help")
     assert result.exit_code == 0

@@ -6,10 +6,12 @@ AWS_ENDPOINT_URL); set-ups are built with plain boto3 clients and kept small.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,6 +55,7 @@ from auditor.model import (
     RouteTable,
     SecurityGroup,
     SecurityGroupRule,
+    Shard,
     Snapshot,
     Vpc,
 )
@@ -495,40 +498,80 @@ def test_an_account_session_has_the_handlers_of_a_new_session(aws: MotoServer) -
     assert {v["OwnerId"] for v in account_ec2.describe_vpcs()["Vpcs"]} == {B}  # the role's
 
 
-def test_identify_runs_the_waiting_work_once_while_the_call_is_out(aws: MotoServer) -> None:
-    aws.latency = 0.2
+def test_identify_runs_the_waiting_work_beside_the_call_and_waits_for_it(
+    aws: MotoServer,
+) -> None:
+    aws.latency = 0.3
     base = base_session(None)
-    sts = auditor.collect.sessions.client(base, "sts", USE1)
-    ran: list[float] = []
-    started = time.monotonic()
+    sts = auditor.collect.sessions.base_sts(base)
+    ran: list[tuple[threading.Thread, float]] = []
 
-    identity = identify(base, sts, while_waiting=lambda: ran.append(time.monotonic()))
+    def work() -> None:
+        time.sleep(0.3)
+        ran.append((threading.current_thread(), time.monotonic()))
+
+    started = time.monotonic()
+    identity = identify(base, sts, while_waiting=work)
+    returned = time.monotonic()
 
     assert identity.account_id == A
-    assert len(ran) == 1
-    assert ran[0] - started < 0.2  # while the answer was still on its way
-    assert sts.get_caller_identity()["Account"] == A  # and only for the first call
+    [(thread, ended)] = ran  # once
+    assert thread is not threading.current_thread()
+    assert ended <= returned  # identify waited for it
+    assert returned - started < 0.55  # beside the call's 0.3 s, not after it
+    aws.latency = 0.0
+    sts.get_caller_identity()  # the client's later calls do not start it again
     assert len(ran) == 1
 
 
-def test_each_account_region_is_read_through_one_client(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+def test_identify_survives_failing_waiting_work(
+    aws: MotoServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The region's service prefix lists are read through the client of the account-region
-    that reads them, not one of their own: one EC2 client per account-region."""
+    def work() -> None:
+        raise RuntimeError("model not there")
+
+    with caplog.at_level("DEBUG", logger="auditor.collect.sessions"):
+        assert identify(base_session(None), while_waiting=work).account_id == A
+    assert "helper work failed" in caplog.text
+
+
+@pytest.mark.parametrize("shard", [None, Shard(0, 2), Shard(1, 2)])
+def test_each_account_region_is_read_through_one_client_dropped_after(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch, shard: Shard | None
+) -> None:
+    """The region's service prefix lists are read through the client of an account-region
+    being read, not one of their own, and no client outlives its read (a shard may read the
+    lists through an account-region it does not audit: that client goes too)."""
     real = auditor.collect.client
     made: list[tuple[str, str]] = []
+    alive: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def counting(session: Any, service: str, region: str, *rest: Any, **kw: Any) -> Any:
         made.append((service, region))
-        return real(session, service, region, *rest, **kw)
+        made_client = real(session, service, region, *rest, **kw)
+        alive.add(made_client)
+        return made_client
+
+    left: list[int] = []
+
+    def progress(done: int, total: int, failed: int) -> None:
+        if done == total:  # every account-region read: no client should be left
+            gc.collect()
+            left.append(len(alive))
 
     monkeypatch.setattr(auditor.collect, "client", counting)
-    snap = collect(Request(accounts=(A, B), role_name=ROLE, regions=(USE1, EUW1)))
+    regions = (USE1, EUW1, USW2)
+    request = Request(accounts=(A, B, C), role_name=ROLE, regions=regions, shard=shard)
+    snap = collect(request, progress)
 
-    assert [c.status for c in snap.coverage] == ["ok"] * 4
+    read = [(c.account_id, c.region) for c in snap.coverage]
+    assert [c.status for c in snap.coverage] == ["ok"] * len(read)
     ec2_clients = sorted(m for m in made if m[0] == "ec2")
-    assert ec2_clients == sorted([("ec2", r) for r in (USE1, EUW1) for _ in (A, B)])
+    if shard is None:
+        assert ec2_clients == sorted(("ec2", r) for r in regions for _ in (A, B, C))
+    else:
+        assert len(ec2_clients) <= len(read) + len(regions)
+    assert left == [0]
 
 
 def test_an_unreadable_organisation_is_said_not_silently_dropped(

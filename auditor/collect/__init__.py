@@ -40,9 +40,9 @@ from auditor.collect.sessions import (
     Identity,
     assume_role_session,
     base_session,
+    base_sts,
     client,
     enabled_regions,
-    home_region,
     identify,
     limit_rate,
     one_line,
@@ -101,22 +101,29 @@ class _Account:
     session: boto3.Session | None = None
     regions: list[str] = field(default_factory=list)
     error: str | None = None
-    _clients: dict[str, Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Each region's EC2 client while in use, with how many use it.
+    _clients: dict[str, list[Any]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def ec2(self, region: str) -> Any:
-        """The account-region's one EC2 client (made on first use), so that every call to it
-        keeps to its one request rate and a client is made once: each costs CPU."""
+    @contextmanager
+    def ec2(self, region: str) -> Iterator[Any]:
+        """The account-region's EC2 client, one for all who read the account-region at once
+        (its own read and the region's service lists): each client costs CPU to make, and
+        the account-region's calls keep to one request rate. Dropped once no one uses it:
+        thousands would add up."""
         assert self.session is not None
         with self._lock:
             if region not in self._clients:
-                self._clients[region] = limit_rate(client(self.session, "ec2", region))
-            return self._clients[region]
-
-    def done_with(self, region: str) -> None:
-        """Let go of the account-region's client once it is read: thousands would add up."""
-        with self._lock:
-            self._clients.pop(region, None)
+                self._clients[region] = [limit_rate(client(self.session, "ec2", region)), 0]
+            entry = self._clients[region]
+            entry[1] += 1
+        try:
+            yield entry[0]
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._clients[region]
 
 
 def collect(request: Request, progress: Progress | None = None) -> Snapshot:
@@ -130,7 +137,9 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
     base = base_session(request.profile)
     # One STS client for the identity and every account's AssumeRole, shared by all threads
     # (and inherited by the collector processes): clients are costly to make.
-    sts = client(base, "sts", home_region(base), connections=request.workers)
+    sts = base_sts(base, connections=request.workers)
+    # EC2's model (most of the CPU of a run's start) is parsed while GetCallerIdentity is out,
+    # once for every account-region's client and every forked collector process.
     identity = identify(base, sts, while_waiting=lambda: preload_model(base, "ec2"))
     if request.org:
         account_ids = org_accounts(base, identity)
@@ -196,7 +205,6 @@ class Target:
         organisation's id (one share of a run asks)."""
         base, identity, request, shard = self.base, self.identity, self.request, self.request.shard
         role_name = request.role_name or DEFAULT_ORG_ROLE
-        sts = self.sts
 
         def mine(account_id: str, region: str) -> bool:
             return shard is None or shard_of(account_id, region, shard.count) == shard.index
@@ -214,7 +222,7 @@ class Target:
                         account_id,
                         role_name,
                         request.external_id,
-                        sts,
+                        self.sts,
                     )
                 acct.regions = list(request.regions) or enabled_regions(acct.session, identity)
             except AWS_FAILURES as exc:
@@ -314,7 +322,8 @@ def read_service_lists(
         acct = first[region]
         assert acct.session is not None
         try:
-            return ec2_reader.aws_service_lists(acct.ec2(region), region)
+            with acct.ec2(region) as ec2:
+                return ec2_reader.aws_service_lists(ec2, region)
         except AWS_FAILURES as exc:
             log.info("%s: service prefix lists not read: %s", region, one_line(exc))
             return None
@@ -400,18 +409,17 @@ def _read(
     audited: frozenset[str],
 ) -> tuple[Snapshot | None, str | None]:
     try:
-        view = ec2_reader.read_region(
-            acct.ec2(region),
-            acct.account_id,
-            region,
-            run=fanout,
-            service_lists=service_lists,
-            audited=audited,
-        )
+        with acct.ec2(region) as ec2:
+            view = ec2_reader.read_region(
+                ec2,
+                acct.account_id,
+                region,
+                run=fanout,
+                service_lists=service_lists,
+                audited=audited,
+            )
     except AWS_FAILURES as exc:
         return None, one_line(exc)
-    finally:
-        acct.done_with(region)
     view.coverage = [Coverage(acct.account_id, region, "ok")]
     return view, None
 

@@ -15,7 +15,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,58 +275,85 @@ class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):
         return None
 
 
-def home_region(session: boto3.Session) -> str:
+def sts_region(session: boto3.Session) -> str:
     """Where the base credentials' STS is asked: the configured region, else us-east-1."""
     return session.region_name or HOME_REGION["aws"]
 
 
-def identify(
-    session: boto3.Session, sts: Any = None, while_waiting: Callable[[], None] | None = None
-) -> Identity:
-    """Who the base credentials are, through `sts` (the base session's STS client; one is made
-    if not given). `while_waiting` runs on a second thread while GetCallerIdentity is on the
-    wire (the start of a run has CPU work that needs no answer: parsing EC2's model), started
-    as the request goes out, so that it cannot hold the GIL while the request is prepared."""
-    region = home_region(session)
-    if sts is None:
-        sts = client(session, "sts", region)
-    helper: list[threading.Thread] = []
-
-    def start_helper(**_: Any) -> None:
-        if while_waiting and not helper:
-            helper.append(threading.Thread(target=while_waiting, name="identify-helper"))
-            helper[0].start()
-
-    sts.meta.events.register_first("before-send.sts.GetCallerIdentity", start_helper)
+@contextmanager
+def base_credential_errors() -> Iterator[None]:
+    """Failures of the base credentials (none found, a credential_process or SSO login that
+    fails, a bad region) as one-line errors. botocore resolves the credentials when it makes
+    the first client, and uses them with the first call."""
     try:
-        ident = sts.get_caller_identity()
+        yield
     except botocore.exceptions.NoCredentialsError:
         raise AuditError(
             "no AWS credentials found (use --profile, or set the standard AWS_* variables)"
         ) from None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise AuditError(f"cannot identify the base credentials: {one_line(exc)}") from None
+
+
+def base_sts(session: boto3.Session, connections: int | None = None) -> Any:
+    """The base credentials' STS client, for `connections` threads at once."""
+    with base_credential_errors():
+        return client(session, "sts", sts_region(session), connections=connections)
+
+
+def identify(
+    session: boto3.Session, sts: Any = None, while_waiting: Callable[[], None] | None = None
+) -> Identity:
+    """Who the base credentials are, asked through `sts` (base_sts's client, made if not
+    given). `while_waiting` runs on a second thread while GetCallerIdentity is on the wire (the
+    start of a run has CPU work that needs no answer: parsing EC2's model); it starts as the
+    request goes out, so that it cannot hold the GIL while the request is prepared, and has
+    ended when this returns."""
+    if sts is None:
+        sts = base_sts(session)
+    helper = threading.Thread(target=quietly(while_waiting), name="identify-helper")
+    event = "before-send.sts.GetCallerIdentity"
+
+    def start_helper(**_: Any) -> None:
+        if helper.ident is None:  # once, not again for a retry
+            helper.start()
+
+    if while_waiting:
+        sts.meta.events.register_first(event, start_helper)
+    try:
+        with base_credential_errors():
+            ident = sts.get_caller_identity()
     finally:
-        sts.meta.events.unregister("before-send.sts.GetCallerIdentity", start_helper)
-        for thread in helper:
-            thread.join()
+        sts.meta.events.unregister(event, start_helper)
+        if helper.ident is not None:
+            helper.join()
     partition = ident["Arn"].split(":")[1]
     return Identity(
         ident["Account"],
         ident["Arn"],
         partition,
-        session.region_name or HOME_REGION.get(partition, region),
+        session.region_name or HOME_REGION.get(partition, sts_region(session)),
     )
+
+
+def quietly(work: Callable[[], None] | None) -> Callable[[], None]:
+    """`work` for a helper thread that must not fail the run: a failure is only logged (the
+    work is an optimisation; what it prepares is made again where it is needed)."""
+
+    def run() -> None:
+        try:
+            if work:
+                work()
+        except Exception:
+            log.debug("helper work failed", exc_info=True)
+
+    return run
 
 
 def preload_model(session: boto3.Session, service: str) -> None:
     """Parse `service`'s model and build its client class now (share_client_parts keeps
-    them), by making a client that is not used. A failure here is left for the real client
-    to raise, where it is reported."""
-    try:
-        client(session, service, home_region(session))
-    except Exception:  # reported where the collector makes its clients
-        log.debug("preloading the %s model failed", service, exc_info=True)
+    them), by making a client that is not used."""
+    client(session, service, sts_region(session))
 
 
 def org_accounts(session: boto3.Session, identity: Identity) -> list[str]:
@@ -411,8 +439,12 @@ def assume_role_session(
 
 @functools.cache
 def builtin_handlers() -> botocore.hooks.HierarchicalEmitter:
-    """An event emitter holding botocore's built-in handlers, as every new session registers
-    them; for sessions to copy. Never emitted on or changed once made."""
+    """An event emitter holding the handlers every new botocore session registers, for the
+    accounts' sessions to copy. Never emitted on or changed: a copy shares its look-up cache
+    until its first registration, which boto3.Session makes at once. Made once per process
+    (base_session makes it, before any fork), so a handler added to botocore's BUILTIN_HANDLERS
+    later, or registered by a botocore initializer (which would run twice), would be missed or
+    doubled on account sessions; vpc-audit adds neither."""
     emitter = botocore.hooks.HierarchicalEmitter()
     botocore.session.Session(event_hooks=emitter)
     return emitter
