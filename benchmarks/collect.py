@@ -38,7 +38,9 @@ fills it) and serves over connections kept open (ReplayFront); --moto-live turns
 audit's own CPU (botocore: 2 to 4 ms per call here) can still be the limit before the latency
 is. Each configuration is therefore also run at latency 0: that wall time ("floor") is what
 this machine needs to serve and parse the calls at all; a ratio that the floor explains is
-CPU, not scheduling.
+CPU, not scheduling. The timeline says when the first EC2 call went out: what comes before it
+(credentials, roles, processes, clients) is the start of a run, which the ideal does not count,
+so the run from that call on is also given against the ideal.
 
 Changes to moto in the server process, none of which changes what the collector reads:
 memoised look-ups that moto repeats on every request (the list of its own modules, a class's
