@@ -320,7 +320,6 @@ def read_service_lists(
 
     def read(region: str) -> list[PrefixList] | None:
         acct = first[region]
-        assert acct.session is not None
         try:
             with acct.ec2(region) as ec2:
                 return ec2_reader.aws_service_lists(ec2, region)

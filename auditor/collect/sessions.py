@@ -376,9 +376,8 @@ def organization_id(session: boto3.Session, identity: Identity) -> str | None:
     try:
         return str(org.describe_organization()["Organization"]["Id"])
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        if (
-            error_code(exc) != "AWSOrganizationsNotInUseException"
-        ):  # no organisation: nothing to say
+        # No organisation at all: nothing to say.
+        if error_code(exc) != "AWSOrganizationsNotInUseException":
             log.warning(
                 "cannot read the organisation (%s): a policy condition naming it by "
                 "aws:PrincipalOrgID counts as untrusted unless the audit policy lists it "
