@@ -9,7 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-SNAPSHOT_SCHEMA_VERSION = 1
+# Version 2 added coverage notes, transit gateway attachments and route tables, endpoint policy
+# support and DNS options; version 1 snapshots still read (the new fields take their defaults).
+SNAPSHOT_SCHEMA_VERSION = 2
+READABLE_SNAPSHOT_VERSIONS = (1, 2)
 REPORT_SCHEMA_VERSION = 1
 
 Tags = dict[str, str]
@@ -141,6 +144,10 @@ class Endpoint:
     security_group_ids: list[str] = field(default_factory=list)
     private_dns_enabled: bool | None = None
     policy_document: str | None = None
+    # VpcEndpointPolicySupported of the service (DescribeVpcEndpointServices); None: not known.
+    policy_supported: bool | None = None
+    # DnsOptions.PrivateDnsOnlyForInboundResolverEndpoint (interface endpoints); None: not known.
+    private_dns_only_for_inbound_resolver_endpoint: bool | None = None
     tags: Tags = field(default_factory=dict)
 
 
@@ -246,10 +253,85 @@ class FlowLog:
 
 @dataclass
 class TransitGateway:
+    """A transit gateway owned by, or shared (AWS RAM) with, an audited account; `account_id`
+    is its owner. Options are None when not known (e.g. an older snapshot)."""
+
     id: str
     account_id: str
     region: str
     state: str = "available"
+    dns_support: bool | None = None
+    auto_accept_shared_attachments: bool | None = None
+    default_route_table_association: bool | None = None
+    default_route_table_propagation: bool | None = None
+    association_default_route_table_id: str | None = None
+    propagation_default_route_table_id: str | None = None
+    # Accounts (or organisation / OU ARNs) it is shared with through AWS RAM; None: not read.
+    shared_with: list[str] | None = None
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class TransitGatewayAttachment:
+    """One attachment (vpc, peering, vpn, direct-connect-gateway, connect, ...) of a transit
+    gateway. `account_id` is the transit gateway's owner, `resource_owner_id` the owner of what
+    is attached (the VPC's account for a VPC attachment)."""
+
+    id: str
+    account_id: str
+    region: str
+    transit_gateway_id: str
+    resource_type: str
+    resource_id: str = ""
+    resource_owner_id: str = ""
+    state: str = "available"
+    # The TGW route table the attachment is associated with (its traffic is routed by it).
+    association_route_table_id: str | None = None
+    # VPC attachments (DescribeTransitGatewayVpcAttachments): subnets, one per AZ, and options.
+    subnet_ids: list[str] = field(default_factory=list)
+    dns_support: bool | None = None
+    appliance_mode_support: bool | None = None
+    ipv6_support: bool | None = None
+    # Peering attachments: the transit gateway on the other side.
+    peer_transit_gateway_id: str | None = None
+    peer_account_id: str | None = None
+    peer_region: str | None = None
+    tags: Tags = field(default_factory=dict)
+
+
+@dataclass
+class TransitGatewayRoute:
+    """One route of a TGW route table (SearchTransitGatewayRoutes). `route_type` is static or
+    propagated; `state` active or blackhole; a blackhole route has no attachment."""
+
+    route_type: str
+    state: str = "active"
+    destination_cidr: str | None = None
+    destination_prefix_list_id: str | None = None
+    attachment_ids: list[str] = field(default_factory=list)
+
+    @property
+    def destination(self) -> str:
+        return self.destination_cidr or self.destination_prefix_list_id or "?"
+
+
+@dataclass
+class TransitGatewayRouteTable:
+    """A TGW route table with its associations, propagations and routes (readable only by the
+    transit gateway's owner). `routes_complete` is False when the routes could not all be read;
+    the reason is then a coverage note, and rules must not treat a missing route as proof."""
+
+    id: str
+    account_id: str
+    region: str
+    transit_gateway_id: str
+    state: str = "available"
+    default_association: bool = False
+    default_propagation: bool = False
+    associations: list[str] = field(default_factory=list)  # attachment ids
+    propagations: list[str] = field(default_factory=list)  # attachment ids
+    routes: list[TransitGatewayRoute] = field(default_factory=list)
+    routes_complete: bool = True
     tags: Tags = field(default_factory=dict)
 
 
@@ -296,6 +378,17 @@ class Coverage:
 
 
 @dataclass
+class CoverageNote:
+    """Something the audit could not read although its account-region was read: the rules
+    treat it as unknown, and the report says so instead of staying silent."""
+
+    account_id: str
+    region: str  # "" for an account-wide read (the organisation)
+    subject: str  # what could not be read, e.g. "vpc-0abc enableDnsSupport"
+    reason: str
+
+
+@dataclass
 class Scope:
     partition: str = "aws"
     accounts: list[str] = field(default_factory=list)
@@ -322,6 +415,7 @@ class Snapshot:
     collected_at: str = ""
     scope: Scope = field(default_factory=Scope)
     coverage: list[Coverage] = field(default_factory=list)
+    coverage_notes: list[CoverageNote] = field(default_factory=list)
     vpcs: list[Vpc] = field(default_factory=list)
     subnets: list[Subnet] = field(default_factory=list)
     route_tables: list[RouteTable] = field(default_factory=list)
@@ -334,6 +428,8 @@ class Snapshot:
     network_interfaces: list[NetworkInterface] = field(default_factory=list)
     flow_logs: list[FlowLog] = field(default_factory=list)
     transit_gateways: list[TransitGateway] = field(default_factory=list)
+    transit_gateway_attachments: list[TransitGatewayAttachment] = field(default_factory=list)
+    transit_gateway_route_tables: list[TransitGatewayRouteTable] = field(default_factory=list)
     endpoint_services: list[EndpointService] = field(default_factory=list)
     stale_group_checks: list[StaleGroupCheck] = field(default_factory=list)
     # Set only in a shard's snapshot: `vpc-audit merge` combines the shards of one audit.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from auditor.errors import InputError
-from auditor.model import SNAPSHOT_SCHEMA_VERSION, Coverage, Snapshot
+from auditor.model import READABLE_SNAPSHOT_VERSIONS, SNAPSHOT_SCHEMA_VERSION, Coverage, Snapshot
 
 T = TypeVar("T")
 
@@ -148,23 +148,26 @@ def read_json(path: Path, what: str) -> Any:
         raise InputError(f"{path}: {what} is not valid JSON ({exc})") from None
 
 
-def read_versioned(path: Path, what: str, key: str, version: int) -> dict[str, Any]:
-    """A JSON document of ours: an object with schema_version (the one we read) and `key`."""
+def read_versioned(path: Path, what: str, key: str, versions: tuple[int, ...]) -> dict[str, Any]:
+    """A JSON document of ours: an object with schema_version (one we read) and `key`."""
     data = read_json(path, what)
     if not isinstance(data, dict) or "schema_version" not in data or key not in data:
         raise InputError(f"{path}: not a vpc-audit {what} (no schema_version/{key})")
-    if data["schema_version"] != version:
+    version = data["schema_version"]
+    if type(version) is not int or version not in versions:  # true == 1 in Python, not here
+        readable = " and ".join(str(v) for v in versions)
         raise InputError(
             f"{path}: {what} schema_version {data['schema_version']!r} is not supported "
-            f"(this vpc-audit reads version {version})"
+            f"(this vpc-audit reads version {readable})"
         )
     return data
 
 
 def load_snapshot(path: Path) -> Snapshot:
-    data = read_versioned(path, "snapshot", "coverage", SNAPSHOT_SCHEMA_VERSION)
+    data = read_versioned(path, "snapshot", "coverage", READABLE_SNAPSHOT_VERSIONS)
     try:
-        snapshot = from_jsonable(Snapshot, data)
+        # An older snapshot lacks only fields that have defaults; it is re-audited as this version.
+        snapshot = from_jsonable(Snapshot, {**data, "schema_version": SNAPSHOT_SCHEMA_VERSION})
         check_values(snapshot, "$")
     except DecodeError as exc:
         raise InputError(f"{path}: malformed snapshot: {exc}") from None

@@ -424,12 +424,12 @@ def _read(
 
 
 def resource_fields() -> tuple[str, ...]:
-    """The Snapshot fields that hold resources: every list but the coverage."""
+    """The Snapshot fields that hold resources: every list but the coverage and its notes."""
     hints = typing.get_type_hints(Snapshot)
     return tuple(
         f.name
         for f in dataclasses.fields(Snapshot)
-        if typing.get_origin(hints[f.name]) is list and f.name != "coverage"
+        if typing.get_origin(hints[f.name]) is list and f.name not in ("coverage", "coverage_notes")
     )
 
 
@@ -459,6 +459,8 @@ def merge_views(views: Iterable[Snapshot]) -> Snapshot:
             merged.values(), key=lambda i: (getattr(i, "account_id", ""), i.region, i.id)
         )
         setattr(snapshot, name, items)
+    notes = {(n.account_id, n.region, n.subject): n for view in views for n in view.coverage_notes}
+    snapshot.coverage_notes = [notes[key] for key in sorted(notes)]
     return snapshot
 
 

@@ -46,7 +46,7 @@ class Baseline:
 
 def load_baseline(path: Path) -> Baseline:
     """Read a previous JSON report; anything wrong with it is a one-line InputError naming it."""
-    data = read_versioned(path, "baseline report", "findings", REPORT_SCHEMA_VERSION)
+    data = read_versioned(path, "baseline report", "findings", (REPORT_SCHEMA_VERSION,))
     generated_at = data.get("generated_at")
     if not isinstance(generated_at, str):
         raise InputError(f"{path}: malformed baseline report: generated_at is not a string")
