@@ -64,6 +64,8 @@ class Subnet:
     cidr_block: str | None = None
     ipv6_cidr_blocks: list[str] = field(default_factory=list)
     availability_zone: str = ""
+    # EnableDns64: the Route 53 Resolver synthesises 64:ff9b::/96 addresses for IPv4-only names.
+    enable_dns64: bool | None = None
     tags: Tags = field(default_factory=dict)
 
 
