@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from auditor.model import Finding, Snapshot
+import pytest
+
+from auditor.model import Endpoint, Finding, Route, RouteTable, Snapshot, Subnet
 from auditor.rules import run_rules
 from tests.builders import (
+    R1,
     R2,
     S3_PL,
+    A,
     route,
     s3_endpoint,
     s3_prefix_list,
@@ -188,3 +192,183 @@ def test_a_deleted_gateway_endpoint_is_not_offered_as_the_fix() -> None:
     (finding,) = s3_findings(snap)
     assert "create-vpc-endpoint" in finding.remediation
     assert finding.evidence["gateway_endpoints_in_vpc"] == []
+
+
+# --- interface endpoints, DNS and missing prefix lists ---
+
+
+def s3_interface(vpc_id: str = "vpc-1", **extra: object) -> Endpoint:
+    return Endpoint(
+        "vpce-if",
+        A,
+        R1,
+        vpc_id,
+        "Interface",
+        f"com.amazonaws.{R1}.s3",
+        private_dns_enabled=True,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def nat_table(*routes: Route) -> RouteTable:
+    return table("rtb-priv", "vpc-1", route("0.0.0.0/0", "nat-1"), *routes, subnets=("subnet-a",))
+
+
+def test_interface_endpoint_private_dns_answers_when_the_vpc_has_dns_support_and_hostnames() -> (
+    None
+):
+    assert s3_findings(private_vpc(nat_table(), s3_interface())) == []
+
+
+@pytest.mark.parametrize("attribute", ["dns_support", "dns_hostnames"])
+def test_interface_endpoint_private_dns_does_not_apply_with_a_vpc_dns_attribute_off(
+    attribute: str,
+) -> None:
+    snap = private_vpc(nat_table(), s3_interface())
+    setattr(snap.vpcs[0], attribute, False)
+    (finding,) = s3_findings(snap)
+    name = {"dns_support": "enableDnsSupport", "dns_hostnames": "enableDnsHostnames"}[attribute]
+    assert f"{name} is off" in finding.message
+    assert finding.evidence["interface_endpoints_private_dns_ineffective"] == ["vpce-if"]
+    assert f"modify-vpc-attribute --vpc-id vpc-1 --{name}" in finding.remediation
+
+
+def test_unknown_vpc_dns_attributes_are_not_taken_as_off() -> None:
+    snap = private_vpc(nat_table(), s3_interface())
+    snap.vpcs[0].dns_support = snap.vpcs[0].dns_hostnames = None
+    assert s3_findings(snap) == []
+
+
+def test_interface_endpoint_for_all_resolvers_takes_unassociated_tables_off_nat() -> None:
+    # PrivateDnsOnlyForInboundResolverEndpoint false: VPC clients resolve S3 to the interface
+    # endpoint, so a table the gateway endpoint does not route is not sending S3 through NAT.
+    snap = private_vpc(
+        nat_table(),
+        s3_endpoint("vpce-gw", "vpc-1"),
+        s3_interface(private_dns_only_for_inbound_resolver_endpoint=False),
+    )
+    assert s3_findings(snap) == []
+
+
+@pytest.mark.parametrize("inbound_only", [True, None])
+def test_interface_endpoint_for_inbound_resolver_only_leaves_vpc_clients_on_the_gateway_endpoint(
+    inbound_only: bool | None,
+) -> None:
+    snap = private_vpc(
+        nat_table(),
+        s3_endpoint("vpce-gw", "vpc-1"),
+        s3_interface(private_dns_only_for_inbound_resolver_endpoint=inbound_only),
+    )
+    (finding,) = s3_findings(snap)
+    assert "not associated" in finding.message
+    assert finding.evidence["gateway_endpoints_in_vpc"] == ["vpce-gw"]
+
+
+def without_prefix_lists(snap: Snapshot) -> Snapshot:
+    snap.prefix_lists = []
+    return snap
+
+
+def test_without_the_prefix_list_an_endpoint_route_keeps_the_table_off_nat() -> None:
+    snap = without_prefix_lists(
+        private_vpc(nat_table(route(S3_PL, "vpce-gw")), s3_endpoint("vpce-gw", "vpc-1"))
+    )
+    assert s3_findings(snap) == []
+
+
+def test_without_the_prefix_list_the_endpoints_table_association_keeps_the_table_off_nat() -> None:
+    snap = without_prefix_lists(
+        private_vpc(nat_table(), s3_endpoint("vpce-gw", "vpc-1", "rtb-priv"))
+    )
+    assert s3_findings(snap) == []
+
+
+def test_without_the_prefix_list_an_unassociated_table_falls_back_to_the_default_route() -> None:
+    snap = without_prefix_lists(private_vpc(nat_table(), s3_endpoint("vpce-gw", "vpc-1", "rtb-x")))
+    (finding,) = s3_findings(snap)
+    assert "not associated" in finding.message
+    assert finding.evidence["prefix_list"] == f"com.amazonaws.{R1}.s3 (not collected)"
+
+
+def test_a_table_the_endpoint_lists_is_never_called_not_associated() -> None:
+    # AWS adds the prefix-list route on association; a snapshot listing the table without the
+    # route is inconsistent (e.g. hand-edited), not evidence of a NAT path.
+    snap = private_vpc(nat_table(), s3_endpoint("vpce-gw", "vpc-1", "rtb-priv"))
+    assert s3_findings(snap) == []
+
+
+# --- NAT64 ---
+
+
+def ipv6_only_subnet(dns64: bool | None = True) -> Subnet:
+    return Subnet(
+        "subnet-v6", A, R1, "vpc-1", ipv6_cidr_blocks=["2600:1f18::/64"], enable_dns64=dns64
+    )
+
+
+def nat64_table(*routes: Route) -> RouteTable:
+    return table(
+        "rtb-v6",
+        "vpc-1",
+        route("::/0", "eigw-1"),
+        route("64:ff9b::/96", "nat-1"),
+        *routes,
+        subnets=("subnet-v6",),
+    )
+
+
+@pytest.mark.parametrize("dns64", [True, None])
+def test_nat64_sends_ipv6_only_workloads_service_traffic_through_nat(dns64: bool | None) -> None:
+    # Even with the gateway endpoint routed: it carries IPv4 only.
+    snap = private_vpc(
+        nat64_table(route(S3_PL, "vpce-gw")),
+        s3_endpoint("vpce-gw", "vpc-1", "rtb-v6"),
+        subnets=(ipv6_only_subnet(dns64),),
+    )
+    (finding,) = s3_findings(snap)
+    assert finding.resource_id == "rtb-v6"
+    assert "64:ff9b::/96" in finding.message
+    assert finding.evidence["nat64_prefix"] == "64:ff9b::/96"
+    assert "dualstack" in finding.remediation.lower()
+
+
+def test_nat64_route_without_dns64_on_an_ipv6_only_subnet_is_not_reported() -> None:
+    snap = private_vpc(nat64_table(), subnets=(ipv6_only_subnet(False),))
+    assert s3_findings(snap) == []
+
+
+def test_dual_stack_subnet_with_dns64_on_is_reported_once_per_path() -> None:
+    dual = Subnet(
+        "subnet-v6",
+        A,
+        R1,
+        "vpc-1",
+        cidr_block="10.0.1.0/24",
+        ipv6_cidr_blocks=["2600:1f18::/64"],
+        enable_dns64=True,
+    )
+    snap = private_vpc(nat64_table(route("0.0.0.0/0", "nat-1")), subnets=(dual,))
+    findings = s3_findings(snap)
+    assert len(findings) == 2  # IPv4 to S3 through NAT, and NAT64
+    assert len({f.id for f in findings}) == 2
+    assert sum("64:ff9b::/96" in f.message for f in findings) == 1
+
+
+def test_dual_stack_subnet_without_dns64_does_not_use_nat64() -> None:
+    dual = Subnet(
+        "subnet-v6", A, R1, "vpc-1", cidr_block="10.0.1.0/24", ipv6_cidr_blocks=["2600:1f18::/64"]
+    )
+    snap = private_vpc(nat64_table(), subnets=(dual,))
+    assert s3_findings(snap) == []
+
+
+# --- NAT instances ---
+
+
+@pytest.mark.parametrize("target", ["i-0123456789abcdef0", "eni-0123456789abcdef0"])
+def test_nat_instance_routes_are_not_reported_no_nat_gateway_charge(target: str) -> None:
+    snap = private_vpc(
+        table("rtb-priv", "vpc-1", route("0.0.0.0/0", target), subnets=("subnet-a",))
+    )
+    assert s3_findings(snap) == []
+    assert run_rules(snap, only=["dynamodb-egress-via-nat"]) == []

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Finding, Route
-from auditor.net import Topology, network, networks
+from auditor.model import Endpoint, Finding, PrefixList, Route, RouteTable, Subnet
+from auditor.net import Hop, Topology, networks
 from auditor.rules.base import endpoint_live, found, label, routes_evidence, rule, vpc_label
+from auditor.rules.dns import attribute_command
 
 # Used when the region's service prefix list was not collected: S3 and DynamoDB addresses are
 # public, so the route for "the internet" is the route they take.
 ANYWHERE = "0.0.0.0/0"
+# The NAT64 well-known prefix: DNS64 answers IPv4-only names (S3's and DynamoDB's default
+# endpoints) with addresses in it, and a route sends them to a NAT gateway for translation.
+NAT64_PREFIX = "64:ff9b::/96"
 
 
 @rule("s3-egress-via-nat")
@@ -29,6 +33,15 @@ def carries(topo: Topology, route: Route) -> bool:
     return route.state != "blackhole" and nat is not None and nat.state == "available"
 
 
+def nat_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list[Hop]:
+    return [
+        hop
+        for dest in networks(destinations)
+        for hop in topo.lookup(table, dest)
+        if hop.route and hop.route.target_type == "nat-gateway" and carries(topo, hop.route)
+    ]
+
+
 def service_egress_via_nat(
     topo: Topology, rule_id: str, service: str, display: str
 ) -> Iterator[Finding]:
@@ -37,38 +50,85 @@ def service_egress_via_nat(
         subnets = topo.subnets_of_table(table)
         if not subnets or not any(r.target_type == "nat-gateway" for r in table.routes):
             continue  # no NAT route, no NAT hop: spares the lookups (a third of tables at scale)
-        plist = topo.service_prefix_list(table.region, service)
-        destinations = networks(plist.cidrs) if plist and plist.cidrs else [network(ANYWHERE)]
-        nat_hops = [
-            hop
-            for dest in destinations
-            for hop in topo.lookup(table, dest)
-            if hop.route and hop.route.target_type == "nat-gateway" and carries(topo, hop.route)
-        ]
-        if not nat_hops:
-            continue
-        service_name = f"com.amazonaws.{table.region}.{service}"
+        check = ServiceCheck(topo, table, service, display)
+        yield from check.ipv4(rule_id, subnets)
+        yield from check.nat64(rule_id, subnets)
+
+
+class ServiceCheck:
+    """One table and one service: the VPC's endpoints for it and how the table reaches it."""
+
+    def __init__(self, topo: Topology, table: RouteTable, service: str, display: str) -> None:
+        self.topo, self.table, self.display = topo, table, display
+        self.service_name = f"com.amazonaws.{table.region}.{service}"
+        self.plist: PrefixList | None = topo.service_prefix_list(table.region, service)
         in_vpc = [
-            e for e in topo.endpoints_by_vpc.get(table.vpc_id, []) if e.service_name == service_name
+            e
+            for e in topo.endpoints_by_vpc.get(table.vpc_id, [])
+            if e.service_name == self.service_name
         ]
-        endpoints = [e for e in in_vpc if e.endpoint_type.lower() == "gateway" and endpoint_live(e)]
-        if not endpoints and any(
-            e.endpoint_type.lower() == "interface"
+        self.gateways = [
+            e for e in in_vpc if e.endpoint_type.lower() == "gateway" and endpoint_live(e)
+        ]
+        self.interfaces = [
+            e
+            for e in in_vpc
+            if e.endpoint_type.lower() == "interface"
             and e.private_dns_enabled
             and e.state.lower() == "available"
-            for e in in_vpc
-        ):
-            # Private DNS of an interface endpoint answers for the service's name in the VPC.
-            # With a gateway endpoint too, DnsOptions.PrivateDnsOnlyForInboundResolverEndpoint
-            # (not in the snapshot) decides where VPC traffic goes: such tables are still judged.
-            continue
-        has_endpoint_route = plist is not None and any(
-            r.destination_prefix_list_id == plist.id for r in table.routes
+        ]
+
+    def gateway_routed(self) -> list[Endpoint]:
+        """Gateway endpoints that route this table: it is in their list, or has their route."""
+        targets = {r.target_id for r in self.table.routes}
+        return [e for e in self.gateways if self.table.id in e.route_table_ids or e.id in targets]
+
+    def private_dns_blocked_by(self) -> list[str]:
+        """The VPC DNS attributes that are off: private DNS names of interface endpoints need
+        both enableDnsSupport and enableDnsHostnames. Unknown (None) is not taken as off."""
+        vpc = self.topo.vpcs.get(self.table.vpc_id)
+        if vpc is None:
+            return []
+        flags = (("enableDnsSupport", vpc.dns_support), ("enableDnsHostnames", vpc.dns_hostnames))
+        return [name for name, value in flags if value is False]
+
+    def interface_answers(self) -> Endpoint | None:
+        """An interface endpoint whose private DNS takes the VPC's requests for the service.
+
+        With a gateway endpoint in the VPC too, only an interface endpoint whose
+        PrivateDnsOnlyForInboundResolverEndpoint is false answers VPC clients (true, the
+        default there, leaves them on the gateway endpoint; unknown is not taken as false)."""
+        if self.private_dns_blocked_by():
+            return None
+        for endpoint in self.interfaces:
+            if (
+                not self.gateways
+                or endpoint.private_dns_only_for_inbound_resolver_endpoint is False
+            ):
+                return endpoint
+        return None
+
+    def ipv4(self, rule_id: str, subnets: list[Subnet]) -> Iterator[Finding]:
+        table, display = self.table, self.display
+        ranges = self.plist.cidrs if self.plist else []
+        endpoint_route = self.plist is not None and any(
+            r.destination_prefix_list_id == self.plist.id for r in table.routes
         )
-        nat_ids = sorted({hop.route.target_id for hop in nat_hops if hop.route})
-        vpc_name = vpc_label(topo, table.vpc_id)
+        if not ranges and self.gateway_routed():
+            # Without the service's ranges, a table the endpoint routes is taken at its word:
+            # its prefix-list route is more specific than any default route.
+            return
+        if not endpoint_route and any(table.id in e.route_table_ids for e in self.gateways):
+            # AWS adds the endpoint's route when it associates a table: a snapshot that lists
+            # the association without the route is inconsistent, not proof of a NAT path.
+            return
+        hops = nat_hops(self.topo, table, ranges or [ANYWHERE])
+        if not hops or self.interface_answers():
+            return
+        nat_ids = sorted({hop.route.target_id for hop in hops if hop.route})
         table_label = label(table.id, table.tags)
-        if has_endpoint_route:
+        dns_off = self.private_dns_blocked_by()
+        if endpoint_route:
             cause = (
                 f"more specific routes override the {display} gateway endpoint's prefix-list route"
             )
@@ -76,32 +136,117 @@ def service_egress_via_nat(
                 f"Remove or narrow the routes in {table_label} that send parts of {display}'s "
                 f"address ranges to {', '.join(nat_ids)}."
             )
-        elif endpoints:
-            ids = ", ".join(e.id for e in endpoints)
+        elif self.gateways:
+            ids = ", ".join(e.id for e in self.gateways)
             cause = f"the VPC has a gateway endpoint for {display} ({ids}) but this table is not associated with it"
             fix = (
                 f"Associate {table.id} with the endpoint: aws ec2 modify-vpc-endpoint "
-                f"--vpc-endpoint-id {endpoints[0].id} --add-route-table-ids {table.id} "
+                f"--vpc-endpoint-id {self.gateways[0].id} --add-route-table-ids {table.id} "
                 f"--region {table.region}"
             )
         else:
             cause = f"the VPC has no {display} gateway endpoint"
             fix = (
                 f"Create a {display} gateway endpoint in {table.vpc_id} and associate this table: "
-                f"aws ec2 create-vpc-endpoint --vpc-id {table.vpc_id} --service-name {service_name} "
-                f"--route-table-ids {table.id} --region {table.region}"
+                f"aws ec2 create-vpc-endpoint --vpc-id {table.vpc_id} --service-name "
+                f"{self.service_name} --route-table-ids {table.id} --region {table.region}"
             )
-        yield found(
+        if self.interfaces and dns_off:
+            vpc = self.topo.vpcs[table.vpc_id]
+            ids = ", ".join(e.id for e in self.interfaces)
+            cause += (
+                f"; the VPC's {display} interface endpoint ({ids}) has private DNS on, but "
+                f"{' and '.join(dns_off)} {'is' if len(dns_off) == 1 else 'are'} off in the VPC, so "
+                f"its private DNS names do not apply and {display}'s public names resolve to "
+                f"public addresses"
+            )
+            fix += (
+                f" Or turn on {' and '.join(dns_off)} so the interface endpoint answers: "
+                + "; ".join(attribute_command(vpc, name) for name in dns_off)
+            )
+        yield self.finding(
+            rule_id,
+            subnets,
+            hops,
+            cause,
+            fix,
+            f"a gateway endpoint carries {display} traffic free of that charge and keeps it off "
+            f"the NAT path.",
+            evidence={
+                "prefix_list": self.plist.id
+                if self.plist
+                else f"{self.service_name} (not collected)",
+                "gateway_endpoints_in_vpc": [e.id for e in self.gateways],
+                **(
+                    {"interface_endpoints_private_dns_ineffective": [e.id for e in self.interfaces]}
+                    if self.interfaces and dns_off
+                    else {}
+                ),
+            },
+        )
+
+    def nat64(self, rule_id: str, subnets: list[Subnet]) -> Iterator[Finding]:
+        """IPv6 workloads reach IPv4-only service names through DNS64 and NAT64: gateway
+        endpoints carry IPv4 only, so that traffic pays NAT processing whatever the VPC has."""
+        translated = [
+            s
+            for s in subnets
+            if s.enable_dns64 is True
+            or (s.enable_dns64 is None and s.cidr_block is None and s.ipv6_cidr_blocks)
+        ]
+        hops = nat_hops(self.topo, self.table, [NAT64_PREFIX]) if translated else []
+        if not hops:
+            return
+        display, table = self.display, self.table
+        cause = (
+            f"the table routes the NAT64 prefix {NAT64_PREFIX} to the NAT gateway and DNS64 "
+            f"answers {display}'s IPv4-only names with addresses in it; gateway endpoints carry "
+            f"IPv4 traffic only, so this traffic does not use them"
+        )
+        fix = (
+            f"Have clients in these subnets use {display}'s dual-stack endpoints (e.g. "
+            f"AWS_USE_DUALSTACK_ENDPOINT=true in the SDKs and CLI), whose IPv6 addresses need no "
+            f"translation, or create a {display} interface endpoint with IPv6 (dualstack) DNS "
+            f"records: aws ec2 create-vpc-endpoint --vpc-endpoint-type Interface --vpc-id "
+            f"{table.vpc_id} --service-name {self.service_name} --ip-address-type dualstack "
+            f"--dns-options DnsRecordIpType=dualstack --subnet-ids … --region {table.region}"
+        )
+        yield self.finding(
+            rule_id,
+            translated,
+            hops,
+            cause,
+            fix,
+            "NAT64 translation is NAT processing like any other.",
+            evidence={"nat64_prefix": NAT64_PREFIX, "path": "DNS64 + NAT64 (IPv6)"},
+            detail="nat64",
+        )
+
+    def finding(
+        self,
+        rule_id: str,
+        subnets: list[Subnet],
+        hops: list[Hop],
+        cause: str,
+        fix: str,
+        saving: str,
+        evidence: dict[str, object],
+        detail: str = "",
+    ) -> Finding:
+        table, display = self.table, self.display
+        nat_ids = sorted({hop.route.target_id for hop in hops if hop.route})
+        table_label = label(table.id, table.tags)
+        return found(
             rule_id,
             account_id=table.account_id,
             region=table.region,
             resource_id=table.id,
             vpc_id=table.vpc_id,
             message=(
-                f"Route table {table_label} in VPC {vpc_name} sends {display} traffic from "
-                f"{len(subnets)} subnet(s) through NAT gateway {', '.join(nat_ids)}, because "
-                f"{cause}. NAT gateways charge for every GB they process; a gateway endpoint "
-                f"carries {display} traffic free of that charge and keeps it off the NAT path."
+                f"Route table {table_label} in VPC {vpc_label(self.topo, table.vpc_id)} sends "
+                f"{display} traffic from {len(subnets)} subnet(s) through NAT gateway "
+                f"{', '.join(nat_ids)}, because {cause}. NAT gateways charge for every GB they "
+                f"process; {saving}"
             ),
             remediation=fix,
             evidence={
@@ -112,8 +257,8 @@ def service_egress_via_nat(
                     for s in subnets
                 ],
                 "nat_gateways": nat_ids,
-                "routes_used": routes_evidence(hop.route for hop in nat_hops if hop.route),
-                "prefix_list": plist.id if plist else f"{service_name} (not collected)",
-                "gateway_endpoints_in_vpc": [e.id for e in endpoints],
+                "routes_used": routes_evidence(hop.route for hop in hops if hop.route),
+                **evidence,
             },
+            detail=detail,
         )
