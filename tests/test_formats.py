@@ -9,11 +9,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
 from auditor.cli import main
-from auditor.model import NatGateway, SecurityGroup, SecurityGroupRule
+from auditor.model import CoverageNote, NatGateway, SecurityGroup, SecurityGroupRule
 from auditor.report.formats import md_text, render_asff, render_junit
 from auditor.serial import dumps
 from tests.builders import R1, A, route, snapshot, subnet, table, vpc
@@ -303,3 +304,34 @@ def test_render_json_is_indented_json_dumps(value: dict[str, Any]) -> None:
     from auditor.report import render_json
 
     assert render_json(value) == json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_coverage_notes_reach_json_html_and_markdown(tmp_path: Path) -> None:
+    # Something unreadable inside an audited account-region is said, not silently unknown.
+    snap = snapshot(vpc("vpc-1", "10.0.0.0/16"))
+    snap.vpcs[0].dns_support = None
+    snap.coverage_notes = [
+        CoverageNote(A, R1, "vpc-1 enableDnsSupport", "UnauthorizedOperation: not allowed"),
+        CoverageNote(A, "", "organisation", "AccessDeniedException: DescribeOrganization"),
+    ]
+    (tmp_path / "s.json").write_text(dumps(snap))
+    result = run(
+        "--from-snapshot", str(tmp_path / "s.json"),
+        "--json", str(tmp_path / "r.json"),
+        "--html", str(tmp_path / "r.html"),
+        "--markdown", str(tmp_path / "r.md"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    schema = json.loads(Path("auditor/report/report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    assert [n["subject"] for n in report["coverage_notes"]] == [
+        "vpc-1 enableDnsSupport",
+        "organisation",
+    ]
+    html = (tmp_path / "r.html").read_text()
+    assert "2 items could not be read" in html
+    assert "UnauthorizedOperation: not allowed" in html
+    markdown = (tmp_path / "r.md").read_text()
+    assert "Not read, treated as unknown (2)" in markdown
+    assert "vpc-1 enableDnsSupport" in markdown

@@ -51,6 +51,7 @@ def build_report(
         "tool_version": __version__,
         "scope": to_jsonable(snapshot.scope),
         "coverage": to_jsonable(snapshot.coverage),
+        "coverage_notes": to_jsonable(snapshot.coverage_notes),
         "summary": {
             "total": len(findings),
             "by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},

@@ -223,6 +223,16 @@ def render_markdown(report: dict[str, Any], scope: str = "") -> str:
             lines.append(
                 f"- {md_code(c['account_id'])} {md_code(c['region'])}: {md_text(c['error'] or '', 200)}"
             )
+    notes = report.get("coverage_notes") or []
+    if notes:
+        lines += ["", f"#### Not read, treated as unknown ({len(notes)})", ""]
+        for n in notes:
+            where = (
+                f"{md_code(n['account_id'])} {md_code(n['region'])}"
+                if n["region"]
+                else md_code(n["account_id"])
+            )
+            lines.append(f"- {where}: {md_text(n['subject'])}: {md_text(n['reason'], 200)}")
     if not findings:
         lines += ["", "No findings."]
     return "\n".join(lines) + "\n"
