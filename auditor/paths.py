@@ -1,0 +1,363 @@
+"""Paths: follow a destination from a VPC route table, hop by hop, through transit gateways and
+into the next VPC, until it ends (a NAT or internet gateway, an endpoint, a VPC it is local to,
+a drop, or the edge of what the audit could read). Pure: reads the Topology only.
+
+AWS semantics followed (cited in the rules that use it):
+- VPC route tables: longest-prefix match (net.Topology.lookup).
+- Transit gateway route tables: the table associated with the attachment the traffic enters by
+  decides; most specific route first, then for one destination static, prefix-list, then
+  propagated routes (Transit Gateway guide, "How transit gateways work: Route evaluation order").
+  A blackhole route drops the traffic.
+- Traffic leaving a transit gateway into a VPC enters through the attachment's network interface
+  in one subnet per Availability Zone (the source's zone when the attachment has a subnet there)
+  and is routed by that subnet's route table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from auditor.model import (
+    RouteTable,
+    Subnet,
+    TransitGatewayAttachment,
+    TransitGatewayRoute,
+    TransitGatewayRouteTable,
+)
+from auditor.net import Candidate, Network, Topology, _networks, _runs, networks, span
+
+# How a path ends.
+DELIVERED = "delivered"  # the destination is local to the VPC reached (a local route)
+NO_ROUTE = "no-route"  # a VPC route table has no route for it: dropped
+HUB_NO_ROUTE = "tgw-no-route"  # the transit gateway route table has no route for it: dropped
+BLACKHOLE = "blackhole"  # a blackhole route, or a route to something gone: dropped
+BOUNDARY = "boundary"  # what comes next was not read by this audit: unknown beyond here
+LOOP = "loop"
+# Any other end is the kind of the target reached: nat-gateway, internet-gateway, vpc-endpoint,
+# vpc-peering-connection, vpn-gateway, network-interface, instance, or for transit gateway
+# attachments vpn, direct-connect-gateway, connect, ...
+DROPPED = frozenset({NO_ROUTE, HUB_NO_ROUTE, BLACKHOLE})
+
+LIVE_ATTACHMENT = frozenset({"available", "modifying"})
+MAX_STEPS = 16
+
+
+@dataclass(frozen=True)
+class Step:
+    """One routing decision: which table decided, by which route, and where it pointed."""
+
+    table_id: str
+    account_id: str
+    region: str
+    matched: str  # the route's destination, "" when no route matched
+    target: str  # the route's target ("" when no route)
+    via: str = ""  # for a transit gateway table: the attachment the traffic entered by
+    hub: str = ""  # and its transit gateway
+
+    def as_evidence(self) -> dict[str, str]:
+        row = {"table": self.table_id, "route": self.matched or "no route", "target": self.target}
+        if self.via:
+            row["entered_by"] = self.via
+        return row
+
+
+@dataclass(frozen=True)
+class Path:
+    """Where one piece of a destination range goes from the table the walk started at."""
+
+    destination: Network
+    steps: tuple[Step, ...]
+    end: str
+    end_id: str
+    detail: str = ""
+
+    @property
+    def crosses_hub(self) -> bool:
+        return any(s.hub for s in self.steps)
+
+    @property
+    def transit_gateways(self) -> list[str]:
+        return list(dict.fromkeys(s.hub for s in self.steps if s.hub))
+
+    def as_evidence(self) -> dict[str, object]:
+        return {
+            "destination": str(self.destination),
+            "hops": [s.as_evidence() for s in self.steps],
+            "ends_at": f"{self.end} {self.end_id}".strip(),
+            **({"detail": self.detail} if self.detail else {}),
+        }
+
+
+def paths(topo: Topology) -> Paths:
+    """The audit's one path engine (indexes built once)."""
+    return topo.memo("paths", lambda: Paths(topo))
+
+
+class Paths:
+    """Indexes over the snapshot's transit gateways, and the walk itself."""
+
+    def __init__(self, topo: Topology) -> None:
+        self.topo = topo
+        snap = topo.snapshot
+        self.attachments = {a.id: a for a in snap.transit_gateway_attachments}
+        self.hub_tables = {t.id: t for t in snap.transit_gateway_route_tables}
+        self.vpc_attachments: dict[tuple[str, str], TransitGatewayAttachment] = {}
+        for a in snap.transit_gateway_attachments:
+            if a.resource_type == "vpc" and a.state not in ("deleted", "deleting", "rejected"):
+                self.vpc_attachments.setdefault((a.transit_gateway_id, a.resource_id), a)
+        # Associations as the route tables list them; an attachment's own field as fallback.
+        self.associated: dict[tuple[str, str], TransitGatewayRouteTable] = {}
+        self.tgws_with_tables: set[str] = set()
+        for t in snap.transit_gateway_route_tables:
+            self.tgws_with_tables.add(t.transit_gateway_id)
+            for attachment_id in t.associations:
+                self.associated[(t.transit_gateway_id, attachment_id)] = t
+        self._candidates: dict[str, list[Candidate]] = {}
+
+    # --- transit gateway tables ---
+
+    def association(
+        self, tgw_id: str, attachment: TransitGatewayAttachment
+    ) -> TransitGatewayRouteTable | None:
+        table = self.associated.get((tgw_id, attachment.id))
+        if table is None and attachment.association_route_table_id:
+            table = self.hub_tables.get(attachment.association_route_table_id)
+        return table
+
+    def hub_readable(self, tgw_id: str) -> bool:
+        """Whether the audit read this transit gateway's route tables (its owner was audited)."""
+        tgw = self.topo.transit_gateways.get(tgw_id)
+        if tgw_id in self.tgws_with_tables:
+            return True
+        return tgw is not None and (tgw.account_id, tgw.region) in self.topo.audited
+
+    def hub_candidates(self, table: TransitGatewayRouteTable) -> list[Candidate]:
+        """Routes as ranges with AWS's priority: longer prefix, then static (1), prefix-list
+        (2), propagated (3)."""
+        cached = self._candidates.get(table.id)
+        if cached is None:
+            cached = []
+            for route in table.routes:
+                if route.destination_prefix_list_id:
+                    plist = self.topo.prefix_lists.get(route.destination_prefix_list_id)
+                    nets = networks(plist.cidrs if plist else [])
+                    rank = 2
+                else:
+                    nets = networks([route.destination_cidr] if route.destination_cidr else [])
+                    rank = 1 if route.route_type == "static" else 3
+                cached.extend(Candidate(*span(n), (n.prefixlen, -rank), route) for n in nets)  # type: ignore[arg-type]
+            self._candidates[table.id] = cached
+        return cached
+
+    def hub_lookup(
+        self, table: TransitGatewayRouteTable, destination: Network
+    ) -> list[tuple[Network, TransitGatewayRoute | None]]:
+        pieces: list[tuple[Network, TransitGatewayRoute | None]] = []
+        for first, last, route in _runs(self.hub_candidates(table), span(destination)):
+            for net in _networks([(destination.version, first, last)], {}):
+                pieces.append((net, route))  # type: ignore[arg-type]
+        return pieces
+
+    # --- the walk ---
+
+    def follow(self, table: RouteTable, destination: Network, az: str | None = None) -> list[Path]:
+        """Every piece of `destination` from `table`, each to where it ends."""
+        return list(self._from_table(table, destination, (), az, frozenset()))
+
+    def _from_table(
+        self,
+        table: RouteTable,
+        destination: Network,
+        steps: tuple[Step, ...],
+        az: str | None,
+        seen: frozenset[str],
+    ) -> Iterator[Path]:
+        if table.id in seen or len(steps) >= MAX_STEPS:
+            yield Path(destination, steps, LOOP, table.id, "the path comes back to this table")
+            return
+        seen = seen | {table.id}
+        for hop in self.topo.lookup(table, destination):
+            route = hop.route
+            if route is None:
+                step = Step(table.id, table.account_id, table.region, "", "")
+                yield Path(hop.destination, (*steps, step), NO_ROUTE, table.id)
+                continue
+            step = Step(
+                table.id, table.account_id, table.region, route.destination, route.target_id
+            )
+            here = (*steps, step)
+            if route.state == "blackhole":
+                yield Path(hop.destination, here, BLACKHOLE, route.target_id, "route is blackhole")
+            elif route.target_type == "local":
+                yield Path(hop.destination, here, DELIVERED, table.vpc_id)
+            elif route.target_type == "transit-gateway":
+                yield from self._into_hub(
+                    table.vpc_id, route.target_id, hop.destination, here, az, seen
+                )
+            elif route.target_type == "nat-gateway" and not self._nat_alive(route.target_id):
+                yield Path(hop.destination, here, BLACKHOLE, route.target_id, "NAT gateway is gone")
+            else:
+                yield Path(hop.destination, here, route.target_type, route.target_id)
+
+    def _nat_alive(self, nat_id: str) -> bool:
+        nat = self.topo.nat_gateways.get(nat_id)
+        return nat is None or nat.state in ("available", "pending")
+
+    def _into_hub(
+        self,
+        vpc_id: str,
+        tgw_id: str,
+        destination: Network,
+        steps: tuple[Step, ...],
+        az: str | None,
+        seen: frozenset[str],
+    ) -> Iterator[Path]:
+        attachment = self.vpc_attachments.get((tgw_id, vpc_id))
+        if attachment is None:
+            if self.hub_readable(tgw_id):
+                yield Path(
+                    destination, steps, BLACKHOLE, tgw_id, f"{vpc_id} has no attachment to {tgw_id}"
+                )
+            else:
+                yield Path(destination, steps, BOUNDARY, tgw_id, self._why_unread(tgw_id))
+            return
+        yield from self._through_attachment(tgw_id, attachment, destination, steps, az, seen)
+
+    def _why_unread(self, tgw_id: str) -> str:
+        tgw = self.topo.transit_gateways.get(tgw_id)
+        owner = f" (owner {tgw.account_id})" if tgw else ""
+        return f"the route tables of {tgw_id}{owner} were not read by this audit"
+
+    def _through_attachment(
+        self,
+        tgw_id: str,
+        attachment: TransitGatewayAttachment,
+        destination: Network,
+        steps: tuple[Step, ...],
+        az: str | None,
+        seen: frozenset[str],
+    ) -> Iterator[Path]:
+        if attachment.state not in LIVE_ATTACHMENT:
+            yield Path(
+                destination,
+                steps,
+                BLACKHOLE,
+                attachment.id,
+                f"attachment {attachment.id} is {attachment.state}",
+            )
+            return
+        table = self.association(tgw_id, attachment)
+        if table is None:
+            if self.hub_readable(tgw_id):
+                yield Path(
+                    destination,
+                    steps,
+                    BLACKHOLE,
+                    attachment.id,
+                    f"attachment {attachment.id} is associated with no route table of {tgw_id}",
+                )
+            else:
+                yield Path(destination, steps, BOUNDARY, tgw_id, self._why_unread(tgw_id))
+            return
+        if table.id in seen or len(steps) >= MAX_STEPS:
+            yield Path(destination, steps, LOOP, table.id, "the path comes back to this table")
+            return
+        seen = seen | {table.id}
+        for piece, route in self.hub_lookup(table, destination):
+            if route is None:
+                step = Step(table.id, table.account_id, table.region, "", "", attachment.id, tgw_id)
+                detail = "" if table.routes_complete else "the table's routes were not all read"
+                end = HUB_NO_ROUTE if table.routes_complete else BOUNDARY
+                yield Path(piece, (*steps, step), end, table.id, detail)
+                continue
+            target = ", ".join(route.attachment_ids) or "blackhole"
+            step = Step(
+                table.id,
+                table.account_id,
+                table.region,
+                route.destination,
+                target,
+                attachment.id,
+                tgw_id,
+            )
+            here = (*steps, step)
+            if route.state == "blackhole" or not route.attachment_ids:
+                yield Path(piece, here, BLACKHOLE, table.id, blackhole_detail(route))
+                continue
+            yield from self._out_of_hub(tgw_id, route.attachment_ids[0], piece, here, az, seen)
+
+    def _out_of_hub(
+        self,
+        tgw_id: str,
+        attachment_id: str,
+        destination: Network,
+        steps: tuple[Step, ...],
+        az: str | None,
+        seen: frozenset[str],
+    ) -> Iterator[Path]:
+        attachment = self.attachments.get(attachment_id)
+        if attachment is None:
+            yield Path(
+                destination, steps, BOUNDARY, attachment_id, "attachment not in the snapshot"
+            )
+            return
+        if attachment.state not in LIVE_ATTACHMENT:
+            detail = f"attachment {attachment.id} is {attachment.state}"
+            yield Path(destination, steps, BLACKHOLE, attachment.id, detail)
+            return
+        if attachment.resource_type == "peering":
+            peer = attachment.peer_transit_gateway_id
+            other = attachment.transit_gateway_id if peer == tgw_id else peer
+            if other is None:
+                yield Path(destination, steps, BOUNDARY, attachment.id, "peer not known")
+                return
+            yield from self._through_attachment(other, attachment, destination, steps, az, seen)
+            return
+        if attachment.resource_type != "vpc":
+            yield Path(destination, steps, attachment.resource_type, attachment.resource_id)
+            return
+        subnet = self.entry_subnet(attachment, az)
+        table = self.topo.table_for_subnet(subnet) if subnet else None
+        if subnet is None or table is None:
+            vpc_id = attachment.resource_id
+            yield Path(
+                destination,
+                steps,
+                BOUNDARY,
+                vpc_id,
+                f"{vpc_id} (account {attachment.resource_owner_id}) was not read by this audit",
+            )
+            return
+        yield from self._from_table(table, destination, steps, subnet.availability_zone, seen)
+
+    def entry_subnet(self, attachment: TransitGatewayAttachment, az: str | None) -> Subnet | None:
+        """The attachment's subnet in the traffic's zone, else its first known subnet."""
+        subnets = [self.topo.subnets[s] for s in attachment.subnet_ids if s in self.topo.subnets]
+        same_zone = [s for s in subnets if az and s.availability_zone == az]
+        return next(iter(same_zone or subnets), None)
+
+    # --- what rules ask ---
+
+    def attachment_subnet_ids(self) -> set[str]:
+        """Subnets that hold transit gateway attachment interfaces."""
+        return self.topo.memo(
+            "tgw-attachment-subnets",
+            lambda: {s for a in self.vpc_attachments.values() for s in a.subnet_ids},
+        )
+
+    def attachments_by_vpc(self) -> dict[str, list[TransitGatewayAttachment]]:
+        def build() -> dict[str, list[TransitGatewayAttachment]]:
+            index: dict[str, list[TransitGatewayAttachment]] = defaultdict(list)
+            for attachment in self.vpc_attachments.values():
+                index[attachment.resource_id].append(attachment)
+            return index
+
+        return self.topo.memo("tgw-attachments-by-vpc", build)
+
+
+def blackhole_detail(route: TransitGatewayRoute) -> str:
+    if route.attachment_ids:
+        return f"route to {', '.join(route.attachment_ids)} is blackhole: its attachment is gone"
+    return "static blackhole route: a deliberate block"

@@ -1,0 +1,96 @@
+"""The path engine: VPC tables, transit gateway tables and the next VPC, on hand-built estates."""
+
+from __future__ import annotations
+
+from auditor.net import Topology, network
+from auditor.paths import BLACKHOLE, BOUNDARY, DELIVERED, HUB_NO_ROUTE, Path, paths
+from tests.builders import S3_CIDRS, A, snapshot
+from tests.hub import hub_estate, hub_route, hub_table
+
+
+def walk(items: list[object], table_id: str, destination: str, **kw: object) -> list[Path]:
+    topo = Topology(snapshot(*items, **kw))  # type: ignore[arg-type]
+    return paths(topo).follow(topo.route_tables[table_id], network(destination))
+
+
+def test_spoke_internet_traffic_crosses_the_hub_to_the_egress_nat() -> None:
+    (path,) = walk(hub_estate(), "rtb-spoke1", S3_CIDRS[0])
+    assert (path.end, path.end_id) == ("nat-gateway", "nat-eg")
+    assert [s.as_evidence() for s in path.steps] == [
+        {"table": "rtb-spoke1", "route": "0.0.0.0/0", "target": "tgw-1"},
+        {
+            "table": "tgw-rtb-spokes",
+            "route": "0.0.0.0/0",
+            "target": "tgw-attach-egress",
+            "entered_by": "tgw-attach-spoke1",
+        },
+        {"table": "rtb-eg-tgw", "route": "0.0.0.0/0", "target": "nat-eg"},
+    ]
+    assert path.crosses_hub and path.transit_gateways == ["tgw-1"]
+
+
+def test_spoke_to_spoke_goes_through_the_egress_vpc_and_back_through_the_hub() -> None:
+    # The spokes' table sends 10.2/16 to egress (default route); the egress VPC sends 10/8 back
+    # to the hub, where the egress attachment's table has the propagated route to spoke 2.
+    (path,) = walk(hub_estate(), "rtb-spoke1", "10.2.1.0/24")
+    assert (path.end, path.end_id) == (DELIVERED, "vpc-spoke2")
+    assert [s.table_id for s in path.steps] == [
+        "rtb-spoke1",
+        "tgw-rtb-spokes",
+        "rtb-eg-tgw",
+        "tgw-rtb-egress",
+        "rtb-spoke2",
+    ]
+
+
+def test_gateway_endpoint_route_in_the_spoke_ends_the_path_there() -> None:
+    (path,) = walk(hub_estate(), "rtb-spoke2", S3_CIDRS[0])
+    assert (path.end, path.end_id) == ("vpc-endpoint", "vpce-spoke2")
+    assert not path.crosses_hub
+
+
+def test_static_route_beats_propagated_for_the_same_destination() -> None:
+    items = hub_estate()
+    spokes = next(i for i in items if getattr(i, "id", "") == "tgw-rtb-spokes")
+    spokes.routes.append(hub_route("10.100.0.0/16", kind="static", state="blackhole"))
+    (path,) = walk(items, "rtb-spoke1", "10.100.0.10/32")
+    assert path.end == BLACKHOLE
+    assert "deliberate" in path.detail
+
+
+def test_longest_prefix_wins_in_the_hub_table() -> None:
+    items = hub_estate()
+    spokes = next(i for i in items if getattr(i, "id", "") == "tgw-rtb-spokes")
+    spokes.routes.append(hub_route("10.100.0.0/24", "tgw-attach-gone"))
+    (path,) = walk(items, "rtb-spoke1", "10.100.0.0/23")[:1]
+    assert path.destination == network("10.100.0.0/24")
+    assert path.end == BOUNDARY  # the attachment is not in the snapshot
+
+
+def test_no_route_in_the_hub_table_drops_the_traffic() -> None:
+    items = [i for i in hub_estate() if getattr(i, "id", "") != "tgw-rtb-spokes"]
+    items.append(hub_table("tgw-rtb-spokes", associations=("tgw-attach-spoke1",)))
+    (path,) = walk(items, "rtb-spoke1", "10.2.0.0/16")
+    assert (path.end, path.end_id) == (HUB_NO_ROUTE, "tgw-rtb-spokes")
+
+
+def test_hub_of_an_account_outside_the_audit_is_a_boundary() -> None:
+    # Only the owner reads a transit gateway's route tables: without them, say so.
+    items = [
+        i
+        for i in hub_estate()
+        if getattr(i, "account_id", "") != A or getattr(i, "id", "").startswith("tgw-attach-spoke2")
+    ]
+    topo = Topology(snapshot(*items))
+    (path,) = paths(topo).follow(topo.route_tables["rtb-spoke2"], network("10.1.0.0/16"))
+    assert path.end == BOUNDARY
+    assert "not read" in path.detail
+
+
+def test_truncated_hub_table_is_a_boundary_not_a_missing_route() -> None:
+    items = hub_estate()
+    spokes = next(i for i in items if getattr(i, "id", "") == "tgw-rtb-spokes")
+    spokes.routes = []
+    spokes.routes_complete = False
+    (path,) = walk(items, "rtb-spoke1", "10.2.0.0/16")
+    assert path.end == BOUNDARY
