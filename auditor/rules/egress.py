@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from auditor.model import Endpoint, Finding, PrefixList, Route, RouteTable, Subnet
 from auditor.net import Hop, Topology, networks
+from auditor.paths import Path, paths
 from auditor.rules.base import endpoint_live, found, label, routes_evidence, rule, vpc_label
 from auditor.rules.dns import attribute_command
 
@@ -15,6 +16,9 @@ ANYWHERE = "0.0.0.0/0"
 # The NAT64 well-known prefix: DNS64 answers IPv4-only names (S3's and DynamoDB's default
 # endpoints) with addresses in it, and a route sends them to a NAT gateway for translation.
 NAT64_PREFIX = "64:ff9b::/96"
+# Route targets behind which a NAT gateway can be: the NAT itself, or a transit gateway hub
+# that sends the traffic on to an egress VPC.
+EGRESS_TARGETS = frozenset({"nat-gateway", "transit-gateway"})
 
 
 @rule("s3-egress-via-nat")
@@ -48,8 +52,8 @@ def service_egress_via_nat(
     """Tables serving subnets whose route for the service's addresses ends at a NAT gateway."""
     for table in topo.snapshot.route_tables:
         subnets = topo.subnets_of_table(table)
-        if not subnets or not any(r.target_type == "nat-gateway" for r in table.routes):
-            continue  # no NAT route, no NAT hop: spares the lookups (a third of tables at scale)
+        if not subnets or not any(r.target_type in EGRESS_TARGETS for r in table.routes):
+            continue  # no NAT or hub route: spares the lookups (a third of tables at scale)
         check = ServiceCheck(topo, table, service, display)
         yield from check.ipv4(rule_id, subnets)
         yield from check.nat64(rule_id, subnets)
@@ -108,6 +112,37 @@ class ServiceCheck:
                 return endpoint
         return None
 
+    def only_attachment_subnets(self, subnets: list[Subnet]) -> bool:
+        """Subnets holding only transit gateway attachment interfaces carry other VPCs' traffic
+        (an egress VPC's): a gateway endpoint cannot be used from outside its VPC, and its
+        prefix-list route would cut those VPCs off from the service."""
+        attached = paths(self.topo).attachment_subnet_ids()
+        return bool(attached) and all(s.id in attached for s in subnets)
+
+    def hub_nat_paths(self, ranges: list[str]) -> list[tuple[Route, Path]]:
+        """The table's routes to a transit gateway for the service's ranges, each with the path
+        from there that ends at a working NAT gateway in another VPC."""
+        table = self.table
+        if not any(r.target_type == "transit-gateway" for r in table.routes):
+            return []
+        engine = paths(self.topo)
+        found_paths = []
+        for dest in networks(ranges):
+            for hop in self.topo.lookup(table, dest):
+                if hop.route is None or hop.route.target_type != "transit-gateway":
+                    continue
+                for path in engine.follow(table, hop.destination):
+                    nat = self.topo.nat_gateways.get(path.end_id)
+                    if path.end == "nat-gateway" and nat and nat.state == "available":
+                        found_paths.append((hop.route, path))
+        return found_paths
+
+    def nat_place(self, nat_id: str) -> str:
+        nat = self.topo.nat_gateways.get(nat_id)
+        if nat is None:
+            return nat_id
+        return f"{nat_id} in VPC {vpc_label(self.topo, nat.vpc_id)} (account {nat.account_id})"
+
     def ipv4(self, rule_id: str, subnets: list[Subnet]) -> Iterator[Finding]:
         table, display = self.table, self.display
         ranges = self.plist.cidrs if self.plist else []
@@ -122,19 +157,23 @@ class ServiceCheck:
             # AWS adds the endpoint's route when it associates a table: a snapshot that lists
             # the association without the route is inconsistent, not proof of a NAT path.
             return
+        if self.only_attachment_subnets(subnets):
+            return  # what this table routes comes from other VPCs: their endpoints, not ours
         hops = nat_hops(self.topo, table, ranges or [ANYWHERE])
-        if not hops or self.interface_answers():
+        hub_paths = self.hub_nat_paths(ranges or [ANYWHERE])
+        if not (hops or hub_paths) or self.interface_answers():
             return
-        nat_ids = sorted({hop.route.target_id for hop in hops if hop.route})
         table_label = label(table.id, table.tags)
         dns_off = self.private_dns_blocked_by()
         if endpoint_route:
             cause = (
                 f"more specific routes override the {display} gateway endpoint's prefix-list route"
             )
+            overriding = {h.route.target_id for h in hops if h.route}
+            overriding |= {r.target_id for r, _ in hub_paths}
             fix = (
                 f"Remove or narrow the routes in {table_label} that send parts of {display}'s "
-                f"address ranges to {', '.join(nat_ids)}."
+                f"address ranges to {', '.join(sorted(overriding))}."
             )
         elif self.gateways:
             ids = ", ".join(e.id for e in self.gateways)
@@ -164,14 +203,24 @@ class ServiceCheck:
                 f" Or turn on {' and '.join(dns_off)} so the interface endpoint answers: "
                 + "; ".join(attribute_command(vpc, name) for name in dns_off)
             )
+        saving = (
+            f"a gateway endpoint carries {display} traffic free of that charge and keeps it off "
+            f"the NAT path."
+        )
+        if hub_paths:
+            saving = (
+                f"on the way the transit gateway charges for every GB too. A gateway endpoint in "
+                f"this VPC carries {display} traffic free of both charges (a gateway endpoint "
+                f"cannot be used from another VPC, so the egress VPC's cannot help)."
+            )
         yield self.finding(
             rule_id,
             subnets,
-            hops,
+            [h.route for h in hops if h.route],
             cause,
             fix,
-            f"a gateway endpoint carries {display} traffic free of that charge and keeps it off "
-            f"the NAT path.",
+            saving,
+            hub_ways=tuple(hub_paths),
             evidence={
                 "prefix_list": self.plist.id
                 if self.plist
@@ -214,7 +263,7 @@ class ServiceCheck:
         yield self.finding(
             rule_id,
             translated,
-            hops,
+            [h.route for h in hops if h.route],
             cause,
             fix,
             "NAT64 translation is NAT processing like any other.",
@@ -226,15 +275,25 @@ class ServiceCheck:
         self,
         rule_id: str,
         subnets: list[Subnet],
-        hops: list[Hop],
+        direct: list[Route],
         cause: str,
         fix: str,
         saving: str,
         evidence: dict[str, object],
         detail: str = "",
+        hub_ways: tuple[tuple[Route, Path], ...] = (),
     ) -> Finding:
-        table, display = self.table, self.display
-        nat_ids = sorted({hop.route.target_id for hop in hops if hop.route})
+        """`direct`: the table's routes straight to a NAT gateway; `hub_ways`: its routes to a
+        transit gateway, each with the path from there to a NAT gateway in another VPC."""
+        table = self.table
+        hub = [path for _, path in hub_ways]
+        nat_ids = sorted({r.target_id for r in direct} | {p.end_id for p in hub})
+        where = f"NAT gateway {', '.join(sorted({r.target_id for r in direct}))}" if direct else ""
+        if hub:
+            tgws = ", ".join(dict.fromkeys(t for p in hub for t in p.transit_gateways))
+            remote = ", ".join(sorted({self.nat_place(p.end_id) for p in hub}))
+            via = f"transit gateway {tgws} to NAT gateway {remote}"
+            where = f"{where} and through {via}" if where else via
         table_label = label(table.id, table.tags)
         return found(
             rule_id,
@@ -244,9 +303,8 @@ class ServiceCheck:
             vpc_id=table.vpc_id,
             message=(
                 f"Route table {table_label} in VPC {vpc_label(self.topo, table.vpc_id)} sends "
-                f"{display} traffic from {len(subnets)} subnet(s) through NAT gateway "
-                f"{', '.join(nat_ids)}, because {cause}. NAT gateways charge for every GB they "
-                f"process; {saving}"
+                f"{self.display} traffic from {len(subnets)} subnet(s) through {where}, because "
+                f"{cause}. NAT gateways charge for every GB they process; {saving}"
             ),
             remediation=fix,
             evidence={
@@ -257,8 +315,23 @@ class ServiceCheck:
                     for s in subnets
                 ],
                 "nat_gateways": nat_ids,
-                "routes_used": routes_evidence(hop.route for hop in hops if hop.route),
+                "routes_used": routes_evidence(direct + [r for r, _ in hub_ways]),
+                **({"paths": path_evidence(hub)} if hub else {}),
                 **evidence,
             },
             detail=detail,
         )
+
+
+def path_evidence(hub: list[Path], limit: int = 5) -> list[dict[str, object]]:
+    """Paths as evidence, one per distinct route through the network (the service's ranges
+    usually all take the same one), with the ranges that take it."""
+    grouped: dict[tuple[object, ...], list[Path]] = {}
+    for path in hub:
+        grouped.setdefault((path.steps, path.end, path.end_id), []).append(path)
+    rows = []
+    for same in list(grouped.values())[:limit]:
+        row = same[0].as_evidence()
+        row["destination"] = ", ".join(str(p.destination) for p in same)
+        rows.append(row)
+    return rows
