@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -113,71 +114,101 @@ def read_region(
     asked only after the first round, so that read runs meanwhile. When it gives None (that
     read failed), or without it, they are read here.
     """
-    first_round: list[Callable[[], Any]] = [
-        partial(fetch, ec2, operation, key) for _, operation, key, _ in RESOURCE_CALLS
-    ]
-    first_round.append(
-        partial(fetch, ec2, "describe_vpc_endpoint_service_configurations", "ServiceConfigurations")
-    )
-    if service_lists is None:
-        first_round.append(partial(aws_service_lists, ec2, region))
-    replies = run(first_round)
     view = Snapshot()
-    for (name, _, _, parse), raws in zip(RESOURCE_CALLS, replies, strict=False):
-        setattr(view, name, [parse(raw, account_id, region) for raw in raws])
-    services = [
-        parse_endpoint_service(raw, account_id, region) for raw in replies[len(RESOURCE_CALLS)]
+    first = [
+        Read(view, partial(read_list, ec2, operation, key, parse, account_id, region), setter(name))
+        for name, operation, key, parse in (*RESOURCE_CALLS, ENDPOINT_SERVICES_CALL)
     ]
-    shared = replies[-1] if service_lists is None else service_lists()
+    found: list[Sequence[PrefixList] | None] = []
+    if service_lists is None:
+        first.append(Read(found, partial(aws_service_lists, ec2, region), list.append))
+    run_reads(run, first)
+    shared = service_lists() if service_lists is not None else found[0]
     aws_lists = list(shared) if shared is not None else aws_service_lists(ec2, region)
 
     # Second round: the calls that need a first-round answer, all independent of each other.
-    second: list[Callable[[], Any]] = []
+    second: list[Read] = []
     for vpc in view.vpcs:
         shared_vpc = vpc.account_id != account_id
-        second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsSupport", shared_vpc))
-        second.append(partial(vpc_attribute, ec2, vpc.id, "enableDnsHostnames", shared_vpc))
+        for attribute, field in (
+            ("enableDnsSupport", "dns_support"),
+            ("enableDnsHostnames", "dns_hostnames"),
+        ):
+            call = partial(vpc_attribute, ec2, vpc.id, attribute, shared_vpc)
+            second.append(Read(vpc, call, setter(field)))
     # Who may connect matters only where nobody approves each connection (the rules' case).
-    open_services = [s for s in services if not s.acceptance_required]
-    second += [partial(allowed_principals, ec2, service.id) for service in open_services]
+    second += [
+        Read(s, partial(allowed_principals, ec2, s.id), setter("allowed_principals"))
+        for s in view.endpoint_services
+        if not s.acceptance_required
+    ]
     # DescribeStaleSecurityGroups works per VPC: the first one alone tells whether the API is
     # offered here, the others follow in the last round only if it is.
+    checks: list[StaleGroupCheck | None] = []
     stale_vpcs = vpcs_referencing_unaudited(view, account_id, audited)
-    second += [partial(stale_groups, ec2, vpc_id, account_id, region) for vpc_id in stale_vpcs[:1]]
+    second += [
+        Read(checks, partial(stale_groups, ec2, vpc_id, account_id, region), list.append)
+        for vpc_id in stale_vpcs[:1]
+    ]
     known = {p.id: p for p in aws_lists if p.cidrs}
     referenced = referenced_prefix_lists(view)
-    unresolved = sorted(referenced - set(known))
-    second += [partial(referenced_list_entries, ec2, pl_id) for pl_id in unresolved]
-    answers = iter(run(second))
-    for vpc in view.vpcs:
-        vpc.dns_support = next(answers)
-        vpc.dns_hostnames = next(answers)
-    for service in open_services:
-        service.allowed_principals = next(answers)
-    first_stale = [next(answers) for _ in stale_vpcs[:1]]
-    # A referenced list that no longer exists (or is no longer shared with us) stays unknown.
-    customer = [
-        PrefixList(id=pl_id, region=region, cidrs=cidrs)
-        for pl_id, cidrs in zip(unresolved, answers, strict=False)
-        if cidrs is not None
+    customer: list[PrefixList] = []
+    second += [
+        Read(customer, partial(customer_list, ec2, pl_id, region), append_known)
+        for pl_id in sorted(referenced - set(known))
     ]
+    run_reads(run, second)
 
     # Last round, only where the API is offered: the other VPCs' stale groups.
-    offered = bool(first_stale) and first_stale[0] is not None
-    rest = (
-        run([partial(stale_groups, ec2, v, account_id, region) for v in stale_vpcs[1:]])
-        if offered
-        else []
-    )
-    checks = first_stale + rest
+    if checks and checks[0] is not None:
+        run_reads(
+            run,
+            [
+                Read(checks, partial(stale_groups, ec2, v, account_id, region), list.append)
+                for v in stale_vpcs[1:]
+            ],
+        )
     # Where the API is not offered, or not asked, record nothing: the rules cross-reference
     # security-group rules against the peerings and groups of the audited accounts themselves.
-    view.endpoint_services = services
     view.stale_group_checks = (
         [] if any(c is None for c in checks) else [c for c in checks if c is not None]
     )
     view.prefix_lists = region_prefix_lists(region, aws_lists, known, customer, referenced)
     return view
+
+
+@dataclass(frozen=True)
+class Read:
+    """One call of a round, declared with the resource it belongs to: `apply(resource,
+    answer)` puts the call's answer there, so no answer is matched to its call by position."""
+
+    resource: Any
+    call: Callable[[], Any]
+    apply: Callable[[Any, Any], None]
+
+
+def run_reads(run: Runner, reads: Sequence[Read]) -> None:
+    """Run independent reads through `run` (which decides how many go at once) and apply each
+    answer to its own resource; raises the first (in order) failure, applying nothing."""
+    for read, answer in zip(reads, run([r.call for r in reads]), strict=True):
+        read.apply(read.resource, answer)
+
+
+def setter(name: str) -> Callable[[Any, Any], None]:
+    """An `apply` that sets the resource's field `name` to the answer."""
+    return lambda resource, value: setattr(resource, name, value)
+
+
+def append_known(lists: list[PrefixList], plist: PrefixList | None) -> None:
+    if plist is not None:
+        lists.append(plist)
+
+
+def read_list(
+    ec2: Any, operation: str, key: str, parse: Parser, account_id: str, region: str
+) -> list[Any]:
+    """One paginated describe, parsed into model objects."""
+    return [parse(raw, account_id, region) for raw in paginate(ec2, operation, key)]
 
 
 def vpcs_referencing_unaudited(
@@ -317,6 +348,12 @@ def referenced_list_entries(ec2: Any, prefix_list_id: str) -> list[str] | None:
         if error_code(exc).lower().startswith("invalidprefixlistid"):
             return None
         raise
+
+
+def customer_list(ec2: Any, prefix_list_id: str, region: str) -> PrefixList | None:
+    """A referenced customer list with its CIDRs; None while it stays unknown."""
+    cidrs = referenced_list_entries(ec2, prefix_list_id)
+    return None if cidrs is None else PrefixList(id=prefix_list_id, region=region, cidrs=cidrs)
 
 
 def region_prefix_lists(
@@ -611,4 +648,11 @@ RESOURCE_CALLS: tuple[tuple[str, str, str, Parser], ...] = (
     ),
     ("flow_logs", "describe_flow_logs", "FlowLogs", parse_flow_log),
     ("transit_gateways", "describe_transit_gateways", "TransitGateways", parse_transit_gateway),
+)
+# The endpoint services this account provides, read beside them.
+ENDPOINT_SERVICES_CALL = (
+    "endpoint_services",
+    "describe_vpc_endpoint_service_configurations",
+    "ServiceConfigurations",
+    parse_endpoint_service,
 )
