@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from auditor.model import Finding, RuleSettings, Snapshot
 from auditor.net import Topology
 from auditor.policy import AuditPolicy, ExpiredSuppression, apply_policy
-from auditor.rules import dns, egress, endpoints, peering, routing, security_groups
+from auditor.rules import dns, egress, endpoints, peering, routing, security_groups, transit
 from auditor.rules.base import REGISTRY, RuleMeta, catalogue, sort_key
 
 __all__ = ["REGISTRY", "AuditResult", "RuleMeta", "all_rules", "evaluate", "run_rules"]
 
-RULE_MODULES = (dns, egress, endpoints, peering, routing, security_groups)
+RULE_MODULES = (dns, egress, endpoints, peering, routing, security_groups, transit)
 
 
 def run_rules(
