@@ -15,9 +15,11 @@ AWS semantics followed (cited in the rules that use it):
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from auditor.model import (
     RouteTable,
@@ -26,7 +28,7 @@ from auditor.model import (
     TransitGatewayRoute,
     TransitGatewayRouteTable,
 )
-from auditor.net import Candidate, Network, Topology, _networks, _runs, networks, span
+from auditor.net import Network, Topology, _networks, networks, span
 
 # How a path ends.
 DELIVERED = "delivered"  # the destination is local to the VPC reached (a local route)
@@ -114,7 +116,7 @@ class Paths:
             self.tgws_with_tables.add(t.transit_gateway_id)
             for attachment_id in t.associations:
                 self.associated[(t.transit_gateway_id, attachment_id)] = t
-        self._candidates: dict[str, list[Candidate]] = {}
+        self._routed: dict[str, Routed] = {}
 
     # --- transit gateway tables ---
 
@@ -133,32 +135,37 @@ class Paths:
             return True
         return tgw is not None and (tgw.account_id, tgw.region) in self.topo.audited
 
-    def hub_candidates(self, table: TransitGatewayRouteTable) -> list[Candidate]:
+    def routed(self, table: TransitGatewayRouteTable) -> Routed:
+        """The table as disjoint ranges, each with the route that wins it (built once)."""
+        cached = self._routed.get(table.id)
+        if cached is None:
+            cached = self._routed[table.id] = Routed(self.hub_ranges(table))
+        return cached
+
+    def hub_ranges(self, table: TransitGatewayRouteTable) -> list[Ranked]:
         """Routes as ranges with AWS's priority: longer prefix, then static (1), prefix-list
         (2), propagated (3)."""
-        cached = self._candidates.get(table.id)
-        if cached is None:
-            cached = []
-            for route in table.routes:
-                if route.destination_prefix_list_id:
-                    plist = self.topo.prefix_lists.get(route.destination_prefix_list_id)
-                    nets = networks(plist.cidrs if plist else [])
-                    rank = 2
-                else:
-                    nets = networks([route.destination_cidr] if route.destination_cidr else [])
-                    rank = 1 if route.route_type == "static" else 3
-                cached.extend(Candidate(*span(n), (n.prefixlen, -rank), route) for n in nets)  # type: ignore[arg-type]
-            self._candidates[table.id] = cached
-        return cached
+        ranked: list[Ranked] = []
+        for route in table.routes:
+            if route.destination_prefix_list_id:
+                plist = self.topo.prefix_lists.get(route.destination_prefix_list_id)
+                nets = networks(plist.cidrs if plist else [])
+                rank = 2
+            else:
+                nets = networks([route.destination_cidr] if route.destination_cidr else [])
+                rank = 1 if route.route_type == "static" else 3
+            ranked.extend(Ranked(*span(n), -rank, route) for n in nets)
+        return ranked
 
     def hub_lookup(
         self, table: TransitGatewayRouteTable, destination: Network
     ) -> list[tuple[Network, TransitGatewayRoute | None]]:
-        pieces: list[tuple[Network, TransitGatewayRoute | None]] = []
-        for first, last, route in _runs(self.hub_candidates(table), span(destination)):
-            for net in _networks([(destination.version, first, last)], {}):
-                pieces.append((net, route))  # type: ignore[arg-type]
-        return pieces
+        """Split `destination` into the pieces the table's routes carry (None: no route)."""
+        return [
+            (net, route)
+            for first, last, route in self.routed(table).clip(span(destination))
+            for net in _networks([(destination.version, first, last)], {})
+        ]
 
     # --- the walk ---
 
@@ -361,3 +368,75 @@ def blackhole_detail(route: TransitGatewayRoute) -> str:
     if route.attachment_ids:
         return f"route to {', '.join(route.attachment_ids)} is blackhole: its attachment is gone"
     return "static blackhole route: a deliberate block"
+
+
+class Ranked(NamedTuple):
+    version: int
+    first: int
+    last: int
+    rank: int  # higher wins between routes for the same range
+    route: TransitGatewayRoute
+
+
+class Routed:
+    """A route table decided once for the whole address space: disjoint, sorted ranges, each
+    with the route that longest-prefix match (then rank) picks. CIDR ranges nest or do not
+    meet, so one pass with a stack of enclosing ranges decides it: O(n log n), where cutting
+    every lookup at every route boundary would cost O(n^2) on a hub table of 500+ routes."""
+
+    def __init__(self, ranked: list[Ranked]) -> None:
+        best: dict[tuple[int, int, int], Ranked] = {}
+        for r in ranked:
+            key = (r.version, r.first, r.last)
+            if key not in best or r.rank > best[key].rank:
+                best[key] = r
+        self.ranges: list[tuple[int, int, int, TransitGatewayRoute]] = []
+        ordered = sorted(best.values(), key=lambda r: (r.version, r.first, -r.last))
+        stack: list[Ranked] = []
+        cursor = (0, 0)  # (version, next address not yet decided)
+        for r in ordered:
+            cursor = self._close(stack, (r.version, r.first), cursor)
+            if stack and cursor < (r.version, r.first):
+                self._emit(stack[-1], cursor[1], r.first - 1)
+            cursor = (r.version, r.first)
+            stack.append(r)
+        self._close(stack, None, cursor)
+        self.starts = [(v, first) for v, first, _, _ in self.ranges]
+
+    def _emit(self, r: Ranked, first: int, last: int) -> None:
+        if first <= last:
+            self.ranges.append((r.version, first, last, r.route))
+
+    def _close(
+        self, stack: list[Ranked], upto: tuple[int, int] | None, cursor: tuple[int, int]
+    ) -> tuple[int, int]:
+        """Emit the tails of the enclosing ranges that end before `upto` (all, when None)."""
+        while stack and (upto is None or (stack[-1].version, stack[-1].last) < upto):
+            top = stack.pop()
+            if cursor[0] == top.version:
+                self._emit(top, cursor[1], top.last)
+            cursor = (top.version, top.last + 1)
+        return cursor
+
+    def clip(
+        self, destination: tuple[int, int, int]
+    ) -> list[tuple[int, int, TransitGatewayRoute | None]]:
+        """(first, last, route) pieces of `destination` in address order; gaps have None."""
+        version, lo, hi = destination
+        i = max(bisect.bisect_right(self.starts, (version, lo)) - 1, 0)
+        pieces: list[tuple[int, int, TransitGatewayRoute | None]] = []
+        at = lo
+        while i < len(self.ranges):
+            v, first, last, route = self.ranges[i]
+            i += 1
+            if v < version or last < lo:
+                continue
+            if v > version or first > hi:
+                break
+            if first > at:
+                pieces.append((at, first - 1, None))
+            pieces.append((max(first, at), min(last, hi), route))
+            at = min(last, hi) + 1
+        if at <= hi:
+            pieces.append((at, hi, None))
+        return pieces

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from auditor.net import Topology, network
+import ipaddress
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.model import TransitGatewayRoute
+from auditor.net import Topology, collapse, network
 from auditor.paths import BLACKHOLE, BOUNDARY, DELIVERED, HUB_NO_ROUTE, Path, paths
 from tests.builders import S3_CIDRS, A, snapshot
-from tests.hub import hub_estate, hub_route, hub_table
+from tests.hub import hub_estate, hub_route, hub_table, tgw
 
 
 def walk(items: list[object], table_id: str, destination: str, **kw: object) -> list[Path]:
@@ -94,3 +100,45 @@ def test_truncated_hub_table_is_a_boundary_not_a_missing_route() -> None:
     spokes.routes_complete = False
     (path,) = walk(items, "rtb-spoke1", "10.2.0.0/16")
     assert path.end == BOUNDARY
+
+
+@st.composite
+def hub_routes(draw: st.DrawFn) -> list[TransitGatewayRoute]:
+    """Random static and propagated routes inside 10.0.0.0/16 (nested, equal and disjoint)."""
+    routes = []
+    for _ in range(draw(st.integers(0, 12))):
+        length = draw(st.integers(16, 28))
+        offset = draw(st.integers(0, (1 << (length - 16)) - 1)) << (32 - length)
+        cidr = str(ipaddress.ip_network((int(ipaddress.ip_address("10.0.0.0")) + offset, length)))
+        kind = draw(st.sampled_from(["static", "propagated"]))
+        routes.append(hub_route(cidr, f"tgw-attach-{len(routes)}", kind=kind))
+    return routes
+
+
+@settings(max_examples=300, deadline=None)
+@given(hub_routes(), st.integers(16, 30), st.integers(0, 1 << 16))
+def test_hub_lookup_picks_the_longest_prefix_then_static_for_every_address(
+    routes: list[TransitGatewayRoute], length: int, seed: int
+) -> None:
+    table = hub_table("tgw-rtb-x", *routes)
+    topo = Topology(snapshot(tgw(), table))
+    start = int(ipaddress.ip_address("10.0.0.0")) + ((seed << (32 - length)) & 0xFFFF)
+    destination = ipaddress.ip_network((start & ~((1 << (32 - length)) - 1), length))
+    pieces = paths(topo).hub_lookup(table, destination)
+    assert collapse(net for net, _ in pieces) == [destination]  # every address once
+    for net, route in pieces:
+        for address in (net.network_address, net.broadcast_address):
+            containing = [r for r in routes if address in ipaddress.ip_network(r.destination)]
+            best = max(
+                containing,
+                key=lambda r: (
+                    ipaddress.ip_network(r.destination).prefixlen,
+                    r.route_type == "static",
+                ),
+                default=None,
+            )
+            if best is None:
+                assert route is None
+            else:
+                assert route is not None
+                assert (route.destination, route.route_type) == (best.destination, best.route_type)
