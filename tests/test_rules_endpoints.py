@@ -655,7 +655,7 @@ def test_ipv6_source_inside_an_ipv6_vpc() -> None:
     [
         ([], {}),  # moto lists no groups where AWS lists the default group: unknown
         ([sg("sg-1")], {"ids": ["sg-1", "sg-unread"]}),
-        ([sg("sg-1")], {"service": "email-smtp"}),
+        ([sg("sg-1", tcp(587, 587, "10.0.0.0/16"))], {"service": "email-smtp"}),  # SMTP, not 443
         ([sg("sg-1")], {"service": "com.amazonaws.vpce.us-east-1.vpce-svc-1"}),
         ([sg("sg-1")], {"state": "failed"}),
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +15,24 @@ from auditor.rules.base import ENDPOINT_GONE, endpoint_live, found, label, rule,
 from auditor.rules.dns import attribute_command
 
 GATEWAY, INTERFACE = "gateway", "interface"
-# States in which the endpoint is going away or never came up: its settings no longer matter.
-# AWS services reached through an interface endpoint on a port other than 443: Amazon SES SMTP
-# and Amazon Keyspaces (Cassandra, port 9142). The HTTPS check does not apply to them.
-NOT_HTTPS = {"email-smtp", "cassandra", "cassandra-fips"}
+HTTPS = ((443,), "HTTPS")
+# AWS services whose clients reach the interface endpoint on other ports than HTTPS alone, per the
+# services' documentation; clients use one of the ports (the protocol they are set up for), so the
+# endpoint is reachable when its security groups admit any of them.
+SERVICE_PORTS: dict[str, tuple[tuple[int, ...], str]] = {
+    # Amazon SES SMTP interface: STARTTLS on 25, 587, 2587; TLS wrapper on 465, 2465.
+    "email-smtp": ((587, 25, 2587, 465, 2465), "SMTP"),
+    # Amazon Keyspaces: CQL over TLS.
+    "cassandra": ((9142,), "Cassandra CQL"),
+    "cassandra-fips": ((9142,), "Cassandra CQL"),
+    # CodeCommit Git endpoints serve Git over HTTPS and over SSH (the API endpoint is HTTPS only).
+    "git-codecommit": ((443, 22), "Git over HTTPS or SSH"),
+    "git-codecommit-fips": ((443, 22), "Git over HTTPS or SSH"),
+    # AWS Transfer Family server endpoints: SFTP; FTP and FTPS control connections on 21.
+    "transfer.server": ((22, 21), "SFTP, FTP or FTPS"),
+    # AWS IoT Core data plane: MQTT on 8883, or MQTT and HTTPS on 443.
+    "iot.data": ((443, 8883), "MQTT or HTTPS"),
+}
 
 ACCOUNT = re.compile(r"\d{12}")
 # An allowed principal may be an organisation or OU: arn:aws:organizations::MGMT:ou/o-…/ou-…
@@ -126,15 +140,17 @@ def gateway_endpoint_unrouted(topo: Topology) -> Iterator[Finding]:
 
 
 def policy_applies(endpoint: Endpoint) -> bool:
-    """Whether the endpoint's policy is one its owner can change.
+    """Whether the endpoint's policy is one its owner can change and AWS enforces.
 
     AWS allows full access through endpoints of Gateway Load Balancer, resource and service-network
-    types and to services that are not AWS services. Which AWS services support endpoint policies
-    is `VpcEndpointPolicySupported` in DescribeVpcEndpointServices, which the snapshot does not
-    hold: endpoints of the few services without support are judged like the others.
+    types and to services that are not AWS services. A service whose `VpcEndpointPolicySupported`
+    (DescribeVpcEndpointServices) is false ignores the policy; unknown support is judged.
     """
     return (
-        kind(endpoint) in (GATEWAY, INTERFACE) and aws_service(endpoint) and endpoint_live(endpoint)
+        kind(endpoint) in (GATEWAY, INTERFACE)
+        and aws_service(endpoint)
+        and endpoint_live(endpoint)
+        and endpoint.policy_supported is not False
     )
 
 
@@ -153,6 +169,10 @@ def statements(document: str | None) -> list[Statement] | None:
     raw = policy.get("Statement") if isinstance(policy, dict) else None
     items: list[Any] = raw if isinstance(raw, list) else [raw]
     return items if all(isinstance(s, dict) for s in items) else None
+
+
+def judged_policy(endpoint: Endpoint) -> list[Statement] | None:
+    return statements(endpoint.policy_document) if policy_applies(endpoint) else None
 
 
 def values(element: object) -> list[str]:
@@ -225,7 +245,7 @@ def policy_fix(topo: Topology, endpoint: Endpoint) -> str:
 @rule("endpoint-policy-full-access")
 def endpoint_policy_full_access(topo: Topology) -> Iterator[Finding]:
     for endpoint in topo.snapshot.endpoints:
-        policy = statements(endpoint.policy_document) if policy_applies(endpoint) else None
+        policy = judged_policy(endpoint)
         wide = full_access_statements(policy) if policy else []
         if not wide:
             continue
@@ -247,32 +267,15 @@ def endpoint_policy_full_access(topo: Topology) -> Iterator[Finding]:
 def endpoint_policy_untrusted_principal(topo: Topology) -> Iterator[Finding]:
     orgs = topo.trusted_organization_ids
     for endpoint in topo.snapshot.endpoints:
-        policy = statements(endpoint.policy_document) if policy_applies(endpoint) else None
+        policy = judged_policy(endpoint)
         if not policy:
             continue
         accounts = topo.trusted_accounts | {endpoint.account_id}
-        trust = Trust(accounts, orgs, {endpoint.vpc_id, endpoint.id})
-        if any(perimeter(s, trust) for s in policy):
-            continue
-        grants: list[dict[str, str]] = []
-        strangers: set[str] = set()
-        wide_open = full_access_statements(policy)
-        for statement in policy:
-            if statement.get("Effect") != "Allow" or limited(statement, trust):
-                continue
-            if any(statement is s for s in wide_open):
-                continue  # one problem, one finding: endpoint-policy-full-access reports it
-            # NotPrincipal in an Allow grants everyone except the principals it names.
-            found_here = (
-                ["*"]
-                if "NotPrincipal" in statement
-                else outsiders(aws_principals(statement), accounts, orgs)
-            )
-            if found_here:
-                grants.append({**policy_evidence(statement), "untrusted": ", ".join(found_here)})
-                strangers.update(found_here)
+        trust = Trust(accounts, orgs, endpoint.vpc_id, endpoint.id)
+        grants = untrusted_grants(policy, trust)
         if not grants:
             continue
+        strangers = {name for g in grants for name in g["untrusted"].split(", ")}
         who = (
             "any AWS principal (`*`), including identities in accounts outside your organisation,"
             if "*" in strangers
@@ -284,18 +287,62 @@ def endpoint_policy_untrusted_principal(topo: Topology) -> Iterator[Finding]:
             endpoint,
             message=(
                 f"The policy of {describe(topo, endpoint)} allows {who} with no condition on "
-                f"aws:PrincipalOrgID, aws:PrincipalAccount or aws:PrincipalArn that limits it to "
-                f"trusted ones (aws:SourceVpc/aws:SourceVpce do not: every request through this "
-                f"endpoint matches them). Anyone in the VPC holding such credentials can use "
-                f"the endpoint, e.g. to move data to another account."
+                f"aws:PrincipalOrgID, aws:PrincipalAccount, aws:PrincipalArn or "
+                f"aws:PrincipalIsAWSService, and no Deny, that limits it to trusted ones "
+                f"(aws:SourceVpc/aws:SourceVpce do not: every request through this endpoint "
+                f"matches them). Anyone in the VPC holding such credentials can use the endpoint, "
+                f"e.g. to move data to another account."
             ),
             remediation=policy_fix(topo, endpoint),
             evidence={
                 "statements": grants,
+                **not_reported(policy),
                 "trusted_organizations": sorted(orgs),
                 "trusted_account_count": len(accounts),
             },
         )
+
+
+def not_reported(policy: list[Statement]) -> dict[str, object]:
+    """The statements left out on purpose, named so a reader sees they were judged."""
+    skipped = [
+        {"sid": text(s.get("Sid", "")), "reason": AWS_OWNED_REASON}
+        for s in policy
+        if s.get("Effect") == "Allow" and reads_aws_owned_buckets(s)
+    ]
+    return {"not_reported": skipped} if skipped else {}
+
+
+def untrusted_grants(policy: list[Statement], trust: Trust) -> list[dict[str, str]]:
+    """Evidence rows for the Allow statements that admit some untrusted caller whom no Deny of
+    everything stops. The AWS default statement is left to endpoint-policy-full-access."""
+    contexts = {c: request_context(c, trust) for c in untrusted_callers(policy, trust)}
+    denials = [s for s in policy if s.get("Effect") == "Deny" and anything(s)]
+    open_to = [c for c in contexts if not any(holds(d, contexts[c]) is True for d in denials)]
+    wide_open = full_access_statements(policy)
+    rows = []
+    for statement in policy:
+        if (
+            statement.get("Effect") != "Allow"
+            or any(statement is s for s in wide_open)
+            or grants_nothing(statement)
+            or reads_aws_owned_buckets(statement)
+        ):
+            continue
+        admitted = [c for c in open_to if holds(statement, contexts[c]) is not False]
+        # NotPrincipal in an Allow grants everyone except the principals it names.
+        names = ["*"] if "NotPrincipal" in statement else aws_principals(statement)
+        names = [n for n in names if any(names_caller(n, c) for c in admitted)]
+        if names:
+            callers = [c for c in admitted if any(names_caller(n, c) for n in names)]
+            rows.append(
+                {
+                    **policy_evidence(statement),
+                    "untrusted": ", ".join(names),
+                    "admits": "; ".join(caller_labels(callers)),
+                }
+            )
+    return rows
 
 
 def principal_account(principal: str) -> str | None:
@@ -329,68 +376,389 @@ def outsiders(
 
 @dataclass(frozen=True)
 class Trust:
-    """Whom an endpoint policy may admit: trusted accounts and organisations, and `here` (the
-    endpoint's own VPC and id, which every request through it carries)."""
+    """Whom an endpoint policy may admit (trusted accounts and organisations), and where the
+    requests come from: the endpoint's VPC and id, which every request through it carries."""
 
     accounts: AbstractSet[str]
     orgs: AbstractSet[str]
-    here: AbstractSet[str]
+    vpc: str
+    endpoint: str
 
 
-# Condition keys that limit who may use the endpoint, and when a value names only trusted callers.
-# aws:SourceVpc/aws:SourceVpce equal to this endpoint's VPC or id hold for every request through
-# it, so they limit nothing; naming another VPC or endpoint, the statement never matches here.
-LIMITING_KEYS: dict[str, Callable[[str, Trust], bool]] = {
-    "aws:principalorgid": lambda v, t: v in t.orgs,
-    "aws:principalorgpaths": lambda v, t: v.split("/")[0] in t.orgs,
-    "aws:principalaccount": lambda v, t: v in t.accounts,
-    "aws:principalarn": lambda v, t: principal_account(v) in t.accounts,
-    "aws:sourcevpc": lambda v, t: v not in t.here,
-    "aws:sourcevpce": lambda v, t: v not in t.here,
-}
-# Allow: the key must match (IfExists and ForAllValues pass when the key is absent: not limiting).
-MATCHING = {"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike"}
-# Deny: a key that does not match (or is absent) denies.
-NOT_MATCHING = {
-    "StringNotEquals",
-    "StringNotEqualsIgnoreCase",
-    "StringNotLike",
-    "ArnNotEquals",
-    "ArnNotLike",
-}
+# --- endpoint policies: evaluating conditions for callers outside the trust ---
+#
+# A verdict is True or False when the caller alone decides it, and None when it also depends on
+# what else the request carries (the resource, the caller's own tags, its address...). An Allow
+# admits a caller unless its verdict is False; a Deny stops a caller only when its verdict is True.
+
+Verdict = bool | None
+
+# A template's blank such as <my-org-id>: AWS identifiers never contain < or >, so a value that
+# holds one matches no request.
+PLACEHOLDER = re.compile(r"<[A-Za-z][^<>\s]{0,80}>")
 
 
-def limiting(key: str, value: object, trust: Trust) -> bool:
-    check = LIMITING_KEYS.get(key.lower())
-    names = values(value)
-    return check is not None and bool(names) and all(check(v, trust) for v in names)
+@dataclass(frozen=True)
+class Caller:
+    """A caller in no trusted account or organisation; account None is an anonymous request."""
+
+    account: str | None
+    org: str | None
 
 
-def limited(statement: Statement, trust: Trust) -> bool:
-    """An Allow whose condition admits only trusted principals (one such key suffices: AND)."""
+# Stand-ins for every account and organisation the policy does not name.
+OTHER_ACCOUNT, OTHER_ORG = "000000000000", "o-0000000000"
+ANONYMOUS = Caller(None, None)
+ACCOUNTS_IN_TEXT = re.compile(r"(?<!\d)\d{12}(?!\d)")
+ORGS_IN_TEXT = re.compile(r"\bo-[a-z0-9]{10,32}\b")
+
+
+def untrusted_callers(policy: list[Statement], trust: Trust) -> list[Caller]:
+    """One caller per untrusted account and organisation the policy names, one for any other
+    account in another organisation or in none, and an anonymous one: enough to try every
+    condition value the policy holds."""
+    document = json.dumps(policy)
+    accounts = sorted(set(ACCOUNTS_IN_TEXT.findall(document)) - trust.accounts | {OTHER_ACCOUNT})
+    orgs = sorted(set(ORGS_IN_TEXT.findall(document)) - trust.orgs | {OTHER_ORG})
+    return [Caller(a, o) for a in accounts for o in [None, *orgs]] + [ANONYMOUS]
+
+
+def caller_labels(callers: list[Caller]) -> list[str]:
+    """The admitted callers in words; a named account is left out where any account of its
+    organisation (or of none) is admitted anyway."""
+    broad = {c.org for c in callers if c.account == OTHER_ACCOUNT}
+    shown = {
+        caller_label(c) for c in callers if c.account in (OTHER_ACCOUNT, None) or c.org not in broad
+    }
+    return sorted(shown)
+
+
+def caller_label(caller: Caller) -> str:
+    if caller.account is None:
+        return "anonymous (unsigned) requests"
+    who = (
+        "any untrusted account" if caller.account == OTHER_ACCOUNT else f"account {caller.account}"
+    )
+    if caller.org is None:
+        return f"{who} outside any organisation"
+    org = "another organisation" if caller.org == OTHER_ORG else f"organisation {caller.org}"
+    return f"{who} in {org}"
+
+
+def request_context(caller: Caller, trust: Trust) -> dict[str, list[str] | None]:
+    """The condition keys the caller and the endpoint decide, as AWS puts them in the request
+    context (None: absent). aws:PrincipalArn and aws:PrincipalOrgPaths hold only the part the
+    caller cannot choose: its account, its organisation. Keys not listed depend on more."""
+    signed = caller.account is not None
+    org = [caller.org] if caller.org else None
+    return {
+        "aws:principalaccount": [caller.account] if caller.account else None,
+        "aws:principalarn": [caller.account] if caller.account else None,
+        "aws:principalorgid": org,
+        "aws:principalorgpaths": org,
+        "aws:principalisawsservice": ["false"] if signed else None,
+        "aws:principalservicename": None,
+        "aws:principalservicenameslist": None,
+        "aws:sourcevpc": [trust.vpc],
+        "aws:sourcevpce": [trust.endpoint],
+    }
+
+
+def holds(statement: Statement, context: dict[str, list[str] | None]) -> Verdict:
+    """Whether the statement's Condition matches: AND across operators and keys."""
     condition = statement.get("Condition")
-    if not isinstance(condition, dict):
-        return False
-    return any(
-        operator.removeprefix("ForAnyValue:") in MATCHING and limiting(key, value, trust)
+    if not condition:
+        return True
+    if not isinstance(condition, dict) or not all(isinstance(b, dict) for b in condition.values()):
+        return None
+    return all3(
+        entry_holds(operator, key, wanted, context)
         for operator, block in condition.items()
-        if isinstance(block, dict)
-        for key, value in block.items()
+        for key, wanted in block.items()
     )
 
 
-def perimeter(statement: Statement, trust: Trust) -> bool:
-    """A Deny of everything to everyone whose single condition exempts only trusted principals."""
-    condition = statement.get("Condition")
-    if statement.get("Effect") != "Deny" or not anything(statement):
+# Negated operators and the operator they negate; a negated operator holds when the key is absent.
+NEGATIONS = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+    "NumericNotEquals": "NumericEquals",
+    "DateNotEquals": "DateEquals",
+    "NotIpAddress": "IpAddress",
+}
+WILDCARDS = {"StringLike", "ArnEquals", "ArnLike"}  # ArnEquals takes wildcards like ArnLike
+COMPARED = {"StringEquals", "StringEqualsIgnoreCase", "Bool", *WILDCARDS}
+
+
+def entry_holds(
+    operator: str, key: str, wanted: object, context: dict[str, list[str] | None]
+) -> Verdict:
+    """One operator and key: OR across the policy's values (NOR for a negated operator), with
+    ...IfExists, Null and the ForAllValues/ForAnyValue qualifiers as the IAM documentation says."""
+    qualifier, _, base = operator.rpartition(":")
+    if_exists = base.endswith("IfExists")
+    base = base.removesuffix("IfExists")
+    negated, positive = base in NEGATIONS, NEGATIONS.get(base, base)
+    key, policy_values = key.lower(), condition_values(wanted)
+    if key not in context:
+        return blank_only(base, qualifier, if_exists, policy_values)
+    request = context[key]
+    if base == "Null":  # "true": the key must be absent; "false": present
+        return any(v.lower() == str(request is None).lower() for v in policy_values)
+    if request is None:
+        if if_exists or qualifier == "ForAllValues":
+            return True
+        return False if qualifier == "ForAnyValue" else negated
+    if positive not in COMPARED:
+        return None
+    each = [any3(matches(positive, key, r, p) for p in policy_values) for r in request]
+    if negated:
+        each = [not3(v) for v in each]
+    return all3(each) if qualifier == "ForAllValues" else any3(each)
+
+
+def blank_only(base: str, qualifier: str, if_exists: bool, policy_values: list[str]) -> Verdict:
+    """A key the caller does not decide: unknown, unless every value is a template blank, which
+    no request carries (a present key never matches it)."""
+    if base == "Null" or not policy_values or not all(PLACEHOLDER.search(v) for v in policy_values):
+        return None
+    if base in NEGATIONS:
+        return None if qualifier == "ForAnyValue" else True
+    return None if if_exists or qualifier == "ForAllValues" else False
+
+
+def matches(operator: str, key: str, request: str, pattern: str) -> Verdict:
+    if PLACEHOLDER.search(pattern):
         return False
-    if not isinstance(condition, dict) or len(condition) != 1:
+    wildcards = operator in WILDCARDS
+    if key == "aws:principalarn":  # the caller picks any role or user name in its account
+        parts = pattern.split(":")
+        fixed = parts[4] if len(parts) >= 6 else pattern
+        return None if compare(fixed, request, wildcards) else False
+    if key == "aws:principalorgpaths":  # o-…/r-…/ou-…: the caller picks the path below its org
+        return None if compare(pattern.split("/")[0], request, wildcards) else False
+    if operator in ("StringEqualsIgnoreCase", "Bool"):
+        return pattern.lower() == request.lower()
+    return compare(pattern, request, wildcards)
+
+
+def compare(pattern: str, value: str, wildcards: bool) -> bool:
+    if not wildcards:
+        return pattern == value
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def condition_values(wanted: object) -> list[str]:
+    """Condition values as AWS compares them: booleans and numbers as their JSON text."""
+    items = wanted if isinstance(wanted, list) else [wanted]
+    return [
+        v if isinstance(v, str) else json.dumps(v)
+        for v in items
+        if isinstance(v, (str, bool, int, float))
+    ]
+
+
+def all3(verdicts: Iterable[Verdict]) -> Verdict:
+    result: Verdict = True
+    for verdict in verdicts:
+        if verdict is False:
+            return False
+        if verdict is None:
+            result = None
+    return result
+
+
+def any3(verdicts: Iterable[Verdict]) -> Verdict:
+    result: Verdict = False
+    for verdict in verdicts:
+        if verdict is True:
+            return True
+        if verdict is None:
+            result = None
+    return result
+
+
+def not3(verdict: Verdict) -> Verdict:
+    return None if verdict is None else not verdict
+
+
+def names_caller(principal: str, caller: Caller) -> bool:
+    """Whether a Principal entry (an account, an IAM or STS ARN, `*`) covers the caller."""
+    if principal == "*":
+        return True
+    if caller.account is None:
         return False
-    ((operator, block),) = condition.items()
-    if not isinstance(block, dict) or len(block) != 1:
-        return False
-    ((key, value),) = block.items()
-    return operator.removesuffix("IfExists") in NOT_MATCHING and limiting(key, value, trust)
+    org = ORG_ARN.match(principal)
+    if org:
+        return org.group(1) == caller.org
+    account = principal_account(principal)
+    return account == "*" or account == caller.account
+
+
+def grants_nothing(statement: Statement) -> bool:
+    """Every action, or every resource, is a template blank: no request matches the statement."""
+    return any(
+        (found := values(statement.get(element))) and all(PLACEHOLDER.search(v) for v in found)
+        for element in ("Action", "Resource")
+    )
+
+
+# Buckets AWS owns that instances and agents read from (package repositories, agents, scripts),
+# from the AllowRequestsToAWSOwnedResources statement of AWS's data-perimeter VPC endpoint policy
+# examples (github.com/aws-samples/data-perimeter-policy-examples, vpc_endpoint_policies/
+# s3_endpoint_policy.json). <…> is a region-like part: a region, a wildcard or the blank itself.
+AWS_OWNED_BUCKETS = (
+    "packages.<region>.amazonaws.com",
+    "repo.<region>.amazonaws.com",
+    "amazonlinux.<region>.amazonaws.com",
+    "amazonlinux-2-repos-<region>",
+    "al2023-repos-<region>-de612dc2",
+    "al2023-<region>",
+    "repo.<region>.emr.amazonaws.com",
+    "prod.<region>.appinfo.src",
+    "aws-ssm-<region>",
+    "aws-windows-downloads-<region>",
+    "amazon-ssm-<region>",
+    "amazon-ssm-packages-<region>",
+    "<region>-birdwatcher-prod",
+    "aws-ssm-distributor-file-<region>",
+    "aws-ssm-document-attachments-<region>",
+    "patch-baseline-snapshot-<region>",
+    "aws-patchmanager-macos-<region>",
+    "amazoncloudwatch-agent-<region>",
+    "amazoncloudwatch-agent",
+    "aws-codedeploy-<region>",
+    "ec2imagebuilder-toe-<region>-prod",
+    "ec2imagebuilder-managed-resources-<region>-prod",
+    "prod-<region>-starport-layer-bucket",
+    "aws-mgn-clients-<region>",
+    "aws-mgn-clients-hashes-<region>",
+    "aws-mgn-internal-<region>",
+    "aws-mgn-internal-hashes-<region>",
+    "aws-application-migration-service-<region>",
+    "aws-application-migration-service-hashes-<region>",
+    "aws-drs-clients-<region>",
+    "aws-drs-clients-hashes-<region>",
+    "aws-drs-internal-<region>",
+    "aws-drs-internal-hashes-<region>",
+    "aws-elastic-disaster-recovery-<region>",
+    "aws-elastic-disaster-recovery-hashes-<region>",
+    "cloudformation-waitcondition-<region>",
+    "cloudformation-custom-resource-response-<region>",
+    "aws-ec2-enclave-certificate-<region>-prod",
+    "assets-<account>-<region>",
+    "elasticbeanstalk-samples-<region>",
+    "elasticbeanstalk-platform-assets-<region>",
+    "elasticbeanstalk-env-resources-<region>",
+    "elasticbeanstalk-<region>",
+    "jumpstart-cache-prod-<region>",
+    "static-<region>-prod-static-<id>",
+    "aws-neptune-notebook",
+    "aws-neptune-notebook-<region>",
+    "athena-examples-<region>",
+    "cloudformation-examples",
+    "awssupportdatasvcs.com",
+    "redshift-downloads",
+    "session-manager-downloads",
+    "ssm-document-categories",
+    "aws-sap-data-provider",
+    "aws-sap-dataprovider-<region>",
+    "awssap-backint-agent",
+    "aws-cli",
+)
+REGION_LIKE = r"(?:[a-z0-9*?-]+|<[^<>]+>)"
+AWS_OWNED = [
+    re.compile("".join(REGION_LIKE if p.startswith("<") else re.escape(p) for p in parts))
+    for parts in (re.split(r"(<[^<>]+>)", b) for b in AWS_OWNED_BUCKETS)
+]
+S3_ARN = re.compile(r"arn:aws[a-z-]*:s3:::([^/]+)(?:/.*)?")
+AWS_OWNED_REASON = (
+    "only reads (s3:Get*, s3:List*) buckets AWS owns (AllowRequestsToAWSOwnedResources of AWS's "
+    "data-perimeter examples): not a path to move data out"
+)
+
+
+def reads_aws_owned_buckets(statement: Statement) -> bool:
+    """Only s3:Get…/s3:List… actions on AWS-owned buckets: updates and agents need it, and it
+    moves no data out, whoever calls."""
+    actions, resources = values(statement.get("Action")), values(statement.get("Resource"))
+    return (
+        not {"NotPrincipal", "NotAction", "NotResource"} & statement.keys()
+        and bool(actions and resources)
+        and all(a.lower().startswith(("s3:get", "s3:list")) for a in actions)
+        and all(aws_owned_bucket(r) for r in resources)
+    )
+
+
+def aws_owned_bucket(arn: str) -> bool:
+    found = S3_ARN.fullmatch(arn)
+    return found is not None and any(p.fullmatch(found.group(1)) for p in AWS_OWNED)
+
+
+# --- endpoint policies: template blanks ---
+
+
+@rule("endpoint-policy-placeholder")
+def endpoint_policy_placeholder(topo: Topology) -> Iterator[Finding]:
+    for endpoint in topo.snapshot.endpoints:
+        policy = judged_policy(endpoint) or []
+        rows = [
+            {"sid": text(s.get("Sid", "")), "placeholders": ", ".join(found)}
+            for s in policy
+            if (found := blanks(s))
+        ]
+        if not rows:
+            continue
+        names = list(dict.fromkeys(p for r in rows for p in r["placeholders"].split(", ")))
+        yield endpoint_finding(
+            "endpoint-policy-placeholder",
+            endpoint,
+            message=(
+                f"The policy of {describe(topo, endpoint)} still holds template placeholders "
+                f"({', '.join(names[:8])}{', …' if len(names) > 8 else ''}). AWS reads them as "
+                f"literal text that no request carries: an Allow conditioned on them grants "
+                f"nothing, a Deny with a negated condition on them (StringNotEquals…) denies "
+                f"everyone, and actions or resources naming them match nothing. The endpoint "
+                f"does not enforce the policy its author meant."
+            ),
+            remediation=(
+                f"Replace every placeholder with your value (your organisation id: aws "
+                f"organizations describe-organization; account ids; the region "
+                f"{endpoint.region}), remove statements you do not need, and apply the policy: "
+                f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint.id} "
+                f"--policy-document file://endpoint-policy.json --region {endpoint.region}"
+            ),
+            evidence={"statements": rows},
+        )
+
+
+def blanks(statement: Statement) -> list[str]:
+    """The placeholders in a statement's principals, actions, resources and conditions."""
+    found = [
+        blank
+        for name, element in statement.items()
+        if name not in ("Sid", "Effect")
+        for value in strings(element)
+        for blank in PLACEHOLDER.findall(value)
+    ]
+    return list(dict.fromkeys(found))
+
+
+def strings(element: object) -> Iterator[str]:
+    """Every string in a policy element, condition keys included."""
+    if isinstance(element, str):
+        yield element
+    elif isinstance(element, list):
+        for item in element:
+            yield from strings(item)
+    elif isinstance(element, dict):
+        for key, item in element.items():
+            yield key
+            yield from strings(item)
 
 
 # --- interface endpoints ---
@@ -516,8 +884,16 @@ def interface_endpoint_single_az(topo: Topology) -> Iterator[Finding]:
         )
 
 
-def allows_https(perm: SecurityGroupRule, vpc_nets: list[Network], own: set[str]) -> bool:
-    """Whether an ingress rule lets some client inside the VPC reach TCP 443.
+def service_ports(endpoint: Endpoint) -> tuple[tuple[int, ...], str]:
+    """The TCP ports (any one suffices) and protocol clients use to reach the service."""
+    service = short_service(endpoint)
+    if service.startswith("transfer.server."):  # one Transfer Family server's endpoint
+        service = "transfer.server"
+    return SERVICE_PORTS.get(service, HTTPS)
+
+
+def admits(perm: SecurityGroupRule, port: int, vpc_nets: list[Network], own: set[str]) -> bool:
+    """Whether an ingress rule lets some client inside the VPC reach TCP `port`.
 
     A reference to the endpoint's own groups (the default group's self rule) admits only other
     members of those groups, not the VPC's clients: it does not count."""
@@ -525,7 +901,7 @@ def allows_https(perm: SecurityGroupRule, vpc_nets: list[Network], own: set[str]
     if protocol not in ("-1", "tcp", "6"):
         return False
     low, high = perm.from_port, perm.to_port
-    if protocol != "-1" and low is not None and high is not None and not low <= 443 <= high:
+    if protocol != "-1" and low is not None and high is not None and not low <= port <= high:
         return False
     if perm.prefix_list_ids or any(g.group_id not in own for g in perm.groups):
         return True  # references name clients we cannot place by address: assume some are inside
@@ -554,7 +930,7 @@ def rule_row(group_id: str, perm: SecurityGroupRule) -> dict[str, str]:
 def interface_endpoint_sg_blocks_https(topo: Topology) -> Iterator[Finding]:
     groups = {g.id: g for g in topo.snapshot.security_groups}
     for endpoint in live_endpoints(topo, INTERFACE):
-        if not aws_service(endpoint) or short_service(endpoint) in NOT_HTTPS:
+        if not aws_service(endpoint):
             continue
         vpc = topo.vpcs.get(endpoint.vpc_id)
         found_groups = [groups.get(g) for g in endpoint.security_group_ids]
@@ -565,27 +941,32 @@ def interface_endpoint_sg_blocks_https(topo: Topology) -> Iterator[Finding]:
             continue
         vpc_nets = networks(vpc.cidr_blocks + vpc.ipv6_cidr_blocks)
         own = set(endpoint.security_group_ids)
-        if any(allows_https(r, vpc_nets, own) for g in sgs for r in g.ingress):
+        ports, protocol = service_ports(endpoint)
+        if any(admits(r, p, vpc_nets, own) for p in ports for g in sgs for r in g.ingress):
             continue
         cidrs = vpc.cidr_blocks or vpc.ipv6_cidr_blocks
         ranges = ",".join(f"{{CidrIp={c}}}" for c in vpc.cidr_blocks)
+        tcp = "TCP " + " or ".join(str(p) for p in ports)
         yield endpoint_finding(
             "interface-endpoint-sg-blocks-https",
             endpoint,
             message=(
-                f"No security group of {describe(topo, endpoint)} allows TCP 443 from inside "
-                f"the VPC ({', '.join(cidrs)}): clients in the VPC cannot open HTTPS connections "
-                f"to the endpoint, so calls to {short_service(endpoint)} time out. (If the "
-                f"endpoint only serves networks outside this VPC, such as a shared endpoint hub, "
-                f"ignore this.)"
+                f"No security group of {describe(topo, endpoint)} allows {tcp} from inside "
+                f"the VPC ({', '.join(cidrs)}): clients in the VPC cannot open {protocol} "
+                f"connections to the endpoint, so calls to {short_service(endpoint)} time out. "
+                f"(If the endpoint only serves networks outside this VPC, such as a shared "
+                f"endpoint hub, ignore this.)"
             ),
             remediation=(
                 f"aws ec2 authorize-security-group-ingress --group-id "
                 f"{endpoint.security_group_ids[0]} --ip-permissions "
-                f"'IpProtocol=tcp,FromPort=443,ToPort=443,IpRanges=[{ranges}]' "
-                f"--region {endpoint.region} (or allow 443 from the clients' security groups)."
+                f"'IpProtocol=tcp,FromPort={ports[0]},ToPort={ports[0]},IpRanges=[{ranges}]' "
+                f"--region {endpoint.region} (or allow {ports[0]} from the clients' security "
+                f"groups{'; or the port your clients use' if len(ports) > 1 else ''})."
             ),
             evidence={
+                "ports": list(ports),
+                "protocol": protocol,
                 "vpc_cidrs": cidrs,
                 "security_groups": [label(g.id, g.tags) for g in sgs],
                 "ingress_rules": [rule_row(g.id, r) for g in sgs for r in g.ingress],
