@@ -287,6 +287,33 @@ def test_unconditional_deny_of_everything_leaves_nothing_to_report() -> None:
     assert verdicts(policy(allow(Action="s3:GetObject"), {**allow(), "Effect": "Deny"})) == []
 
 
+def test_deny_of_principal_arns_outside_the_trusted_accounts_is_a_perimeter() -> None:
+    condition = {"ArnNotLikeIfExists": {"aws:PrincipalArn": [f"arn:aws:iam::{A}:*"]}}
+    assert verdicts(policy(allow(), deny(condition))) == []
+
+
+def test_deny_sparing_a_role_name_spares_that_name_in_every_account() -> None:
+    condition = {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/admin"}}
+    finding = untrusted(policy(allow(), deny(condition)))
+    assert "anonymous" not in finding.evidence["statements"][0]["admits"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "not a condition",
+        {"StringEquals": "not a block"},
+        {"StringEquals": {"aws:PrincipalOrgID": {"not": "a value"}}},
+        {"Bool": {"aws:PrincipalIsAWSService": None}},
+        {"NumericLessThan": {"aws:PrincipalAccount": 5}},
+        {"ForAnyValue:StringLikeIfExists": {"aws:PrincipalOrgPaths": []}},
+    ],
+)
+def test_malformed_conditions_are_judged_without_error(condition: Any) -> None:
+    for statement in (allow(condition, Action="s3:GetObject"), deny(condition)):
+        verdicts(policy(allow(Action="s3:GetObject"), statement))
+
+
 # --- reads of AWS-owned buckets ---
 
 
