@@ -324,7 +324,7 @@ def untrusted_grants(policy: list[Statement], trust: Trust) -> list[dict[str, st
     for statement in policy:
         if (
             statement.get("Effect") != "Allow"
-            or any(statement is s for s in wide_open)
+            or any(statement is s for s in wide_open)  # one problem, one finding
             or grants_nothing(statement)
             or reads_aws_owned_buckets(statement)
         ):
