@@ -144,10 +144,36 @@ def inside(inner: Network, outer: Network) -> bool:
 
 @dataclass(frozen=True)
 class Hop:
-    """A piece of a destination range and the route that carries it (None: no route, dropped)."""
+    """A piece of a destination range and the route that carries it (None: no route, dropped).
+
+    `alternatives` are routes that match the piece exactly as well as `route` (same prefix
+    length, same kind) but go to another target. AWS picks one of them at random and keeps
+    that choice ("If your route table references multiple prefix lists that have overlapping
+    CIDR blocks to different targets, we randomly choose which route takes priority"), so the
+    snapshot cannot say which one carries the piece: `route` is only the first in table order.
+    """
 
     destination: Network
     route: Route | None
+    alternatives: tuple[Route, ...] = ()
+
+    @property
+    def undetermined(self) -> bool:
+        """Whether the carrying route is AWS's random pick among tied routes."""
+        return bool(self.alternatives)
+
+    @property
+    def candidates(self) -> tuple[Route, ...]:
+        """Every route that may carry the piece: `route` and its tied alternatives."""
+        return (self.route, *self.alternatives) if self.route else ()
+
+
+class Sent(NamedTuple):
+    """What a table sends to one target: `surely`, and `maybe` where tied routes to different
+    targets decide and the snapshot does not say which one AWS picked."""
+
+    surely: list[Network]
+    maybe: list[Network]
 
 
 class Topology:
@@ -291,7 +317,8 @@ class Topology:
         """The table's routes as integer ranges with their priority, built once per table.
 
         Ties on prefix length: a static CIDR route beats a prefix-list route, which beats a
-        propagated one (AWS route priority)."""
+        propagated one (AWS route priority). Routes still tied after that (same range, same
+        kind, different targets) become one candidate that names the others (see Hop)."""
         cached = self._candidate_cache.get(table.id)
         if cached is None:
             cached = []
@@ -303,6 +330,7 @@ class Topology:
                     Candidate(*span(net), (net.prefixlen, -rank), route)
                     for net in self.route_networks(route)
                 )
+            cached = _settle_ties(cached)
             self._candidate_cache[table.id] = cached
         return cached
 
@@ -310,27 +338,47 @@ class Topology:
         """Split `destination` into the pieces that different routes of `table` carry."""
         runs = _runs(self._candidates(table), span(destination))
         if len(runs) == 1:  # one route carries it all: the common case, no splitting needed
-            return [Hop(destination, runs[0][2])]
+            return [Hop(destination, runs[0][2], runs[0][3])]
         return [
-            Hop(net, route)
-            for first, last, route in runs
+            Hop(net, route, tied)
+            for first, last, route, tied in runs
             for net in _networks([(destination.version, first, last)], {})
         ]
 
     def resolve_to(
         self, table: RouteTable, destinations: Iterable[Network], target_id: str
     ) -> list[Network]:
-        """The parts of `destinations` that `table` sends to `target_id`."""
+        """The parts of `destinations` that `table` sends to `target_id` (on a tie between
+        routes to different targets, as if the first in table order won: see `sends`)."""
         if not any(route.target_id == target_id for route in table.routes):
             return []  # the common answer for a peer's tables, without the lookups
         known = _known(destinations)
         routed = [
             (version, first, last)
             for version, lo, hi in known
-            for first, last, route in _runs(self._candidates(table), (version, lo, hi))
+            for first, last, route, _ in _runs(self._candidates(table), (version, lo, hi))
             if route and route.target_id == target_id
         ]
         return _networks(_merge(routed), known)
+
+    def sends(self, table: RouteTable, destinations: Iterable[Network], target_id: str) -> Sent:
+        """The parts of `destinations` that `table` surely sends to `target_id`, and apart from
+        them the parts it may send there, where AWS's random pick among tied routes decides."""
+        if not any(route.target_id == target_id for route in table.routes):
+            return Sent([], [])
+        known = _known(destinations)
+        surely: list[Span] = []
+        maybe: list[Span] = []
+        for version, lo, hi in known:
+            for first, last, route, tied in _runs(self._candidates(table), (version, lo, hi)):
+                if route is None:
+                    continue
+                if not tied:
+                    if route.target_id == target_id:
+                        surely.append((version, first, last))
+                elif route.target_id == target_id or any(r.target_id == target_id for r in tied):
+                    maybe.append((version, first, last))
+        return Sent(_networks(_merge(surely), known), _networks(_merge(maybe), known))
 
     # --- peerings ---
 
@@ -358,32 +406,68 @@ class Candidate(NamedTuple):
     end: int
     priority: tuple[int, int]
     route: Route
+    tied: tuple[Route, ...] = ()  # same range and priority, other targets: AWS picks one
 
 
-def _runs(candidates: list[Candidate], destination: Span) -> list[tuple[int, int, Route | None]]:
+Run = tuple[int, int, Route | None, tuple[Route, ...]]
+
+
+def _settle_ties(candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per (range, priority): the first in table order, naming the others when
+    they go to other targets. Ranges of one prefix length are equal or disjoint, so a tie is
+    always the same range; keeping one candidate keeps "the first on a tie" in _runs."""
+    first_of: dict[tuple[int, int, int, tuple[int, int]], int] = {}
+    settled: list[Candidate] = []
+    for candidate in candidates:
+        key = (candidate.version, candidate.start, candidate.end, candidate.priority)
+        at = first_of.get(key)
+        if at is None:
+            first_of[key] = len(settled)
+            settled.append(candidate)
+            continue
+        kept = settled[at]
+        if candidate.route is kept.route or candidate.route in kept.tied:
+            continue  # a prefix list naming one CIDR twice: still one route
+        settled[at] = kept._replace(tied=(*kept.tied, candidate.route))
+    return [_drop_same_target_ties(c) if c.tied else c for c in settled]
+
+
+def _drop_same_target_ties(candidate: Candidate) -> Candidate:
+    """Tied routes that all go where the kept one goes decide nothing: no tie to report."""
+    target = candidate.route.target_id
+    if all(r.target_id == target for r in candidate.tied):
+        return candidate._replace(tied=())
+    return candidate
+
+
+def _runs(candidates: list[Candidate], destination: Span) -> list[Run]:
     """Cut the destination at every boundary of a route inside it; each elementary interval is
-    then carried by one route (the longest prefix containing it, the first on a tie), and
-    neighbours on the same route are joined: (first, last, route) in address order."""
+    then carried by one candidate (the longest prefix containing it, then the route kind), and
+    neighbours on the same route are joined: (first, last, route, tied routes) in address
+    order."""
     version, lo, hi = destination
     relevant = [c for c in candidates if c.version == version and c.start <= hi and c.end >= lo]
     cuts = {lo, hi + 1}
-    for _, start, end, _, _ in relevant:
+    for _, start, end, _, _, _ in relevant:
         if start > lo:
             cuts.add(start)
         if end < hi:
             cuts.add(end + 1)
     if len(cuts) == 2:  # every relevant route holds the whole destination: the common case
         best = max(relevant, key=attrgetter("priority"), default=None)
-        return [(lo, hi, best.route if best else None)]
+        return [(lo, hi, best.route, best.tied) if best else (lo, hi, None, ())]
     points = sorted(cuts)
-    runs: list[tuple[int, int, Route | None]] = []
+    runs: list[Run] = []
     for first, after in pairwise(points):
-        best_route, best_key = None, None
-        for _, start, end, priority, route in relevant:
+        best_candidate, best_key = None, None
+        for candidate in relevant:
+            _, start, end, priority, _, _ = candidate
             if start <= first and after - 1 <= end and (best_key is None or priority > best_key):
-                best_route, best_key = route, priority
-        if runs and runs[-1][2] is best_route:  # one route: one piece of evidence
-            runs[-1] = (runs[-1][0], after - 1, best_route)
+                best_candidate, best_key = candidate, priority
+        route = best_candidate.route if best_candidate else None
+        tied = best_candidate.tied if best_candidate else ()
+        if runs and runs[-1][2] is route and runs[-1][3] == tied:  # one piece of evidence
+            runs[-1] = (runs[-1][0], after - 1, route, tied)
         else:
-            runs.append((first, after - 1, best_route))
+            runs.append((first, after - 1, route, tied))
     return runs

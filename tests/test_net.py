@@ -7,8 +7,13 @@ from __future__ import annotations
 import ipaddress
 import random
 
-from auditor.model import Route, RouteTable, Snapshot
-from auditor.net import Network, Topology, collapse, intersect, network, subtract
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.model import PrefixList, Route, RouteTable, Snapshot
+from auditor.net import Network, Sent, Topology, collapse, intersect, network, subtract
+from tests.builders import route
+from tests.test_properties import TARGETS, Case, addresses, oracle_routes, routing_cases
 
 EDGES = [
     "0.0.0.0/0",
@@ -72,3 +77,91 @@ def test_resolve_to_a_target_the_table_never_names_is_empty() -> None:
     topo = Topology(Snapshot(route_tables=[table]))
     assert topo.resolve_to(table, [network("10.0.0.0/8")], "pcx-1") == []
     assert topo.resolve_to(table, [network("10.0.0.0/8")], "nat-1") == [network("10.0.0.0/8")]
+
+
+# --- ties AWS settles at random -----------------------------------------------------------
+# VPC user guide, "Route priority" (route-tables-priority.html#route-priority-managed-prefix-list):
+# "If your route table references multiple prefix lists that have overlapping CIDR blocks to
+# different targets, we randomly choose which route takes priority. Thereafter, the same route
+# always takes priority." The snapshot cannot tell which one AWS chose.
+
+PLISTS = [
+    PrefixList("pl-a", "us-east-1", "a", "111111111111", ["10.0.0.0/24"]),
+    PrefixList("pl-b", "us-east-1", "b", "111111111111", ["10.0.0.0/24", "10.9.0.0/24"]),
+]
+
+
+def tied_table(*routes: Route) -> tuple[Topology, RouteTable]:
+    table = RouteTable("rtb-1", "111111111111", "us-east-1", "vpc-1", list(routes))
+    return Topology(Snapshot(route_tables=[table], prefix_lists=list(PLISTS))), table
+
+
+def test_prefix_lists_overlapping_to_different_targets_leave_the_route_undetermined() -> None:
+    to_peering, to_hub = route("pl-a", "pcx-1"), route("pl-b", "tgw-1")
+    for order in ((to_peering, to_hub), (to_hub, to_peering)):
+        topo, table = tied_table(*order)
+        [hop] = topo.lookup(table, network("10.0.0.0/24"))
+        assert hop.undetermined
+        assert {r.target_id for r in hop.candidates} == {"pcx-1", "tgw-1"}
+        assert hop.route is order[0]  # the first in table order, flagged as a guess
+        [other] = topo.lookup(table, network("10.9.0.0/24"))  # only pl-b holds it
+        assert other.route is to_hub and not other.undetermined
+
+
+def test_prefix_lists_overlapping_to_the_same_target_decide_nothing() -> None:
+    topo, table = tied_table(route("pl-a", "pcx-1"), route("pl-b", "pcx-1"))
+    [hop] = topo.lookup(table, network("10.0.0.0/24"))
+    assert not hop.undetermined and hop.route is table.routes[0]
+
+
+def test_static_route_beats_tied_prefix_lists() -> None:
+    # "the static route with the destination CIDR block takes priority" over prefix-list routes
+    static = route("10.0.0.0/24", "nat-1")
+    topo, table = tied_table(route("pl-a", "pcx-1"), route("pl-b", "tgw-1"), static)
+    [hop] = topo.lookup(table, network("10.0.0.0/24"))
+    assert hop.route is static and not hop.undetermined
+
+
+def test_more_specific_route_settles_part_of_a_tie() -> None:
+    specific = route("10.0.0.0/25", "nat-1")
+    topo, table = tied_table(route("pl-a", "pcx-1"), route("pl-b", "tgw-1"), specific)
+    hops = {str(h.destination): h for h in topo.lookup(table, network("10.0.0.0/24"))}
+    assert hops["10.0.0.0/25"].route is specific and not hops["10.0.0.0/25"].undetermined
+    assert hops["10.0.0.128/25"].undetermined
+
+
+def test_sends_keeps_the_tied_pieces_apart_and_resolve_to_is_unchanged() -> None:
+    topo, table = tied_table(route("pl-a", "pcx-1"), route("pl-b", "tgw-1"))
+    wide = [network("10.0.0.0/8")]
+    assert topo.sends(table, wide, "pcx-1") == Sent([], [network("10.0.0.0/24")])
+    assert topo.sends(table, wide, "tgw-1") == Sent(
+        [network("10.9.0.0/24")], [network("10.0.0.0/24")]
+    )
+    assert topo.sends(table, wide, "nat-1") == Sent([], [])
+    # resolve_to keeps its old answer (first route in table order) for callers that want one
+    assert topo.resolve_to(table, wide, "pcx-1") == [network("10.0.0.0/24")]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(routing_cases(max_destinations=2), st.sampled_from(TARGETS))
+def test_undetermined_exactly_where_aws_may_pick_either_target(case: Case, target: str) -> None:
+    """Per address, against the oracle: a hop is undetermined exactly when the routes that tie
+    for it go to more than one target, and sends() splits surely from maybe accordingly."""
+    table, plists, destinations = case
+    topo = Topology(Snapshot(route_tables=[table], prefix_lists=plists))
+    for destination in destinations:
+        for hop in topo.lookup(table, destination):
+            for addr in addresses([hop.destination]):
+                best = oracle_routes(table, plists, addr)
+                assert hop.undetermined == (len({r.target_id for r in best}) > 1), (hop, best)
+                assert {id(r) for r in hop.candidates} <= {id(r) for r in best}
+    sent = topo.sends(table, destinations, target)
+    surely, maybe = set(), set()
+    for addr in addresses(destinations):
+        targets = {r.target_id for r in oracle_routes(table, plists, addr)}
+        if targets == {target}:
+            surely.add(addr)
+        elif target in targets:
+            maybe.add(addr)
+    assert addresses(sent.surely) == surely
+    assert addresses(sent.maybe) == maybe
