@@ -1,11 +1,18 @@
 """Offline benchmark: rules + JSON/HTML rendering on synthetic snapshots of 1k, 5k and 10k VPCs.
 
 Run by hand (not a test):  python benchmarks/offline.py [--sizes 1000 5000 10000] [--repeat 3]
+                           [--estate peering|hub]
 
 Each size runs in a fresh child process so that peak RSS belongs to that size alone. The estate
 averages 5 route tables and 1 peering per VPC, with NAT egress, gateway and interface endpoints,
 security groups and flow logs on some VPCs, so every rule has work and findings number in the
 tens of thousands.
+
+`--estate hub` measures a hub-and-spoke estate instead: the VPCs behind 20 transit gateways (5
+per region), each with an egress VPC (NAT gateway) and two hub route tables (the spokes', with a
+default route to egress and a propagated route per spoke, and egress's, a propagated route per
+spoke: 500+ routes each at 10k VPCs). A few spokes lack a gateway endpoint, an attachment subnet
+in one zone, a hub route or DNS support, so the transit gateway rules have findings.
 
 Peak RSS is the child's high-water mark (ru_maxrss), read three times: after building the
 snapshot, after the rules ("+rules": snapshot and rules, before any rendering, so the rules
@@ -30,6 +37,7 @@ from auditor.model import (
     Coverage,
     Endpoint,
     FlowLog,
+    InternetGateway,
     NatGateway,
     NetworkInterface,
     Peering,
@@ -43,6 +51,10 @@ from auditor.model import (
     SecurityGroupRule,
     Snapshot,
     Subnet,
+    TransitGateway,
+    TransitGatewayAttachment,
+    TransitGatewayRoute,
+    TransitGatewayRouteTable,
     Vpc,
 )
 
@@ -211,31 +223,199 @@ def synthetic_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
     return snap
 
 
+HUBS_PER_REGION = 5
+
+
+def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
+    """n_vpcs spokes behind 20 transit gateways with centralised egress (see the docstring)."""
+    rnd = random.Random(seed)
+    snap = Snapshot(scope=Scope(partition="aws"))
+    places = set()
+    hubs: dict[str, tuple[TransitGatewayRouteTable, TransitGatewayRouteTable]] = {}
+    for r, region in enumerate(REGIONS):
+        network_account = f"{999999999900 + r:012d}"
+        places.add((network_account, region))
+        for k in range(HUBS_PER_REGION):
+            tgw_id, egress = f"tgw-{r}{k:07x}", f"vpc-eg{r}{k:05x}"
+            snap.transit_gateways.append(
+                TransitGateway(
+                    tgw_id, network_account, region, dns_support=True,
+                    auto_accept_shared_attachments=False,
+                )
+            )  # fmt: skip
+            cidr = f"100.{64 + r * HUBS_PER_REGION + k}.0.0/16"
+            snap.vpcs.append(Vpc(egress, network_account, region, [cidr], dns_support=True, dns_hostnames=True))
+            base = cidr.rsplit(".", 2)[0]
+            eg_tgw = Subnet(
+                f"subnet-egt{r}{k}",
+                network_account,
+                region,
+                egress,
+                f"{base}.255.0/28",
+                availability_zone=f"{region}a",
+            )
+            eg_pub = Subnet(
+                f"subnet-egp{r}{k}",
+                network_account,
+                region,
+                egress,
+                f"{base}.0.0/24",
+                availability_zone=f"{region}a",
+            )
+            snap.subnets += [eg_tgw, eg_pub]
+            nat = f"nat-eg{r}{k}"
+            snap.nat_gateways.append(NatGateway(nat, network_account, region, egress, eg_pub.id))
+            snap.internet_gateways.append(
+                InternetGateway(f"igw-eg{r}{k}", network_account, region, [egress])
+            )
+            local = Route("local", "local", destination_cidr=cidr)
+            snap.route_tables += [
+                RouteTable(f"rtb-egt{r}{k}", network_account, region, egress, [local, Route("nat-gateway", nat, destination_cidr="0.0.0.0/0"), Route("transit-gateway", tgw_id, destination_cidr="10.0.0.0/8")], [RouteTableAssociation(f"a-egt{r}{k}", subnet_id=eg_tgw.id)]),
+                RouteTable(f"rtb-egp{r}{k}", network_account, region, egress, [local, Route("internet-gateway", f"igw-eg{r}{k}", destination_cidr="0.0.0.0/0"), Route("transit-gateway", tgw_id, destination_cidr="10.0.0.0/8")], [RouteTableAssociation(f"a-egp{r}{k}", subnet_id=eg_pub.id, main=False)]),
+            ]  # fmt: skip
+            eg_attach = f"tgw-attach-eg{r}{k}"
+            snap.transit_gateway_attachments.append(
+                TransitGatewayAttachment(eg_attach, network_account, region, tgw_id, "vpc", egress, network_account, subnet_ids=[eg_tgw.id], dns_support=True, appliance_mode_support=False)
+            )  # fmt: skip
+            spokes = TransitGatewayRouteTable(
+                f"tgw-rtb-s{r}{k}", network_account, region, tgw_id,
+                associations=[], propagations=[eg_attach],
+                routes=[TransitGatewayRoute("static", destination_cidr="0.0.0.0/0", attachment_ids=[eg_attach])],
+            )  # fmt: skip
+            back = TransitGatewayRouteTable(
+                f"tgw-rtb-e{r}{k}", network_account, region, tgw_id, associations=[eg_attach]
+            )
+            snap.transit_gateway_route_tables += [spokes, back]
+            hubs[tgw_id] = (spokes, back)
+    for i in range(n_vpcs):
+        account = f"{100000000000 + i // (VPCS_PER_ACCOUNT_REGION * len(REGIONS)):012d}"
+        r = (i // VPCS_PER_ACCOUNT_REGION) % len(REGIONS)
+        region = REGIONS[r]
+        places.add((account, region))
+        tgw_id = f"tgw-{r}{(i // 100) % HUBS_PER_REGION:07x}"
+        spokes, back = hubs[tgw_id]
+        vpc_id = f"vpc-{i:08x}"
+        second, third = divmod(i, 256)
+        cidr = f"10.{second % 256}.{third}.0/24"
+        snap.vpcs.append(
+            Vpc(vpc_id, account, region, [cidr], dns_support=True, dns_hostnames=True, tags={"Name": f"spoke-{i}"})
+        )
+        base = cidr.rsplit(".", 1)[0]
+        subnets = [
+            Subnet(f"subnet-{i:08x}{s}", account, region, vpc_id, f"{base}.{s * 64}/26", availability_zone=f"{region}{'abc'[s]}")
+            for s in range(3)
+        ]  # fmt: skip
+        snap.subnets += subnets
+        endpoint = rnd.random() > 0.1  # most spokes have their own S3 endpoint
+        tables = []
+        for t in range(3):
+            routes = [
+                Route("local", "local", destination_cidr=cidr),
+                Route("transit-gateway", tgw_id, destination_cidr="0.0.0.0/0"),
+            ]
+            if endpoint:
+                routes.append(
+                    Route(
+                        "vpc-endpoint",
+                        f"vpce-s3{i:08x}",
+                        destination_prefix_list_id=f"pl-s3-{region}",
+                    )
+                )
+            assoc = [
+                RouteTableAssociation(
+                    f"rtbassoc-{i}-{t}", main=t == 0, subnet_id=None if t == 0 else subnets[t].id
+                )
+            ]
+            tables.append(RouteTable(f"rtb-{i:08x}{t}", account, region, vpc_id, routes, assoc))
+        snap.route_tables += tables
+        if endpoint:
+            snap.endpoints.append(
+                Endpoint(
+                    f"vpce-s3{i:08x}",
+                    account,
+                    region,
+                    vpc_id,
+                    "Gateway",
+                    f"com.amazonaws.{region}.s3",
+                    route_table_ids=[t.id for t in tables],
+                )
+            )
+        attach = f"tgw-attach-{i:08x}"
+        zones = 2 if rnd.random() < 0.02 else 3  # a few attachments miss a zone
+        snap.transit_gateway_attachments.append(
+            TransitGatewayAttachment(
+                attach, spokes.account_id, region, tgw_id, "vpc", vpc_id, account,
+                state="pendingAcceptance" if rnd.random() < 0.005 else "available",
+                subnet_ids=[s.id for s in subnets[:zones]],
+                dns_support=rnd.random() > 0.01, appliance_mode_support=False,
+            )
+        )  # fmt: skip
+        spokes.associations.append(attach)
+        back.propagations.append(attach)
+        spoke_route = TransitGatewayRoute(
+            "propagated", destination_cidr=cidr, attachment_ids=[attach]
+        )
+        spokes.routes.append(spoke_route)
+        if rnd.random() > 0.01:  # a few spokes are missing from the egress table
+            back.routes.append(spoke_route)
+        snap.security_groups.append(
+            SecurityGroup(f"sg-{i:08x}", account, region, vpc_id, "default", egress=[SecurityGroupRule("-1", cidrs=["0.0.0.0/0"])])
+        )  # fmt: skip
+        snap.flow_logs.append(FlowLog(f"fl-{i:08x}", account, region, vpc_id))
+    for region in REGIONS:
+        snap.prefix_lists.append(
+            PrefixList(
+                f"pl-s3-{region}",
+                region,
+                f"com.amazonaws.{region}.s3",
+                "AWS",
+                ["52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"],
+            )
+        )
+        snap.prefix_lists.append(
+            PrefixList(
+                f"pl-ddb-{region}",
+                region,
+                f"com.amazonaws.{region}.dynamodb",
+                "AWS",
+                ["52.94.0.0/22", "3.218.180.0/22"],
+            )
+        )
+    snap.coverage = [Coverage(a, r, "ok") for a, r in sorted(places)]
+    snap.scope.accounts = sorted({a for a, _ in places})
+    snap.scope.regions = sorted(REGIONS)
+    return snap
+
+
+ESTATES = {"peering": synthetic_snapshot, "hub": hub_snapshot}
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident set so far (ru_maxrss is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(size: int) -> dict[str, float]:
+def measure(size: int, estate: str = "peering", rules_only: bool = False) -> dict[str, float]:
     from auditor.report import build_report, render_html, render_json
     from auditor.rules import evaluate
 
     t0 = time.perf_counter()
-    snapshot = synthetic_snapshot(size)
+    snapshot = ESTATES[estate](size)
     t1 = time.perf_counter()
     snapshot_rss = peak_rss_mb()
     result = evaluate(snapshot)
     t2 = time.perf_counter()
     rules_rss = peak_rss_mb()
     report = build_report(snapshot, result)
-    json_text = render_json(report)
+    json_text = "" if rules_only else render_json(report)
     t3 = time.perf_counter()
-    html = render_html(report, snapshot)
+    html = "" if rules_only else render_html(report, snapshot)
     t4 = time.perf_counter()
     return {
         "vpcs": size,
         "route_tables": len(snapshot.route_tables),
         "peerings": len(snapshot.peerings),
+        "hub_routes": sum(len(t.routes) for t in snapshot.transit_gateway_route_tables),
         "findings": len(result.findings),
         "build_s": t1 - t0,
         "rules_s": t2 - t1,
@@ -255,17 +435,20 @@ def main() -> None:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the median is shown")
+    parser.add_argument("--estate", choices=sorted(ESTATES), default="peering")
+    parser.add_argument("--rules-only", action="store_true", help="skip JSON and HTML rendering")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child)))
+        print(json.dumps(measure(args.child, args.estate, args.rules_only)))
         return
     rows = []
     for size in args.sizes:
         runs = [
             json.loads(
                 subprocess.run(
-                    [sys.executable, __file__, "--child", str(size)],
+                    [sys.executable, __file__, "--child", str(size), "--estate", args.estate]
+                    + (["--rules-only"] if args.rules_only else []),
                     check=True,
                     capture_output=True,
                     text=True,
@@ -277,6 +460,7 @@ def main() -> None:
         rows.append(row)
         print(
             f"{size:>6} VPCs  {int(row['route_tables']):>6} tables  {int(row['peerings']):>6} peerings  "
+            f"{int(row['hub_routes']):>6} hub routes  "
             f"{int(row['findings']):>6} findings | rules {row['rules_s']:6.2f}s  "
             f"json {row['json_s']:5.2f}s ({row['json_mb']:5.1f} MB)  "
             f"html {row['html_s']:5.2f}s ({row['html_mb']:5.1f} MB) | peak RSS: snapshot "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 
 from auditor.model import (
@@ -13,8 +15,8 @@ from auditor.model import (
     TransitGatewayRoute,
     TransitGatewayRouteTable,
 )
-from auditor.net import Network, Topology, collapse, intersect, network, subtract
-from auditor.paths import BLACKHOLE, DELIVERED, HUB_NO_ROUTE, NO_ROUTE, Path, paths
+from auditor.net import Network, Topology, _networks, collapse, intersect, network, span, subtract
+from auditor.paths import DELIVERED, HUB_NO_ROUTE, NO_ROUTE, Path, Paths, paths
 from auditor.rules.base import found, label, rule, vpc_label
 
 PENDING = "pendingAcceptance"
@@ -383,180 +385,395 @@ def hub_routes(table: RouteTable) -> list[tuple[str, Network]]:
     ]
 
 
-class VpcIndex:
-    """Known VPCs' address ranges, to name what an uncovered range would have reached."""
+def entry_table(topo: Topology, table: RouteTable, tgw_id: str) -> TransitGatewayRouteTable | None:
+    """The hub route table that routes what this VPC sends to `tgw_id` (the one associated with
+    its attachment); None when the attachment or its table is missing or was not read whole."""
+    engine = paths(topo)
+    attachment = engine.vpc_attachments.get((tgw_id, table.vpc_id))
+    if attachment is None or attachment.state not in LIVE:
+        return None
+    hub_table = engine.association(tgw_id, attachment)
+    return hub_table if hub_table is not None and hub_table.routes_complete else None
 
-    def __init__(self, topo: Topology) -> None:
-        self.spans = sorted(
-            (net, vpc.id)
-            for vpc in topo.snapshot.vpcs
-            for net in collapse(network(c) for c in vpc.cidr_blocks + vpc.ipv6_cidr_blocks)
-        )
+
+class HubVpcs:
+    """The address ranges of the VPCs attached to one hub, sorted, to name quickly which of
+    them an uncovered range would have reached."""
+
+    def __init__(self, topo: Topology, tgw_id: str) -> None:
+        ranges = []
+        for attachment in live_vpc_attachments(topo):
+            vpc = topo.vpcs.get(attachment.resource_id)
+            if attachment.transit_gateway_id != tgw_id or vpc is None:
+                continue
+            for net in collapse(network(c) for c in vpc.cidr_blocks + vpc.ipv6_cidr_blocks):
+                ranges.append((span(net), vpc.id))
+        ranges.sort()
+        self.spans = [r for r, _ in ranges]
+        self.vpc_ids = [v for _, v in ranges]
+        self.widest = max((last - first for _, first, last in self.spans), default=0)
 
     def within(self, ranges: list[Network], exclude: str) -> dict[str, list[Network]]:
         found_vpcs: dict[str, list[Network]] = defaultdict(list)
-        for net, vpc_id in self.spans:
-            if vpc_id == exclude:
-                continue
-            overlap = intersect([net], ranges)
-            if overlap:
-                found_vpcs[vpc_id].extend(overlap)
+        for net in ranges:
+            version, first, last = span(net)
+            # VPC ranges starting up to `widest` before this one may still reach into it.
+            i = bisect.bisect_left(self.spans, (version, first - self.widest, 0))
+            while i < len(self.spans) and self.spans[i] < (version, last + 1, 0):
+                vpc_range, vpc_id = self.spans[i], self.vpc_ids[i]
+                i += 1
+                if vpc_range[0] != version or vpc_range[2] < first or vpc_id == exclude:
+                    continue
+                found_vpcs[vpc_id].extend(intersect([net], [network_of(vpc_range)]))
         return found_vpcs
+
+
+def network_of(range_: tuple[int, int, int]) -> Network:
+    (net,) = _networks([range_], {})
+    return net
 
 
 @rule("tgw-route-missing")
 def route_missing(topo: Topology) -> Iterator[Finding]:
     engine = paths(topo)
-    known = topo.memo("vpc-index", lambda: VpcIndex(topo))
     for table in topo.snapshot.route_tables:
         if not topo.subnets_of_table(table):
             continue
         for tgw_id, destination in hub_routes(table):
-            sent = topo.resolve_to(table, [destination], tgw_id)
-            ends = [p for d in sent for p in engine.follow(table, d) if len(p.steps) >= 2]
-            dropped = [p for p in ends if p.end == HUB_NO_ROUTE and p.steps[1].hub == tgw_id]
-            if not dropped:
-                continue
-            uncovered = collapse(p.destination for p in dropped)
-            whole = not subtract(sent, uncovered)
-            reached = known.within(uncovered, exclude=table.vpc_id)
-            if not whole and not reached:
-                continue  # the rest of a summary route: no known VPC lives there
-            hub_table = engine.hub_tables[dropped[0].end_id]
-            blackholes = [
-                p.destination for p in ends if p.end == BLACKHOLE and p.steps[1].hub == tgw_id
-            ]
-            shown = uncovered if whole else collapse(n for nets in reached.values() for n in nets)
-            yield found(
-                "tgw-route-missing",
-                account_id=table.account_id,
-                region=table.region,
-                resource_id=table.id,
-                vpc_id=table.vpc_id,
-                message=(
-                    f"Route table {label(table.id, table.tags)} in VPC "
-                    f"{vpc_label(topo, table.vpc_id)} sends {destination} to transit gateway "
-                    f"{tgw_id}, but the hub's route table {hub_table.id} (associated with this "
-                    f"VPC's attachment) has no route for {', '.join(map(str, shown[:5]))}"
-                    + (
-                        f", where {', '.join(vpc_label(topo, v) for v in sorted(reached)[:5])} "
-                        f"live{'s' if len(reached) == 1 else ''}"
-                        if reached
-                        else ""
-                    )
-                    + ": the transit gateway drops that traffic."
-                ),
-                remediation=(
-                    f"In account {hub_table.account_id}: propagate the destination VPC's "
-                    f"attachment into {hub_table.id} (aws ec2 enable-transit-gateway-route-table-"
-                    f"propagation --transit-gateway-route-table-id {hub_table.id} "
-                    f"--transit-gateway-attachment-id <its attachment> --region "
-                    f"{hub_table.region}) or add a static route (aws ec2 create-transit-gateway-"
-                    f"route --transit-gateway-route-table-id {hub_table.id} "
-                    f"--destination-cidr-block {shown[0]} --transit-gateway-attachment-id "
-                    f"<its attachment> --region {hub_table.region})."
-                ),
-                evidence={
-                    "route": f"{destination} -> {tgw_id}",
-                    "hub_route_table": hub_table.id,
-                    "uncovered": [str(n) for n in shown[:20]],
-                    "vpcs_there": {
-                        v: [str(n) for n in nets] for v, nets in sorted(reached.items())
-                    },
-                    "path": dropped[0].as_evidence(),
-                    **(
-                        {
-                            "deliberate_blackholes": [str(n) for n in blackholes[:10]],
-                            "note": "static blackhole routes are deliberate blocks: not reported",
-                        }
-                        if blackholes
-                        else {}
-                    ),
-                },
-                detail=str(destination),
+            hub_table = entry_table(topo, table, tgw_id)
+            if hub_table is None:
+                continue  # no attachment, not associated, or not read: other rules, or unknown
+            gaps, blackholes = topo.memo(
+                ("hub-gaps", hub_table.id, destination),
+                partial(hub_gaps, engine, hub_table, destination),
             )
+            if not gaps:
+                continue
+            sent = topo.resolve_to(table, [destination], tgw_id)
+            uncovered = intersect(gaps, sent)
+            if not uncovered:
+                continue
+            whole = not subtract(sent, uncovered)
+            attached = topo.memo(("hub-vpcs", tgw_id), partial(HubVpcs, topo, tgw_id))
+            reached = attached.within(uncovered, exclude=table.vpc_id)
+            if not whole and not reached:
+                continue  # the rest of a summary route: no VPC attached to the hub lives there
+            shown = uncovered if whole else collapse(n for nets in reached.values() for n in nets)
+            (path, *_) = engine.follow(table, shown[0])
+            yield route_missing_finding(
+                topo, table, tgw_id, destination, hub_table, shown, reached, blackholes, path
+            )
+
+
+def hub_gaps(
+    engine: Paths, hub_table: TransitGatewayRouteTable, destination: Network
+) -> tuple[list[Network], list[str]]:
+    """The parts of `destination` the hub table has no route for, and its blackholes there."""
+    pieces = engine.hub_lookup(hub_table, destination)
+    gaps = [net for net, route in pieces if route is None]
+    holes = [str(net) for net, route in pieces if route is not None and route.state == "blackhole"]
+    return gaps, holes
+
+
+def route_missing_finding(
+    topo: Topology,
+    table: RouteTable,
+    tgw_id: str,
+    destination: Network,
+    hub_table: TransitGatewayRouteTable,
+    shown: list[Network],
+    reached: dict[str, list[Network]],
+    blackholes: list[str],
+    path: Path,
+) -> Finding:
+    where = (
+        f", where {', '.join(vpc_label(topo, v) for v in sorted(reached)[:5])} "
+        f"live{'s' if len(reached) == 1 else ''}"
+        if reached
+        else ""
+    )
+    return found(
+        "tgw-route-missing",
+        account_id=table.account_id,
+        region=table.region,
+        resource_id=table.id,
+        vpc_id=table.vpc_id,
+        message=(
+            f"Route table {label(table.id, table.tags)} in VPC {vpc_label(topo, table.vpc_id)} "
+            f"sends {destination} to transit gateway {tgw_id}, but the hub's route table "
+            f"{hub_table.id} (associated with this VPC's attachment) has no route for "
+            f"{', '.join(map(str, shown[:5]))}{where}: the transit gateway drops that traffic."
+        ),
+        remediation=(
+            f"In account {hub_table.account_id}: propagate the destination VPC's attachment into "
+            f"{hub_table.id} (aws ec2 enable-transit-gateway-route-table-propagation "
+            f"--transit-gateway-route-table-id {hub_table.id} --transit-gateway-attachment-id "
+            f"<its attachment> --region {hub_table.region}) or add a static route (aws ec2 "
+            f"create-transit-gateway-route --transit-gateway-route-table-id {hub_table.id} "
+            f"--destination-cidr-block {shown[0]} --transit-gateway-attachment-id <its "
+            f"attachment> --region {hub_table.region})."
+        ),
+        evidence={
+            "route": f"{destination} -> {tgw_id}",
+            "hub_route_table": hub_table.id,
+            "uncovered": [str(n) for n in shown[:20]],
+            "vpcs_there": {v: [str(n) for n in nets] for v, nets in sorted(reached.items())},
+            "path": path.as_evidence(),
+            **(
+                {
+                    "deliberate_blackholes": blackholes[:10],
+                    "note": "static blackhole routes are deliberate blocks: not reported",
+                }
+                if blackholes
+                else {}
+            ),
+        },
+        detail=str(destination),
+    )
+
+
+# --- tgw-missing-return-route ---
+
+# Ends of a way back that never reach the source VPC: dropped, or sent to the internet (a
+# reply to a VPC's private address through NAT or an internet gateway goes nowhere).
+NO_WAY_BACK = frozenset(
+    {NO_ROUTE, HUB_NO_ROUTE, "nat-gateway", "internet-gateway", "egress-only-internet-gateway"}
+)
+# Route targets that may carry a reply back some other way (a peering, a VPN, an appliance):
+# a reply through them is an asymmetric path, not a missing one.
+NOT_BACK_TARGETS = frozenset({"nat-gateway", "internet-gateway", "egress-only-internet-gateway"})
 
 
 @rule("tgw-missing-return-route")
 def missing_return_route(topo: Topology) -> Iterator[Finding]:
-    """A reaches B through a hub; B's side (its subnet tables, or the hub table associated with
-    B's attachment) has no live path back to A's subnets."""
-    engine = paths(topo)
+    """A reaches B through a hub; B's side (B's subnet table, or the hub table associated with
+    B's attachment) has no way back to A's subnets.
+
+    Checked per group of source tables that route alike (same hub table, same routes besides
+    their own local one): the hub's answer is worked out once per group, B's tables are checked
+    against the whole group's sources at once, and only a suspected gap is walked pair by pair
+    (which also proves it)."""
     reported: set[tuple[str, str]] = set()
-    for table in topo.snapshot.route_tables:
-        sources = topo.subnets_of_table(table)
-        if not sources:
-            continue
-        source_nets = collapse(n for s in sources for n in topo.subnet_networks(s))
-        for _, destination in hub_routes(table):
-            for forward in engine.follow(table, destination):
-                if forward.end != DELIVERED or not forward.crosses_hub:
-                    continue
-                if forward.end_id == table.vpc_id:
-                    continue
-                yield from return_check(topo, table, source_nets, forward, reported)
+    for group in source_groups(topo):
+        for suspect in suspects(topo, group):
+            finding = confirm(topo, *suspect, reported)
+            if finding is not None:
+                yield finding
 
 
-def return_check(
-    topo: Topology,
-    table: RouteTable,
-    source_nets: list[Network],
-    forward: Path,
-    reported: set[tuple[str, str]],
-) -> Iterator[Finding]:
+@dataclass
+class SourceGroup:
+    """Tables that send the same destinations to the same hub table, and what they reach."""
+
+    tgw_id: str
+    hub_table: TransitGatewayRouteTable
+    tables: list[RouteTable]
+    targets: dict[str, list[Network]]  # attachment id -> ranges the hub delivers there
+
+
+def source_groups(topo: Topology) -> list[SourceGroup]:
     engine = paths(topo)
-    peer_vpc = forward.end_id
-    for peer_table in topo.tables_by_vpc.get(peer_vpc, []):
-        served = [
-            s
-            for s in topo.subnets_of_table(peer_table)
-            if intersect(topo.subnet_networks(s), [forward.destination])
-        ]
-        if not served:
+    groups: dict[tuple[str, str, tuple[object, ...]], list[RouteTable]] = defaultdict(list)
+    for table in topo.snapshot.route_tables:
+        if not topo.subnets_of_table(table):
             continue
-        for back_to in source_nets:
-            back = topo.memo(
-                ("tgw-return", peer_table.id, back_to),
-                partial(engine.follow, peer_table, back_to, served[0].availability_zone),
-            )
-            # Dropped for want of a route. Another live way back (a peering, a VPN) is an
-            # asymmetric path, not a broken one; a blackhole is deliberate or route-dead-target's;
-            # a boundary is unknown.
-            broken = [p for p in back if p.end in (NO_ROUTE, HUB_NO_ROUTE)]
-            if not broken:
-                continue
-            where = broken[0].steps[-1].table_id if broken[0].steps else peer_table.id
-            key = (where, str(back_to))
-            if key in reported:
-                continue
-            reported.add(key)
-            missing = collapse(p.destination for p in broken)
-            yield found(
-                "tgw-missing-return-route",
-                account_id=peer_table.account_id,
-                region=peer_table.region,
-                resource_id=where,
-                vpc_id=peer_vpc,
-                message=(
-                    f"VPC {vpc_label(topo, table.vpc_id)} reaches {vpc_label(topo, peer_vpc)} "
-                    f"through transit gateway {', '.join(forward.transit_gateways)}, but the "
-                    f"way back to {', '.join(map(str, missing[:5]))} has no route at {where}: "
-                    f"replies are dropped, so connections time out although the forward route "
-                    f"looks right."
-                ),
-                remediation=return_fix(topo, broken[0], peer_table, missing, forward),
-                evidence={
-                    "forward": forward.as_evidence(),
-                    "return": [p.as_evidence() for p in broken[:5]],
-                    "source_table": table.id,
-                },
-                detail=str(back_to),
-            )
+        for tgw_id, _ in hub_routes(table):
+            hub_table = entry_table(topo, table, tgw_id)
+            if hub_table is not None:
+                groups[(tgw_id, hub_table.id, routing_signature(topo, table))].append(table)
+    result = []
+    for (tgw_id, hub_table_id, _), tables in groups.items():
+        hub_table = engine.hub_tables[hub_table_id]
+        sent = [
+            net
+            for t, d in hub_routes(tables[0])
+            if t == tgw_id
+            for net in topo.resolve_to(tables[0], [d], tgw_id)
+        ]
+        # The representative's own VPC is carved out by its local route: add it back, as the
+        # group's other tables send it to the hub.
+        own = topo.vpcs.get(tables[0].vpc_id)
+        if own is not None and len(tables) > 1:
+            sent = collapse(sent + [network(c) for c in own.cidr_blocks])
+        targets: dict[str, list[Network]] = defaultdict(list)
+        for dest in sent:
+            for net, route in engine.hub_lookup(hub_table, dest):
+                if route is not None and route.state != "blackhole" and route.attachment_ids:
+                    targets[route.attachment_ids[0]].append(net)
+        result.append(SourceGroup(tgw_id, hub_table, tables, targets))
+    return result
 
 
-def return_fix(
-    topo: Topology, broken: Path, peer_table: RouteTable, missing: list[Network], forward: Path
-) -> str:
+def routing_signature(topo: Topology, table: RouteTable) -> tuple[object, ...]:
+    """What decides where a table's traffic to other VPCs goes, besides its own local range:
+    its hub routes and any other route that could carve into them (AWS service prefix-list
+    routes to gateway endpoints cannot: no VPC lives in those ranges)."""
+    kept = []
+    for r in table.routes:
+        if r.target_type == "local":
+            continue
+        if r.target_type == "vpc-endpoint" and r.destination_prefix_list_id:
+            endpoint = topo.endpoints.get(r.target_id)
+            if endpoint is not None and endpoint.endpoint_type.lower() == "gateway":
+                continue
+        kept.append((r.destination, r.target_id, r.state))
+    return tuple(sorted(kept))
+
+
+def group_sources(topo: Topology, group: SourceGroup) -> list[Network]:
+    return collapse(
+        n for t in group.tables for s in topo.subnets_of_table(t) for n in topo.subnet_networks(s)
+    )
+
+
+def suspects(
+    topo: Topology, group: SourceGroup
+) -> Iterator[tuple[SourceGroup, RouteTable, RouteTable, Network]]:
+    """(group, source table, peer table, source range) where the way back may be missing."""
+    engine = paths(topo)
+    sources = group_sources(topo, group)
+    by_hub_table: dict[str, list[TransitGatewayAttachment]] = defaultdict(list)
+    for attachment_id in group.targets:
+        attachment = engine.attachments.get(attachment_id)
+        if attachment is None or attachment.resource_type != "vpc" or attachment.state not in LIVE:
+            continue  # peered hubs, VPNs, gone attachments: not followed here
+        back_table = engine.association(group.tgw_id, attachment)
+        if back_table is None or not back_table.routes_complete:
+            continue
+        by_hub_table[back_table.id].append(attachment)
+        # B's side: its tables must send the group's sources somewhere that may lead back.
+        for peer_table in topo.tables_by_vpc.get(attachment.resource_id, []):
+            if not topo.subnets_of_table(peer_table):
+                continue
+            for gap in no_way_back(topo, peer_table, sources):
+                table = source_table(topo, group, gap)
+                if table is not None and table.vpc_id != peer_table.vpc_id:
+                    yield group, table, peer_table, gap
+    # The hub's side: the table associated with B's attachment must route each source back to
+    # the source's own attachment.
+    for back_table_id, peers in by_hub_table.items():
+        back_table = engine.hub_tables[back_table_id]
+        for table in group.tables:
+            own = engine.vpc_attachments.get((group.tgw_id, table.vpc_id))
+            if own is None:
+                continue
+            for source in collapse(
+                n for s in topo.subnets_of_table(table) for n in topo.subnet_networks(s)
+            ):
+                if returns_to(topo, back_table, source, own.id):
+                    continue
+                peer = next((a for a in peers if a.resource_id != table.vpc_id), None)
+                answering = first_table(topo, peer.resource_id) if peer else None
+                if answering is not None:
+                    yield group, table, answering, source
+
+
+def no_way_back(topo: Topology, table: RouteTable, sources: list[Network]) -> list[Network]:
+    """The parts of `sources` this table drops or sends to the internet."""
+
+    def build() -> tuple[list[Network], frozenset[int]]:
+        covered = collapse(
+            n
+            for r in table.routes
+            if r.state != "blackhole" and r.target_type not in NOT_BACK_TARGETS
+            for n in topo.route_networks(r)
+        )
+        return covered, frozenset(n.version for n in covered if n.prefixlen == 0)
+
+    covered, defaults = topo.memo(("maybe-back", table.id), build)
+    if all(n.version in defaults for n in sources[:1]) and all(
+        n.version in defaults for n in sources[-1:]
+    ):
+        return []  # a default route covers every source (sources are sorted by version)
+    return subtract([n for n in sources if n.version not in defaults], covered)
+
+
+def returns_to(
+    topo: Topology, back_table: TransitGatewayRouteTable, source: Network, attachment_id: str
+) -> bool:
+    def check() -> bool:
+        pieces = paths(topo).routed(back_table).clip(span(source))
+        return all(r is not None and attachment_id in r.attachment_ids for _, _, r in pieces)
+
+    return topo.memo(("returns-to", back_table.id, source, attachment_id), check)
+
+
+def source_table(topo: Topology, group: SourceGroup, gap: Network) -> RouteTable | None:
+    for table in group.tables:
+        for subnet in topo.subnets_of_table(table):
+            if intersect(topo.subnet_networks(subnet), [gap]):
+                return table
+    return None
+
+
+def first_table(topo: Topology, vpc_id: str) -> RouteTable | None:
+    return next((t for t in topo.tables_by_vpc.get(vpc_id, []) if topo.subnets_of_table(t)), None)
+
+
+def confirm(
+    topo: Topology,
+    group: SourceGroup,
+    table: RouteTable,
+    peer_table: RouteTable,
+    source: Network,
+    reported: set[tuple[str, str]],
+) -> Finding | None:
+    """Walk the suspected pair both ways: A must reach B's subnets through the hub, and the
+    way back from B's table to `source` must end without reaching A."""
+    engine = paths(topo)
+    peer_nets = collapse(
+        n for s in topo.subnets_of_table(peer_table) for n in topo.subnet_networks(s)
+    )
+    forward = next(
+        (
+            p
+            for net in peer_nets
+            for p in engine.follow(table, net)
+            if p.end == DELIVERED and p.end_id == peer_table.vpc_id and p.crosses_hub
+        ),
+        None,
+    )
+    if forward is None:
+        return None
+    back = engine.follow(peer_table, source)
+    broken = [p for p in back if p.end in NO_WAY_BACK]
+    if not broken:
+        return None
+    last = broken[0].steps[-1] if broken[0].steps else None
+    where = last.table_id if last else peer_table.id
+    key = (where, table.vpc_id)
+    if key in reported:
+        return None
+    reported.add(key)
+    missing = collapse(p.destination for p in broken)
+    how = (
+        "has no route"
+        if broken[0].end in (NO_ROUTE, HUB_NO_ROUTE)
+        else f"leads to {broken[0].end} {broken[0].end_id}, which cannot deliver it"
+    )
+    return found(
+        "tgw-missing-return-route",
+        account_id=last.account_id if last else peer_table.account_id,
+        region=last.region if last else peer_table.region,
+        resource_id=where,
+        vpc_id=peer_table.vpc_id,
+        message=(
+            f"VPC {vpc_label(topo, table.vpc_id)} reaches {vpc_label(topo, peer_table.vpc_id)} "
+            f"through transit gateway {', '.join(forward.transit_gateways)}, but the way back to "
+            f"{', '.join(map(str, missing[:5]))} {how} at {where}: replies are dropped, so "
+            f"connections time out although the forward route looks right."
+        ),
+        remediation=return_fix(broken[0], peer_table, missing, forward),
+        evidence={
+            "forward": forward.as_evidence(),
+            "return": [p.as_evidence() for p in broken[:5]],
+            "source_table": table.id,
+        },
+        detail=table.vpc_id,
+    )
+
+
+def return_fix(broken: Path, peer_table: RouteTable, missing: list[Network], forward: Path) -> str:
     last = broken.steps[-1] if broken.steps else None
     cidr = missing[0]
     if last is not None and last.hub:
@@ -569,7 +786,8 @@ def return_fix(
         )
     tgw = forward.transit_gateways[-1] if forward.transit_gateways else "<transit gateway>"
     table_id = last.table_id if last else peer_table.id
+    account = last.account_id if last else peer_table.account_id
     return (
-        f"In account {peer_table.account_id}: aws ec2 create-route --route-table-id {table_id} "
+        f"In account {account}: aws ec2 create-route --route-table-id {table_id} "
         f"--destination-cidr-block {cidr} --transit-gateway-id {tgw} --region {peer_table.region}"
     )
