@@ -10,6 +10,7 @@ from auditor.model import (
     Endpoint,
     Finding,
     RouteTableAssociation,
+    Severity,
     Snapshot,
     TransitGatewayAttachment,
 )
@@ -374,3 +375,21 @@ def test_estates_without_transit_gateways_have_no_hub_findings() -> None:
         ),
     )
     assert [f for f in run_rules(snap) if f.rule_id.startswith("tgw-")] == []
+
+
+def test_hub_of_an_unaudited_owner_is_said_once_per_vpc_not_guessed() -> None:
+    # Account B sees the shared hub and its own attachment; the owner A is not audited.
+    kept = ("tgw-1", "tgw-attach-spoke2")
+    items = [
+        i
+        for i in hub_estate(spoke2_endpoints=False)
+        if getattr(i, "account_id", "") != A or getattr(i, "id", "") in kept
+    ]
+    (finding,) = findings(snapshot(*items, unaudited=((A, R1),)), "tgw-hub-not-audited")
+    assert (finding.resource_id, finding.vpc_id) == ("tgw-attach-spoke2", "vpc-spoke2")
+    assert finding.severity == Severity.INFO
+    assert f"owner {A}" in finding.message
+
+
+def test_audited_hub_needs_no_note() -> None:
+    assert findings(snapshot(*hub_estate()), "tgw-hub-not-audited") == []

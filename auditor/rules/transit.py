@@ -791,3 +791,41 @@ def return_fix(broken: Path, peer_table: RouteTable, missing: list[Network], for
         f"In account {account}: aws ec2 create-route --route-table-id {table_id} "
         f"--destination-cidr-block {cidr} --transit-gateway-id {tgw} --region {peer_table.region}"
     )
+
+
+@rule("tgw-hub-not-audited")
+def hub_not_audited(topo: Topology) -> Iterator[Finding]:
+    """Say where paths could not be followed: a VPC routes to a transit gateway whose route
+    tables this audit did not read (its owner is outside the audit, or its read failed)."""
+    engine = paths(topo)
+    seen: set[tuple[str, str]] = set()
+    for table in topo.snapshot.route_tables:
+        if not topo.subnets_of_table(table):
+            continue
+        for tgw_id, _ in hub_routes(table):
+            key = (table.vpc_id, tgw_id)
+            if key in seen or engine.hub_readable(tgw_id):
+                continue
+            seen.add(key)
+            tgw = topo.transit_gateways.get(tgw_id)
+            owner = tgw.account_id if tgw else "unknown"
+            attachment = engine.vpc_attachments.get((tgw_id, table.vpc_id))
+            yield found(
+                "tgw-hub-not-audited",
+                account_id=table.account_id,
+                region=table.region,
+                resource_id=attachment.id if attachment else tgw_id,
+                vpc_id=table.vpc_id,
+                message=(
+                    f"VPC {vpc_label(topo, table.vpc_id)} routes traffic to transit gateway "
+                    f"{tgw_id} (owner {owner}), whose route tables this audit did not read: where "
+                    f"that traffic goes beyond the hub (S3 through another VPC's NAT gateway, "
+                    f"missing hub routes, routes back) is unknown, and vpc-audit does not guess."
+                ),
+                remediation=(
+                    f"Add the transit gateway's owner account {owner} to the audit (--account or "
+                    f"--org) with the read-only role, or suppress this finding if that account "
+                    f"is audited separately."
+                ),
+                evidence={"transit_gateway": tgw_id, "owner": owner, "route_table": table.id},
+            )
