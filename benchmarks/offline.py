@@ -198,25 +198,7 @@ def synthetic_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
             snap.route_tables[j * 5 + 2].routes.append(
                 Route("vpc-peering-connection", pcx, destination_cidr=a.cidr_blocks[0])
             )
-    for region in REGIONS:
-        snap.prefix_lists.append(
-            PrefixList(
-                f"pl-s3-{region}",
-                region,
-                f"com.amazonaws.{region}.s3",
-                "AWS",
-                ["52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"],
-            )
-        )
-        snap.prefix_lists.append(
-            PrefixList(
-                f"pl-ddb-{region}",
-                region,
-                f"com.amazonaws.{region}.dynamodb",
-                "AWS",
-                ["52.94.0.0/22", "3.218.180.0/22"],
-            )
-        )
+    snap.prefix_lists = service_prefix_lists()
     snap.coverage = [Coverage(a, r, "ok") for a, r in sorted(set(places))]
     snap.scope.accounts = sorted({a for a, _ in places})
     snap.scope.regions = sorted({r for _, r in places})
@@ -224,6 +206,19 @@ def synthetic_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
 
 
 HUBS_PER_REGION = 5
+
+
+def service_prefix_lists() -> list[PrefixList]:
+    """Each region's S3 and DynamoDB prefix lists, with a few of their real CIDRs."""
+    services = {
+        "s3": ("s3", ["52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"]),
+        "ddb": ("dynamodb", ["52.94.0.0/22", "3.218.180.0/22"]),
+    }
+    return [
+        PrefixList(f"pl-{short}-{region}", region, f"com.amazonaws.{region}.{name}", "AWS", cidrs)
+        for region in REGIONS
+        for short, (name, cidrs) in services.items()
+    ]
 
 
 def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
@@ -244,7 +239,9 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
                 )
             )  # fmt: skip
             cidr = f"100.{64 + r * HUBS_PER_REGION + k}.0.0/16"
-            snap.vpcs.append(Vpc(egress, network_account, region, [cidr], dns_support=True, dns_hostnames=True))
+            snap.vpcs.append(
+                Vpc(egress, network_account, region, [cidr], dns_support=True, dns_hostnames=True)
+            )
             base = cidr.rsplit(".", 2)[0]
             eg_tgw = Subnet(
                 f"subnet-egt{r}{k}",
@@ -298,7 +295,15 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
         second, third = divmod(i, 256)
         cidr = f"10.{second % 256}.{third}.0/24"
         snap.vpcs.append(
-            Vpc(vpc_id, account, region, [cidr], dns_support=True, dns_hostnames=True, tags={"Name": f"spoke-{i}"})
+            Vpc(
+                vpc_id,
+                account,
+                region,
+                [cidr],
+                dns_support=True,
+                dns_hostnames=True,
+                tags={"Name": f"spoke-{i}"},
+            )
         )
         base = cidr.rsplit(".", 1)[0]
         subnets = [
@@ -362,25 +367,7 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
             SecurityGroup(f"sg-{i:08x}", account, region, vpc_id, "default", egress=[SecurityGroupRule("-1", cidrs=["0.0.0.0/0"])])
         )  # fmt: skip
         snap.flow_logs.append(FlowLog(f"fl-{i:08x}", account, region, vpc_id))
-    for region in REGIONS:
-        snap.prefix_lists.append(
-            PrefixList(
-                f"pl-s3-{region}",
-                region,
-                f"com.amazonaws.{region}.s3",
-                "AWS",
-                ["52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"],
-            )
-        )
-        snap.prefix_lists.append(
-            PrefixList(
-                f"pl-ddb-{region}",
-                region,
-                f"com.amazonaws.{region}.dynamodb",
-                "AWS",
-                ["52.94.0.0/22", "3.218.180.0/22"],
-            )
-        )
+    snap.prefix_lists = service_prefix_lists()
     snap.coverage = [Coverage(a, r, "ok") for a, r in sorted(places)]
     snap.scope.accounts = sorted({a for a, _ in places})
     snap.scope.regions = sorted(REGIONS)

@@ -299,31 +299,6 @@ def auto_accept_shared(topo: Topology) -> Iterator[Finding]:
 # --- hub route tables ---
 
 
-def hub_table_finding(
-    rule_id: str,
-    table: TransitGatewayRouteTable,
-    message: str,
-    remediation: str,
-    evidence: dict[str, object],
-    detail: str = "",
-) -> Finding:
-    return found(
-        rule_id,
-        account_id=table.account_id,
-        region=table.region,
-        resource_id=table.id,
-        vpc_id=None,
-        message=message,
-        remediation=remediation,
-        evidence={
-            "transit_gateway_route_table": label(table.id, table.tags),
-            "transit_gateway": table.transit_gateway_id,
-            **evidence,
-        },
-        detail=detail,
-    )
-
-
 @rule("tgw-route-dead-attachment")
 def route_dead_attachment(topo: Topology) -> Iterator[Finding]:
     attachments = {a.id: a for a in topo.snapshot.transit_gateway_attachments}
@@ -340,9 +315,12 @@ def route_dead_attachment(topo: Topology) -> Iterator[Finding]:
             if not dead and any(a not in attachments for a in gone):
                 continue  # an active route to an attachment we did not see: not proof
             states = {a: attachments[a].state if a in attachments else "gone" for a in gone}
-            yield hub_table_finding(
+            yield found(
                 "tgw-route-dead-attachment",
-                table,
+                account_id=table.account_id,
+                region=table.region,
+                resource_id=table.id,
+                vpc_id=None,
                 message=(
                     f"Route {route.destination} in transit gateway route table "
                     f"{label(table.id, table.tags)} points to attachment "
@@ -356,6 +334,8 @@ def route_dead_attachment(topo: Topology) -> Iterator[Finding]:
                     f"table-id {table.id} {hub_destination_arg(route)} --region {table.region}"
                 ),
                 evidence={
+                    "transit_gateway_route_table": label(table.id, table.tags),
+                    "transit_gateway": table.transit_gateway_id,
                     "route": route.destination,
                     "route_type": route.route_type,
                     "state": route.state,
