@@ -32,6 +32,7 @@ import auditor.collect.sessions
 from auditor import __version__
 from auditor.collect import Request, collect, merge_views
 from auditor.collect.ec2 import (
+    parse_endpoint,
     parse_peering,
     parse_route,
     parse_sg_rule,
@@ -335,6 +336,43 @@ def test_gateway_and_interface_endpoints(aws: MotoServer) -> None:
     assert ifc.route_table_ids == []
 
 
+def test_endpoint_policy_support_from_the_region_services(aws: MotoServer) -> None:
+    """VpcEndpointPolicySupported of each endpoint's service, from one read of the services;
+    refused, it stays unknown and is noted, and the account-region is still read."""
+    client = ec2()
+    vpc = new_vpc(client, "10.1.0.0/16")
+    rtb = client.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    endpoint = client.create_vpc_endpoint(
+        VpcEndpointType="Gateway",
+        VpcId=vpc,
+        ServiceName="com.amazonaws.us-east-1.dynamodb",
+        RouteTableIds=[rtb],
+    )["VpcEndpoint"]["VpcEndpointId"]
+
+    assert by_id(audit_base().endpoints)[endpoint].policy_supported is True
+
+    aws.faults = refusing("DescribeVpcEndpointServices", "UnauthorizedOperation", "no")
+    snap = audit_base()
+    assert [c.status for c in snap.coverage] == ["ok"]
+    assert by_id(snap.endpoints)[endpoint].policy_supported is None
+    (note,) = snap.coverage_notes
+    assert "DescribeVpcEndpointServices" in note.subject
+    assert note.reason.startswith("UnauthorizedOperation on DescribeVpcEndpointServices")
+
+
+def test_parse_endpoint_dns_options() -> None:
+    raw = {
+        "VpcEndpointId": "vpce-1",
+        "VpcId": "vpc-1",
+        "VpcEndpointType": "Interface",
+        "ServiceName": "com.amazonaws.us-east-1.s3",
+        "DnsOptions": {"DnsRecordIpType": "ipv4", "PrivateDnsOnlyForInboundResolverEndpoint": True},
+    }
+    assert parse_endpoint(raw, A, USE1).private_dns_only_for_inbound_resolver_endpoint is True
+    del raw["DnsOptions"]
+    assert parse_endpoint(raw, A, USE1).private_dns_only_for_inbound_resolver_endpoint is None
+
+
 # --- prefix lists ----------------------------------------------------------------------------
 
 
@@ -413,18 +451,24 @@ def test_a_referenced_list_that_is_gone_stays_unknown_without_a_gap(aws: MotoSer
     assert by_id(snap.route_tables)[rtb].routes
 
 
-def test_dns_flags_refused_for_an_own_vpc_are_a_coverage_gap(aws: MotoServer) -> None:
-    """A role without ec2:DescribeVpcAttribute must not read as "DNS flags unknown" for every
-    VPC: the account-region is a gap that names the call (for a VPC shared with the account,
-    a refusal stays unknown: the owner's read fills it)."""
-    new_vpc(ec2(), "10.1.0.0/16")
+def test_dns_flags_refused_for_an_own_vpc_are_unknown_and_noted(aws: MotoServer) -> None:
+    """A role without ec2:DescribeVpcAttribute must not read as "DNS flags unknown" in
+    silence: each flag left unknown is a coverage note naming the call, and the rest of the
+    account-region is still read (for a VPC shared with the account by an audited owner, a
+    refusal stays unknown without a note: the owner's read fills it)."""
+    vpc = new_vpc(ec2(), "10.1.0.0/16")
 
     aws.faults = refusing("DescribeVpcAttribute", "UnauthorizedOperation", "You are not authorized")
     snap = audit_base()
-    (gap,) = snap.coverage
-    assert gap.status == "error" and gap.error is not None
-    assert gap.error.startswith("UnauthorizedOperation on DescribeVpcAttribute")
-    assert snap.vpcs == []
+    assert [c.status for c in snap.coverage] == ["ok"]
+    flags = by_id(snap.vpcs)[vpc]
+    assert (flags.dns_support, flags.dns_hostnames) == (None, None)
+    notes = [n for n in snap.coverage_notes if n.subject.startswith(vpc)]
+    assert [(n.account_id, n.region, n.subject) for n in notes] == [
+        (A, USE1, f"{vpc} enableDnsHostnames"),
+        (A, USE1, f"{vpc} enableDnsSupport"),
+    ]
+    assert all(n.reason.startswith("UnauthorizedOperation on DescribeVpcAttribute") for n in notes)
 
 
 def test_dns_flags_refused_for_a_shared_vpc_stay_unknown() -> None:
@@ -577,9 +621,9 @@ def test_each_account_region_is_read_through_one_client_dropped_after(
 def test_an_unreadable_organisation_is_said_not_silently_dropped(
     aws: MotoServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No organisation is normal and quiet; a refused DescribeOrganization is a warning, since
-    conditions naming the organisation can then not be recognised as ours."""
-    audit_base()
+    """No organisation is normal and quiet; a refused DescribeOrganization is a warning and a
+    coverage note, since conditions naming the organisation can then not be recognised as ours."""
+    assert audit_base().coverage_notes == []
     assert "cannot read the organisation" not in caplog.text
 
     aws.faults = refusing("DescribeOrganization", "AccessDeniedException", "not allowed")
@@ -588,6 +632,9 @@ def test_an_unreadable_organisation_is_said_not_silently_dropped(
     assert "cannot read the organisation (AccessDeniedException on DescribeOrganization" in (
         caplog.text
     )
+    (note,) = snap.coverage_notes  # in the snapshot too, for the report
+    assert (note.account_id, note.region, note.subject) == (A, "", "organization")
+    assert note.reason.startswith("AccessDeniedException on DescribeOrganization")
 
 
 # --- stale security groups --------------------------------------------------------------------
@@ -1494,7 +1541,7 @@ def test_account_region_clients_keep_to_the_request_rate(aws: MotoServer) -> Non
 def test_prefix_lists_known_from_the_region_read_cost_no_more_calls() -> None:
     """A route to an AWS-managed list that the region's DescribePrefixLists read answered with
     its CIDRs is resolved from that read: no DescribeManagedPrefixLists, no entries."""
-    from auditor.collect.ec2 import RESOURCE_CALLS, read_region
+    from auditor.collect.ec2 import ATTACHMENT_DETAIL_CALLS, RESOURCE_CALLS, read_region
 
     client = boto3.client("ec2", region_name=USE1)
     stubber = Stubber(client)
@@ -1505,6 +1552,8 @@ def test_prefix_lists_known_from_the_region_read_cost_no_more_calls() -> None:
             reply = {key: [{"RouteTableId": "rtb-1", "VpcId": "vpc-1", "Routes": [route]}]}
         stubber.add_response(operation, reply)
     stubber.add_response("describe_vpc_endpoint_service_configurations", {})
+    for _, operation, key in ATTACHMENT_DETAIL_CALLS:
+        stubber.add_response(operation, {key: []})
     stubber.activate()
     lists = [
         PrefixList("pl-s3", USE1, "com.amazonaws.us-east-1.s3", "AWS", ["52.216.0.0/15"]),

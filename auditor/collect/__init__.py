@@ -26,16 +26,16 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import boto3
-import botocore.exceptions
-from botocore.parsers import ResponseParserError
 
 from auditor import __version__
 from auditor.collect import ec2 as ec2_reader
 from auditor.collect.processes import can_fork, read_in_processes
 from auditor.collect.sessions import (
+    AWS_FAILURES,
     DEFAULT_ORG_ROLE,
     Identity,
     assume_role_session,
@@ -51,7 +51,7 @@ from auditor.collect.sessions import (
     preload_model,
 )
 from auditor.errors import InputError
-from auditor.model import Coverage, PrefixList, Scope, Shard, Snapshot
+from auditor.model import Coverage, CoverageNote, PrefixList, Scope, Shard, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +68,6 @@ DEFAULT_WORKERS = 32
 # Most threads that may read one account-region at once.
 REGION_FANOUT = 4
 ALL_REGIONS = "*"
-# What a worker may meet and still let the run go on (moto raises NotImplementedError in-process).
-# A server that does not implement an API answers HTML that botocore cannot parse.
-AWS_FAILURES = (
-    botocore.exceptions.BotoCoreError,
-    botocore.exceptions.ClientError,
-    ResponseParserError,
-    NotImplementedError,
-)
-
 Progress = Callable[[int, int, int], None]
 
 
@@ -125,6 +116,12 @@ class _Account:
                 if entry[1] == 0:
                     del self._clients[region]
 
+    def ram(self, region: str) -> Any:
+        """The account-region's AWS RAM client, made when asked: only an account-region that
+        owns a transit gateway reads RAM (two calls), so it is not kept."""
+        assert self.session is not None
+        return client(self.session, "ram", region)
+
 
 def collect(request: Request, progress: Progress | None = None) -> Snapshot:
     if request.role_name and not (request.accounts or request.org):
@@ -160,6 +157,10 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
         key=lambda v: (v.coverage[0].account_id, v.coverage[0].region),
     )
     snapshot = merge_views(views)
+    snapshot.coverage_notes = sorted(
+        snapshot.coverage_notes + [n for part in parts for n in part.notes],
+        key=lambda n: (n.account_id, n.region, n.subject),
+    )
     snapshot.tool_version = __version__
     snapshot.collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     snapshot.scope = Scope(
@@ -179,12 +180,13 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
 class Part:
     """What one share of the accounts gave: the views of the account-regions read, every
     account-region's coverage, the regions the accounts have, and (from the share that asked)
-    the organisation's id."""
+    the organisation's id, or a note that it could not be read."""
 
     views: list[Snapshot]
     coverage: list[Coverage]
     regions: list[str]
     organization_id: str | None = None
+    notes: list[CoverageNote] = field(default_factory=list)
 
 
 @dataclass
@@ -265,9 +267,9 @@ class Target:
                     log.info("%s/%s: %d VPCs", acct.account_id, region, len(view.vpcs))
                 if progress:
                     progress(done, total, failed)
-            org_id = organization.result() if organization else None
+            org_id, org_note = organization.result() if organization else (None, None)
         regions = sorted({r for a in accounts for r in a.regions})
-        return Part(views, coverage, regions, org_id)
+        return Part(views, coverage, regions, org_id, [org_note] if org_note else [])
 
 
 @contextmanager
@@ -416,6 +418,7 @@ def _read(
                 run=fanout,
                 service_lists=service_lists,
                 audited=audited,
+                ram=partial(acct.ram, region),
             )
     except AWS_FAILURES as exc:
         return None, one_line(exc)

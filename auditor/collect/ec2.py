@@ -6,8 +6,16 @@ flags of each VPC (DescribeVpcAttribute, two per VPC: the API takes one VPC and 
 who may connect to each endpoint service the account owns that accepts connections without
 approval, stale security groups of each VPC whose group rules reference a group of an account
 this audit does not read, and the entries of each referenced prefix list that is not an AWS
-service list. None of these four APIs takes more than one resource at a time.
+service list. None of these four APIs takes more than one resource at a time. Besides them,
+once per account-region: which services support endpoint policies (DescribeVpcEndpointServices,
+for the services of the account-region's endpoints) and who the transit gateways it owns are shared with
+(AWS RAM); and three calls per route table of those transit gateways: its associations,
+propagations and routes (only the owner may read them; the APIs take one table at a time).
 The calls of one round do not depend on each other; `run` decides how many go at once.
+
+A failed call fails the account-region, except the reads that only add detail (the DNS flags,
+endpoint policy support, transit gateway sharing): their failure is a CoverageNote and what
+they would have filled stays unknown (None).
 
 Parsing only translates AWS's shapes into the model; judging belongs to the rules.
 No server-side filters: several endpoints ignore or lack them, so we fetch all and keep all.
@@ -16,6 +24,7 @@ No server-side filters: several endpoints ignore or lack them, so we fetch all a
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,8 +34,9 @@ from typing import Any, TypeVar
 import botocore.exceptions
 from botocore.parsers import ResponseParserError
 
-from auditor.collect.sessions import error_code
+from auditor.collect.sessions import AWS_FAILURES, error_code, one_line
 from auditor.model import (
+    CoverageNote,
     Endpoint,
     EndpointService,
     FlowLog,
@@ -46,8 +56,13 @@ from auditor.model import (
     StaleGroupCheck,
     Subnet,
     TransitGateway,
+    TransitGatewayAttachment,
+    TransitGatewayRoute,
+    TransitGatewayRouteTable,
     Vpc,
 )
+
+log = logging.getLogger(__name__)
 
 Raw = dict[str, Any]
 T = TypeVar("T")
@@ -104,8 +119,10 @@ def read_region(
     run: Runner = run_in_order,
     service_lists: Callable[[], Sequence[PrefixList] | None] | None = None,
     audited: Collection[str] = (),
+    ram: Callable[[], Any] | None = None,
 ) -> Snapshot:
-    """All networking state visible to `account_id` in `region`; raises on any failed call.
+    """All networking state visible to `account_id` in `region`; raises on any failed call
+    but those that only add detail (see the module's docstring).
 
     `audited`: the accounts this audit reads (whose security groups the rules see).
 
@@ -113,29 +130,46 @@ def read_region(
     for every account of a region) when the caller reads them once for the region: it is
     asked only after the first round, so that read runs meanwhile. When it gives None (that
     read failed), or without it, they are read here.
+
+    `ram` makes the account-region's AWS RAM client, asked only where the account owns a
+    transit gateway; without it, whom they are shared with stays unknown.
     """
     view = Snapshot()
     first = [
         Read(view, partial(read_list, ec2, operation, key, parse, account_id, region), setter(name))
         for name, operation, key, parse in (*RESOURCE_CALLS, ENDPOINT_SERVICES_CALL)
     ]
+    details: dict[str, dict[str, Raw]] = {}
+    first += [
+        Read(details, partial(by_attachment_id, ec2, operation, key), partial(set_item, kind))
+        for kind, operation, key in ATTACHMENT_DETAIL_CALLS
+    ]
     found: list[Sequence[PrefixList] | None] = []
     if service_lists is None:
         first.append(Read(found, partial(aws_service_lists, ec2, region), list.append))
-    run_reads(run, first)
+    note(view, account_id, region, run_reads(run, first))
     shared = service_lists() if service_lists is not None else found[0]
     aws_lists = list(shared) if shared is not None else aws_service_lists(ec2, region)
+    for attachment in view.transit_gateway_attachments:
+        add_attachment_details(attachment, details)
+    # Only the owner may read a transit gateway's route tables; a shared one is a boundary.
+    own_tgws = [t for t in view.transit_gateways if t.account_id == account_id]
+    own_ids = {t.id for t in own_tgws}
+    view.transit_gateway_route_tables = [
+        t for t in view.transit_gateway_route_tables if t.transit_gateway_id in own_ids
+    ]
 
     # Second round: the calls that need a first-round answer, all independent of each other.
     second: list[Read] = []
     for vpc in view.vpcs:
-        shared_vpc = vpc.account_id != account_id
+        # A refusal for a VPC shared by an audited owner says nothing: the owner's read fills it.
+        quiet = vpc.account_id != account_id and vpc.account_id in audited
         for attribute, field in (
             ("enableDnsSupport", "dns_support"),
             ("enableDnsHostnames", "dns_hostnames"),
         ):
-            call = partial(vpc_attribute, ec2, vpc.id, attribute, shared_vpc)
-            second.append(Read(vpc, call, setter(field)))
+            call = partial(vpc_attribute, ec2, vpc.id, attribute, quiet)
+            second.append(Read(vpc, call, setter(field), unknown=f"{vpc.id} {attribute}"))
     # Who may connect matters only where nobody approves each connection (the rules' case).
     second += [
         Read(s, partial(allowed_principals, ec2, s.id), setter("allowed_principals"))
@@ -157,7 +191,18 @@ def read_region(
         Read(customer, partial(customer_list, ec2, pl_id, region), append_known)
         for pl_id in sorted(referenced - set(known))
     ]
-    run_reads(run, second)
+    services = sorted({e.service_name for e in view.endpoints if e.service_name})
+    for i in range(0, len(services), FILTER_VALUES):
+        names = services[i : i + FILTER_VALUES]
+        endpoints = [e for e in view.endpoints if e.service_name in names]
+        support = partial(policy_support, ec2, names)
+        second.append(Read(endpoints, support, set_policy_support, unknown=POLICY_SUBJECT))
+    if own_tgws and ram is not None:
+        shares = partial(tgw_shares, ram, [t.id for t in own_tgws])
+        second.append(Read(own_tgws, shares, set_shared_with, unknown=SHARING_SUBJECT))
+    for table in view.transit_gateway_route_tables:
+        second += tgw_route_table_reads(ec2, table)
+    note(view, account_id, region, run_reads(run, second))
 
     # Last round, only where the API is offered: the other VPCs' stale groups.
     if checks and checks[0] is not None:
@@ -174,29 +219,71 @@ def read_region(
         [] if any(c is None for c in checks) else [c for c in checks if c is not None]
     )
     view.prefix_lists = region_prefix_lists(region, aws_lists, known, customer, referenced)
+    view.coverage_notes += [
+        CoverageNote(account_id, region, f"{t.id} routes", TRUNCATED)
+        for t in view.transit_gateway_route_tables
+        if not t.routes_complete
+    ]
     return view
 
 
 @dataclass(frozen=True)
 class Read:
     """One call of a round, declared with the resource it belongs to: `apply(resource,
-    answer)` puts the call's answer there, so no answer is matched to its call by position."""
+    answer)` puts the call's answer there, so no answer is matched to its call by position.
+
+    `unknown` names what the read fills for a coverage note: such a read only adds detail, and
+    its failure leaves that unknown (the answer is None) instead of failing the account-region.
+    """
 
     resource: Any
     call: Callable[[], Any]
     apply: Callable[[Any, Any], None]
+    unknown: str = ""
 
 
-def run_reads(run: Runner, reads: Sequence[Read]) -> None:
+@dataclass(frozen=True)
+class Failed:
+    """What a read that only adds detail gives when its call failed: why, in one line."""
+
+    reason: str
+
+
+def run_reads(run: Runner, reads: Sequence[Read]) -> list[tuple[str, str]]:
     """Run independent reads through `run` (which decides how many go at once) and apply each
-    answer to its own resource; raises the first (in order) failure, applying nothing."""
-    for read, answer in zip(reads, run([r.call for r in reads]), strict=True):
+    answer to its own resource. Raises the first (in order) failure of a read that must not
+    fail, applying nothing; returns (what is unknown, why) for each other read that failed."""
+    answers = run([r.call if not r.unknown else partial(or_failed, r.call) for r in reads])
+    failed = []
+    for read, answer in zip(reads, answers, strict=True):
+        if isinstance(answer, Failed):
+            failed.append((read.unknown, answer.reason))
+            answer = None
         read.apply(read.resource, answer)
+    return failed
+
+
+def or_failed(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except AWS_FAILURES as exc:
+        return Failed(one_line(exc))
+
+
+def note(view: Snapshot, account_id: str, region: str, failed: list[tuple[str, str]]) -> None:
+    """Coverage notes for what the failed reads left unknown (the report shows them)."""
+    for subject, reason in failed:
+        log.info("%s/%s: %s not read: %s", account_id, region, subject, reason)
+        view.coverage_notes.append(CoverageNote(account_id, region, subject, reason))
 
 
 def setter(name: str) -> Callable[[Any, Any], None]:
     """An `apply` that sets the resource's field `name` to the answer."""
     return lambda resource, value: setattr(resource, name, value)
+
+
+def set_item(key: str, mapping: dict[str, Any], value: Any) -> None:
+    mapping[key] = value
 
 
 def append_known(lists: list[PrefixList], plist: PrefixList | None) -> None:
@@ -272,20 +359,124 @@ def allowed_principals(ec2: Any, service_id: str) -> list[str] | None:
 
 
 def vpc_attribute(ec2: Any, vpc_id: str, attribute: str, shared: bool) -> bool | None:
-    """One DNS flag. For a VPC shared with this account (RAM), a refusal means unknown (None):
-    the owner's own read fills it in when the owner is audited. For the account's own VPC an
-    error fails the account-region like any other call, so a missing permission is reported as
-    a coverage gap instead of flags silently unknown."""
+    """One DNS flag; raises when it cannot be read (read_region notes it as unknown). `shared`:
+    a VPC shared with this account (RAM) by an owner whose own read fills it in, so that a
+    refusal is simply unknown (None)."""
     key = attribute[0].upper() + attribute[1:]
     try:
         reply = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
     except botocore.exceptions.ClientError as exc:
-        # A VPC deleted since DescribeVpcs is as good as unknown; not a reason to fail the region.
+        # A VPC deleted since DescribeVpcs is as good as unknown; nothing to note.
         if shared or error_code(exc) == "InvalidVpcID.NotFound":
             return None
         raise
     value = reply.get(key, {}).get("Value")
     return value if isinstance(value, bool) else None
+
+
+def policy_support(ec2: Any, names: Sequence[str]) -> dict[str, bool]:
+    """VpcEndpointPolicySupported of these services, by name. A filter rather than ServiceNames,
+    which fails the call on the name of a service that is gone; an endpoint that ignored the
+    filter would answer every service, which maps the same way."""
+    return {
+        raw["ServiceName"]: raw["VpcEndpointPolicySupported"]
+        for raw in paginate(
+            ec2,
+            "describe_vpc_endpoint_services",
+            "ServiceDetails",
+            Filters=[{"Name": "service-name", "Values": list(names)}],
+        )
+        if "ServiceName" in raw and isinstance(raw.get("VpcEndpointPolicySupported"), bool)
+    }
+
+
+def set_policy_support(endpoints: list[Endpoint], supported: dict[str, bool] | None) -> None:
+    for endpoint in endpoints:  # a service not answered (gone, or no longer ours) stays unknown
+        endpoint.policy_supported = (supported or {}).get(endpoint.service_name)
+
+
+def tgw_shares(ram: Callable[[], Any], tgw_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Whom each of these transit gateways (the account's own) is shared with through AWS RAM:
+    accounts, organisation and OU ARNs. Two calls (the shares' resources, their principals)
+    whatever the number of shares."""
+    client = ram()
+
+    def associated(kind: str) -> list[Raw]:
+        return [
+            a
+            for page in client.get_paginator("get_resource_share_associations").paginate(
+                associationType=kind, associationStatus="ASSOCIATED"
+            )
+            for a in page.get("resourceShareAssociations", [])
+        ]
+
+    shares: dict[str, set[str]] = {}
+    for a in associated("RESOURCE"):
+        tgw_id = a.get("associatedEntity", "").rsplit("/", 1)[-1]
+        if ":transit-gateway/" in a.get("associatedEntity", "") and tgw_id in tgw_ids:
+            shares.setdefault(a["resourceShareArn"], set()).add(tgw_id)
+    shared_with: dict[str, set[str]] = {tgw_id: set() for tgw_id in tgw_ids}
+    for a in associated("PRINCIPAL") if shares else ():
+        for tgw_id in shares.get(a.get("resourceShareArn", ""), ()):
+            shared_with[tgw_id].add(a["associatedEntity"])
+    return {tgw_id: sorted(principals) for tgw_id, principals in shared_with.items()}
+
+
+def set_shared_with(tgws: list[TransitGateway], shares: dict[str, list[str]] | None) -> None:
+    for tgw in tgws:
+        tgw.shared_with = None if shares is None else shares.get(tgw.id, [])
+
+
+def tgw_route_table_reads(ec2: Any, table: TransitGatewayRouteTable) -> list[Read]:
+    """The three reads of one transit gateway route table (each API takes one table)."""
+    return [
+        Read(
+            table,
+            partial(tgw_table_attachments, ec2, table.id, *TABLE_ASSOCIATIONS),
+            setter("associations"),
+        ),
+        Read(
+            table,
+            partial(tgw_table_attachments, ec2, table.id, *TABLE_PROPAGATIONS),
+            setter("propagations"),
+        ),
+        Read(table, partial(tgw_routes, ec2, table.id), set_routes),
+    ]
+
+
+def tgw_table_attachments(
+    ec2: Any, table_id: str, operation: str, key: str, ended: str
+) -> list[str]:
+    """The attachments associated with, or propagating to, one TGW route table (by id), but
+    those whose association or propagation has ended (state `ended`)."""
+    return [
+        a["TransitGatewayAttachmentId"]
+        for a in paginate(ec2, operation, key, TransitGatewayRouteTableId=table_id)
+        if a.get("TransitGatewayAttachmentId") and a.get("State") != ended
+    ]
+
+
+def tgw_routes(ec2: Any, table_id: str) -> tuple[list[TransitGatewayRoute], bool]:
+    """A TGW route table's static and propagated routes (blackholes included), and whether
+    that is all of them. A search answers at most 1,000 routes and says when more exist
+    (AdditionalRoutesAvailable); the rest are read through NextToken. An answer that says
+    more exist but gives no token to read them leaves the routes incomplete."""
+    routes: list[TransitGatewayRoute] = []
+    token: dict[str, str] = {}
+    while True:
+        page = ec2.search_transit_gateway_routes(
+            TransitGatewayRouteTableId=table_id, Filters=ROUTE_TYPES, **token
+        )
+        routes += [parse_tgw_route(raw) for raw in page.get("Routes", [])]
+        if not page.get("NextToken"):
+            return routes, not page.get("AdditionalRoutesAvailable", False)
+        token = {"NextToken": page["NextToken"]}
+
+
+def set_routes(
+    table: TransitGatewayRouteTable, found: tuple[list[TransitGatewayRoute], bool]
+) -> None:
+    table.routes, table.routes_complete = found
 
 
 def referenced_prefix_lists(view: Snapshot) -> set[str]:
@@ -500,8 +691,15 @@ def parse_endpoint(raw: Raw, viewer: str, region: str) -> Endpoint:
         security_group_ids=[g["GroupId"] for g in raw.get("Groups", []) if g.get("GroupId")],
         private_dns_enabled=raw.get("PrivateDnsEnabled"),
         policy_document=raw.get("PolicyDocument"),
+        private_dns_only_for_inbound_resolver_endpoint=flag(
+            raw.get("DnsOptions", {}).get("PrivateDnsOnlyForInboundResolverEndpoint")
+        ),
         tags=tags_of(raw),
     )
+
+
+def flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def parse_peering_side(raw: Raw, options: Raw | None, viewer: str, region: str) -> PeeringSide:
@@ -599,13 +797,102 @@ def parse_flow_log(raw: Raw, viewer: str, region: str) -> FlowLog:
     )
 
 
+def enabled(value: Any) -> bool | None:
+    """An `enable` / `disable` option as a flag; None when absent or unknown."""
+    return {"enable": True, "disable": False}.get(value) if isinstance(value, str) else None
+
+
 def parse_transit_gateway(raw: Raw, viewer: str, region: str) -> TransitGateway:
+    options = raw.get("Options", {})
     return TransitGateway(
         id=raw["TransitGatewayId"],
         account_id=raw.get("OwnerId", viewer),
         region=region,
         state=raw.get("State", ""),
+        dns_support=enabled(options.get("DnsSupport")),
+        auto_accept_shared_attachments=enabled(options.get("AutoAcceptSharedAttachments")),
+        default_route_table_association=enabled(options.get("DefaultRouteTableAssociation")),
+        default_route_table_propagation=enabled(options.get("DefaultRouteTablePropagation")),
+        association_default_route_table_id=options.get("AssociationDefaultRouteTableId"),
+        propagation_default_route_table_id=options.get("PropagationDefaultRouteTableId"),
         tags=tags_of(raw),
+    )
+
+
+def parse_tgw_attachment(raw: Raw, viewer: str, region: str) -> TransitGatewayAttachment:
+    """DescribeTransitGatewayAttachments' view of any attachment; a VPN, Direct Connect
+    gateway or Connect attachment is an opaque next hop (its type and resource id)."""
+    association = raw.get("Association") or {}
+    return TransitGatewayAttachment(
+        id=raw["TransitGatewayAttachmentId"],
+        account_id=raw.get("TransitGatewayOwnerId", viewer),
+        region=region,
+        transit_gateway_id=raw.get("TransitGatewayId", ""),
+        resource_type=raw.get("ResourceType", ""),
+        resource_id=raw.get("ResourceId", ""),
+        resource_owner_id=raw.get("ResourceOwnerId", ""),
+        state=raw.get("State", ""),
+        association_route_table_id=(
+            association.get("TransitGatewayRouteTableId")
+            if association.get("State") != "disassociated"
+            else None
+        ),
+        tags=tags_of(raw),
+    )
+
+
+def by_attachment_id(ec2: Any, operation: str, key: str) -> dict[str, Raw]:
+    return {raw["TransitGatewayAttachmentId"]: raw for raw in paginate(ec2, operation, key)}
+
+
+def add_attachment_details(
+    attachment: TransitGatewayAttachment, details: dict[str, dict[str, Raw]]
+) -> None:
+    """What the VPC and peering attachment describes add to an attachment: a VPC attachment's
+    subnets and options, a peering attachment's other side (the side whose transit gateway
+    is not this attachment's)."""
+    vpc = details.get("vpc", {}).get(attachment.id)
+    if vpc is not None:
+        options = vpc.get("Options", {})
+        attachment.subnet_ids = list(vpc.get("SubnetIds", []))
+        attachment.dns_support = enabled(options.get("DnsSupport"))
+        attachment.appliance_mode_support = enabled(options.get("ApplianceModeSupport"))
+        attachment.ipv6_support = enabled(options.get("Ipv6Support"))
+    peering = details.get("peering", {}).get(attachment.id)
+    if peering is not None:
+        requester = peering.get("RequesterTgwInfo", {})
+        accepter = peering.get("AccepterTgwInfo", {})
+        ours = requester.get("TransitGatewayId") == attachment.transit_gateway_id
+        peer = accepter if ours else requester
+        attachment.peer_transit_gateway_id = peer.get("TransitGatewayId")
+        attachment.peer_account_id = peer.get("OwnerId")
+        attachment.peer_region = peer.get("Region")
+
+
+def parse_tgw_route_table(raw: Raw, viewer: str, region: str) -> TransitGatewayRouteTable:
+    return TransitGatewayRouteTable(
+        id=raw["TransitGatewayRouteTableId"],
+        account_id=viewer,  # only the transit gateway's owner reads its tables
+        region=region,
+        transit_gateway_id=raw.get("TransitGatewayId", ""),
+        state=raw.get("State", ""),
+        default_association=bool(raw.get("DefaultAssociationRouteTable", False)),
+        default_propagation=bool(raw.get("DefaultPropagationRouteTable", False)),
+        tags=tags_of(raw),
+    )
+
+
+def parse_tgw_route(raw: Raw) -> TransitGatewayRoute:
+    return TransitGatewayRoute(
+        route_type=raw.get("Type", ""),
+        state=raw.get("State", ""),
+        destination_cidr=raw.get("DestinationCidrBlock"),
+        destination_prefix_list_id=raw.get("PrefixListId"),
+        attachment_ids=[
+            a["TransitGatewayAttachmentId"]
+            for a in raw.get("TransitGatewayAttachments", [])
+            if a.get("TransitGatewayAttachmentId")
+        ],
     )
 
 
@@ -648,7 +935,49 @@ RESOURCE_CALLS: tuple[tuple[str, str, str, Parser], ...] = (
     ),
     ("flow_logs", "describe_flow_logs", "FlowLogs", parse_flow_log),
     ("transit_gateways", "describe_transit_gateways", "TransitGateways", parse_transit_gateway),
+    (
+        "transit_gateway_attachments",
+        "describe_transit_gateway_attachments",
+        "TransitGatewayAttachments",
+        parse_tgw_attachment,
+    ),
+    (
+        "transit_gateway_route_tables",
+        "describe_transit_gateway_route_tables",
+        "TransitGatewayRouteTables",
+        parse_tgw_route_table,
+    ),
 )
+# What the VPC and peering attachments add to DescribeTransitGatewayAttachments' answer.
+ATTACHMENT_DETAIL_CALLS = (
+    ("vpc", "describe_transit_gateway_vpc_attachments", "TransitGatewayVpcAttachments"),
+    (
+        "peering",
+        "describe_transit_gateway_peering_attachments",
+        "TransitGatewayPeeringAttachments",
+    ),
+)
+# A TGW route table's associations and propagations: operation, list key, the ended state.
+TABLE_ASSOCIATIONS = (
+    "get_transit_gateway_route_table_associations",
+    "Associations",
+    "disassociated",
+)
+TABLE_PROPAGATIONS = (
+    "get_transit_gateway_route_table_propagations",
+    "TransitGatewayRouteTablePropagations",
+    "disabled",
+)
+# SearchTransitGatewayRoutes needs a filter: every route but the system's.
+ROUTE_TYPES = [{"Name": "type", "Values": ["static", "propagated"]}]
+TRUNCATED = (
+    "SearchTransitGatewayRoutes said more routes exist but gave no NextToken to read them: "
+    "the table's routes are incomplete"
+)
+# Values per filter in one call (EC2 takes up to 200).
+FILTER_VALUES = 200
+POLICY_SUBJECT = "endpoint services' policy support (DescribeVpcEndpointServices)"
+SHARING_SUBJECT = "transit gateway sharing (AWS RAM)"
 # The endpoint services this account provides, read beside them.
 ENDPOINT_SERVICES_CALL = (
     "endpoint_services",

@@ -31,6 +31,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.parsers import ResponseParserError
 
 from auditor.errors import AuditError, InputError
+from auditor.model import CoverageNote
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,28 @@ READ_ONLY_OPERATIONS = frozenset(
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeFlowLogs",
         "ec2:DescribeTransitGateways",
+        "ec2:DescribeTransitGatewayAttachments",
+        "ec2:DescribeTransitGatewayVpcAttachments",
+        "ec2:DescribeTransitGatewayPeeringAttachments",
+        "ec2:DescribeTransitGatewayRouteTables",
+        "ec2:GetTransitGatewayRouteTableAssociations",
+        "ec2:GetTransitGatewayRouteTablePropagations",
+        "ec2:SearchTransitGatewayRoutes",
+        "ec2:DescribeVpcEndpointServices",
+        "ram:GetResourceShareAssociations",
         "ec2:DescribePrefixLists",
         "ec2:GetManagedPrefixListEntries",
     }
+)
+
+
+# What a read may meet without the run stopping (moto raises NotImplementedError in-process;
+# a server that does not implement an API answers HTML that botocore cannot parse).
+AWS_FAILURES = (
+    botocore.exceptions.BotoCoreError,
+    botocore.exceptions.ClientError,
+    ResponseParserError,
+    NotImplementedError,
 )
 
 
@@ -370,21 +390,25 @@ def org_accounts(session: boto3.Session, identity: Identity) -> list[str]:
     return sorted(a["Id"] for a in accounts if (a.get("State") or a.get("Status")) == "ACTIVE")
 
 
-def organization_id(session: boto3.Session, identity: Identity) -> str | None:
-    """The base account's organisation, if it has one and we may ask (the trust rules use it)."""
+def organization_id(
+    session: boto3.Session, identity: Identity
+) -> tuple[str | None, CoverageNote | None]:
+    """The base account's organisation, if it has one and we may ask (the trust rules use
+    it); when it could not be read, a coverage note (region "": it is account-wide) says so."""
     org = client(session, "organizations", identity.home_region)
     try:
-        return str(org.describe_organization()["Organization"]["Id"])
+        return str(org.describe_organization()["Organization"]["Id"]), None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         # No organisation at all: nothing to say.
-        if error_code(exc) != "AWSOrganizationsNotInUseException":
-            log.warning(
-                "cannot read the organisation (%s): a policy condition naming it by "
-                "aws:PrincipalOrgID counts as untrusted unless the audit policy lists it "
-                "under trusted.organization_ids",
-                one_line(exc),
-            )
-        return None
+        if error_code(exc) == "AWSOrganizationsNotInUseException":
+            return None, None
+        log.warning(
+            "cannot read the organisation (%s): a policy condition naming it by "
+            "aws:PrincipalOrgID counts as untrusted unless the audit policy lists it "
+            "under trusted.organization_ids",
+            one_line(exc),
+        )
+        return None, CoverageNote(identity.account_id, "", "organization", one_line(exc))
 
 
 def assume_role_session(
