@@ -8,7 +8,14 @@ import pytest
 
 from auditor.collect import merge_views
 from auditor.collect.ec2 import RegionView
-from auditor.model import Finding, PrefixList, RuleSettings, Snapshot
+from auditor.model import (
+    Finding,
+    NetworkInterface,
+    PrefixList,
+    RuleSettings,
+    Snapshot,
+    TransitGateway,
+)
 from auditor.rules import run_rules
 from tests.builders import R1, R2, A, B, peering, route, side, snapshot, subnet, table, vpc
 
@@ -292,8 +299,10 @@ def test_disjoint_vpcs_do_not_overlap() -> None:
     assert findings(two_vpcs(), OVERLAP) == []
 
 
-@pytest.mark.parametrize("status", ["failed", "pending-acceptance", "active"])
-def test_overlap_is_reported_in_any_status(status: str) -> None:
+@pytest.mark.parametrize(
+    "status", ["initiating-request", "pending-acceptance", "provisioning", "active"]
+)
+def test_overlap_on_a_peering_that_carries_or_could_carry_traffic(status: str) -> None:
     snap = two_vpcs(status=status)
     snap.peerings[0].accepter.cidr_blocks = ["10.0.0.0/8"]
     (finding,) = findings(snap, OVERLAP)
@@ -324,8 +333,10 @@ def test_default_route_through_a_peering() -> None:
     )
     (row,) = finding.evidence["routes"]  # type: ignore[misc]
     assert row["destination"] == "0.0.0.0/0"
-    assert row["outside_peer"] == "0.0.0.0/0 except 10.1.0.0/16"
-    assert "sends 0.0.0.0/0 except 10.1.0.0/16 into peering" in finding.message
+    # a's own 10.0.0.0/16 matches the more specific local route and never enters the peering
+    assert row["outside_peer"] == "0.0.0.0/0 except 10.0.0.0/16, 10.1.0.0/16"
+    assert "sends 0.0.0.0/0 except 10.0.0.0/16, 10.1.0.0/16 into peering" in finding.message
+    assert row["taken_by_more_specific_routes"] == "10.0.0.0/16"
     assert row["inside_peer"] == "10.1.0.0/16"
     assert "--destination-cidr-block 0.0.0.0/0" in finding.remediation
     assert (
@@ -353,7 +364,8 @@ def test_partly_outside_route_and_prefix_list_route_report_the_outside_part() ->
     )
     (finding,) = findings(snap, OUTSIDE)
     rows = {r["destination"]: r for r in finding.evidence["routes"]}  # type: ignore[attr-defined]
-    assert rows["10.0.0.0/14"]["outside_peer"] == "10.0.0.0/16, 10.2.0.0/15"
+    # 10.0.0.0/16 is a's own range: the local route, more specific, keeps it at home
+    assert rows["10.0.0.0/14"]["outside_peer"] == "10.2.0.0/15"
     assert rows["pl-corp"]["outside_peer"] == "192.168.0.0/24"
 
 
@@ -585,3 +597,248 @@ def test_ipv6_return_route_is_seen() -> None:
     (finding,) = findings(snap, RETURN)
     (gap,) = finding.evidence["gaps"]  # type: ignore[misc]
     assert gap["return_tables_checked"][0]["not_routed_back"] == ["2600:1f18:a::/64"]
+
+
+# --- overlap on a peering that can no longer carry traffic ---
+# VPC peering guide, limitations: "You cannot create a VPC peering connection between VPCs that
+# have matching or overlapping IPv4 or IPv6 CIDR blocks"; CreateVpcPeeringConnection: such a
+# request "has a status of failed".
+
+
+@pytest.mark.parametrize("status", ["failed", "rejected", "expired", "deleting", "deleted"])
+def test_rejected_peering_with_overlap_is_history_not_a_finding(status: str) -> None:
+    snap = two_vpcs(status=status)
+    snap.peerings[0].accepter.cidr_blocks = ["10.0.0.0/8"]
+    assert findings(snap, OVERLAP) == []
+
+
+@pytest.mark.parametrize("status", ["active", "pending-acceptance"])
+def test_overlap_message_never_claims_aws_allowed_the_overlap(status: str) -> None:
+    snap = two_vpcs(status=status)
+    snap.vpcs[1].cidr_blocks.append("10.0.128.0/17")
+    (finding,) = findings(snap, OVERLAP)
+    assert "AWS does not allow a peering between VPCs with matching or overlapping" in (
+        finding.message
+    )
+    assert "associated afterwards" not in finding.message
+    assert "where a CIDR was associated" not in finding.message
+    assert finding.evidence["cidrs_reported_by_the_peering"] == {
+        "requester": ["10.0.0.0/16"],
+        "accepter": ["10.1.0.0/16"],
+    }
+
+
+# --- replies that leave by another path: asymmetric, not broken ---
+# VPC peering guide, "Update your route tables": AWS does not support unicast reverse path
+# forwarding in VPC peering connections; security groups are stateful.
+
+ASYM = "peering-asymmetric-return"
+
+
+def test_reply_through_a_transit_gateway_is_asymmetric_not_a_missing_route() -> None:
+    snap = two_vpcs(a_table(route("10.1.0.0/16", PCX)), b_table(route("10.0.0.0/8", "tgw-1")))
+    assert findings(snap, RETURN) == []
+    assert findings(snap, PARTIAL) == []
+    (finding,) = findings(snap, ASYM)
+    assert str(finding.severity) == "low"
+    assert (finding.resource_id, finding.vpc_id) == (PCX, "vpc-b")
+    (row,) = finding.evidence["replies"]  # type: ignore[misc]
+    assert row["reply_route"] == {"destination": "10.0.0.0/8", "target": "tgw-1", "state": "active"}
+    assert row["reply_ranges"] == ["10.0.1.0/24"]
+    assert row["return_route_table"] == "rtb-b"
+    assert row["leaves_by"] == "transit gateway tgw-1"
+    assert "not followed beyond transit gateway tgw-1" in row["not_followed"]
+    assert "not followed beyond transit gateway tgw-1" in finding.message
+    assert "tgw-1" in finding.message and "asymmetric, not broken" in finding.message
+    assert f"target {PCX} to rtb-b" in finding.remediation
+
+
+def test_reply_through_a_virtual_private_gateway_is_asymmetric() -> None:
+    propagated = route("10.0.0.0/16", "vgw-1", origin="EnableVgwRoutePropagation")
+    snap = two_vpcs(a_table(route("10.1.0.0/16", PCX)), b_table(propagated))
+    assert findings(snap, RETURN) == []
+    (finding,) = findings(snap, ASYM)
+    (row,) = finding.evidence["replies"]  # type: ignore[misc]
+    assert row["leaves_by"] == "virtual private gateway vgw-1 (VPN or Direct Connect)"
+
+
+def test_reply_through_an_appliance_is_asymmetric_and_not_followed() -> None:
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(route("10.0.0.0/16", "eni-firewall")),
+        extra=(NetworkInterface("eni-firewall", A, R1, "vpc-b", "subnet-b1", status="in-use"),),
+    )
+    assert findings(snap, RETURN) == []
+    (finding,) = findings(snap, ASYM)
+    (row,) = finding.evidence["replies"]  # type: ignore[misc]
+    assert row["leaves_by"] == "appliance (network interface eni-firewall)"
+    assert "not in the snapshot" in row["not_followed"]
+
+
+def test_reply_to_a_deleted_transit_gateway_is_a_black_hole() -> None:
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(route("10.0.0.0/8", "tgw-1")),
+        extra=(TransitGateway("tgw-1", A, R1, state="deleted"),),
+    )
+    assert findings(snap, ASYM) == []
+    (finding,) = findings(snap, RETURN)
+    assert str(finding.severity) == "high"
+    (gap,) = finding.evidence["gaps"]  # type: ignore[misc]
+    (checked,) = gap["return_tables_checked"]
+    assert checked["not_routed_back"] == ["10.0.1.0/24"]
+    assert checked["replies"] == ["route 10.0.0.0/8 to tgw-1: transit gateway tgw-1 is deleted"]
+
+
+def test_blackhole_route_to_a_transit_gateway_is_a_black_hole() -> None:
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(route("10.0.0.0/8", "tgw-1", state="blackhole")),
+    )
+    assert findings(snap, ASYM) == []
+    assert len(findings(snap, RETURN)) == 1
+
+
+def test_reply_through_a_nat_gateway_stays_a_missing_route() -> None:
+    snap = two_vpcs(a_table(route("10.1.0.0/16", PCX)), b_table(route("10.0.0.0/8", "nat-1")))
+    assert findings(snap, ASYM) == []
+    (finding,) = findings(snap, RETURN)
+    (gap,) = finding.evidence["gaps"]  # type: ignore[misc]
+    assert "NAT gateway" in gap["return_tables_checked"][0]["replies"][0]
+
+
+def test_subnet_answering_through_a_hub_beside_one_that_drops_is_partial() -> None:
+    # b1's table sends replies to the hub (asymmetric); b2 (main table) has no route at all.
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(),
+        table(
+            "rtb-b1",
+            "vpc-b",
+            route("10.1.0.0/16", "local"),
+            route("10.0.0.0/8", "tgw-1"),
+            subnets=("subnet-b1",),
+        ),
+    )
+    assert findings(snap, RETURN) == []
+    (partial,) = findings(snap, PARTIAL)
+    (gap,) = partial.evidence["gaps"]  # type: ignore[misc]
+    assert gap["subnets_that_cannot_reply"] == "subnet-b2"
+    assert gap["answering_another_way"] == "rtb-b1"
+    assert gap["returning_route_tables"] == ""
+    (asym,) = findings(snap, ASYM)
+    assert asym.evidence["replies"][0]["serves"] == ["subnet-b1"]  # type: ignore[index]
+
+
+# --- longest-prefix match on routes through a peering ---
+# VPC user guide, "Route priority": the most specific route that matches the traffic decides.
+
+
+def test_broad_peering_route_fully_overridden_sends_nothing_into_the_peering() -> None:
+    snap = two_vpcs(
+        a_table(
+            route("0.0.0.0/0", PCX),
+            route("0.0.0.0/1", "igw-1"),
+            route("128.0.0.0/1", "igw-1"),
+            route("10.1.0.0/16", PCX),
+        ),
+        b_table(route("10.0.0.0/16", PCX)),
+    )
+    assert findings(snap, OUTSIDE) == []
+
+
+def test_partially_overridden_peering_route_names_only_what_still_goes_there() -> None:
+    snap = two_vpcs(
+        a_table(route("0.0.0.0/0", PCX), route("0.0.0.0/1", "igw-1"), route("10.1.0.0/16", PCX)),
+        b_table(route("10.0.0.0/16", PCX)),
+    )
+    (finding,) = findings(snap, OUTSIDE)
+    (row,) = finding.evidence["routes"]  # type: ignore[misc]
+    assert row["outside_peer"] == "128.0.0.0/1"
+    assert row["taken_by_more_specific_routes"] == "0.0.0.0/1"
+    assert "sends 128.0.0.0/1 into peering" in finding.message
+    assert "create-route" not in finding.remediation  # 10.1.0.0/16 has its own route already
+
+
+# --- ties AWS settles at random ---
+# VPC user guide, "Route priority", prefix lists: "If your route table references multiple
+# prefix lists that have overlapping CIDR blocks to different targets, we randomly choose which
+# route takes priority. Thereafter, the same route always takes priority."
+
+UNDETERMINED = "peering-route-undetermined"
+
+
+def plist(id: str, *cidrs: str) -> PrefixList:
+    return PrefixList(id, R1, id, A, list(cidrs))
+
+
+def test_forward_route_tied_with_a_hub_route_gives_no_verdict_on_the_return() -> None:
+    snap = two_vpcs(
+        a_table(route("pl-peer", PCX), route("pl-hub", "tgw-1")),
+        b_table(),  # no route back: a verdict would be high if the peering surely won
+        extra=(plist("pl-peer", "10.1.0.0/16"), plist("pl-hub", "10.1.0.0/16")),
+    )
+    assert findings(snap, RETURN) == []
+    (finding,) = findings(snap, UNDETERMINED)
+    assert str(finding.severity) == "low"
+    (row,) = finding.evidence["undetermined"]  # type: ignore[misc]
+    assert row["route_table"] == "rtb-a" and row["ranges"] == ["10.1.0.0/16"]
+    assert [r["target"] for r in row["tied_routes"]] == [PCX, "tgw-1"]
+    assert "enters the peering" in row["decides"]
+    assert "at random" in finding.message
+
+
+def test_return_route_tied_between_the_peering_and_a_nat_gateway_gives_no_verdict() -> None:
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(route("pl-back", PCX), route("pl-out", "nat-1")),
+        extra=(plist("pl-back", "10.0.0.0/16"), plist("pl-out", "10.0.0.0/16")),
+    )
+    assert findings(snap, RETURN) == []
+    assert findings(snap, PARTIAL) == []
+    assert findings(snap, ASYM) == []
+    (finding,) = findings(snap, UNDETERMINED)
+    rows = {r["decides"].split(" ")[1]: r for r in finding.evidence["undetermined"]}  # type: ignore[attr-defined]
+    assert rows["replies"]["route_table"] == "rtb-b"
+    assert rows["replies"]["ranges"] == ["10.0.1.0/24"]
+    assert (
+        "replies to app-1 (subnet-a1) come back through the peering" in (rows["replies"]["decides"])
+    )
+    # b's own traffic to a is just as undecided: the same tie decides whether it enters
+    assert rows["traffic"]["ranges"] == ["10.0.0.0/16"]
+
+
+def test_tie_between_two_dead_ends_is_still_a_black_hole() -> None:
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(route("pl-x", "nat-1"), route("pl-y", "nat-2")),
+        extra=(plist("pl-x", "10.0.0.0/16"), plist("pl-y", "10.0.0.0/16")),
+    )
+    assert findings(snap, UNDETERMINED) == []
+    assert len(findings(snap, RETURN)) == 1  # either route drops the replies
+
+
+def test_route_beyond_the_peer_tied_with_another_target_gives_no_verdict() -> None:
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX), route("pl-wide", PCX), route("pl-web", "igw-1")),
+        b_table(route("10.0.0.0/16", PCX)),
+        extra=(plist("pl-wide", "192.168.0.0/24"), plist("pl-web", "192.168.0.0/24")),
+    )
+    assert findings(snap, OUTSIDE) == []
+    (finding,) = findings(snap, UNDETERMINED)
+    (row,) = finding.evidence["undetermined"]  # type: ignore[misc]
+    assert row["ranges"] == ["192.168.0.0/24"] and "outside the peer VPC" in row["decides"]
+
+
+def test_definite_gap_reports_the_undetermined_neighbour_in_its_evidence() -> None:
+    # Replies to 10.0.1.0/25 have no route; replies to 10.0.1.128/25 depend on a tie.
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(route("pl-back", PCX), route("pl-out", "nat-1")),
+        extra=(plist("pl-back", "10.0.1.128/25"), plist("pl-out", "10.0.1.128/25")),
+    )
+    (finding,) = findings(snap, RETURN)
+    (gap,) = finding.evidence["gaps"]  # type: ignore[misc]
+    assert gap["return_tables_checked"][0]["not_routed_back"] == ["10.0.1.0/25"]
+    (row,) = finding.evidence["undetermined"]  # type: ignore[misc]
+    assert row["ranges"] == ["10.0.1.128/25"]

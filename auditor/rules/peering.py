@@ -1,18 +1,21 @@
-"""VPC peering, judged from both sides at once: acceptance, return routes (missing or partial),
-DNS resolution, overlapping CIDRs, routes beyond the peer, unused, lingering and untrusted peerings."""
+"""VPC peering, judged from both sides at once: acceptance, return routes (missing, partial or
+by another path), DNS resolution, overlapping CIDRs, routes beyond the peer, routes AWS picks at
+random, unused, lingering and untrusted peerings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 from auditor.model import Finding, Peering, PeeringSide, Route, RouteTable, Subnet
-from auditor.net import Network, Topology, intersect, overlaps, subtract
+from auditor.net import Hop, Network, Topology, collapse, intersect, overlaps, subtract
 from auditor.rules.base import found, label, routes_evidence, rule, vpc_label
-from auditor.rules.routing import delete_route_command
+from auditor.rules.routing import NAMES, dead_reason, delete_route_command
 
 ACTIVE = "active"
 PENDING = "pending-acceptance"
+# Peerings that carry traffic, or will once the request goes through.
+LIVE_OR_COMING = {"initiating-request", PENDING, "provisioning", ACTIVE}
 # Peerings that will never carry traffic again (AWS keeps them listed for a while).
 INACTIVE = {"rejected", "failed", "expired", "deleting", "deleted"}
 
@@ -77,12 +80,14 @@ def side_evidence(side: PeeringSide) -> dict[str, object]:
 
 @dataclass
 class Direction:
-    """Traffic one side's route table sends into the peering, towards the other side."""
+    """Traffic one side's route table sends into the peering, towards the other side:
+    `forwarded` surely, `undetermined` only if AWS picked the peering's route among tied ones."""
 
     source: PeeringSide
     destination: PeeringSide
     table: RouteTable
     forwarded: list[Network]
+    undetermined: list[Network] = field(default_factory=list)
 
 
 def directions(topo: Topology, peering: Peering) -> list[Direction]:
@@ -104,18 +109,133 @@ def _directions(topo: Topology, peering: Peering) -> Iterator[Direction]:
             table = tables[table_id]
             if table.vpc_id != source.vpc_id or not topo.subnets_of_table(table):
                 continue
-            forwarded = intersect(topo.resolve_to(table, routed, peering.id), peer_space)
-            if forwarded:
-                yield Direction(source, destination, table, forwarded)
+            sent = topo.sends(table, routed, peering.id)
+            forwarded = intersect(sent.surely, peer_space)
+            undetermined = intersect(sent.maybe, peer_space) if sent.maybe else []
+            if forwarded or undetermined:
+                yield Direction(source, destination, table, forwarded, undetermined)
+
+
+# How a destination-side table treats replies to a piece of a source subnet.
+RETURNED = "returned"  # back through this peering
+DROPPED = "dropped"  # no route, or a route that cannot bring them to the source
+DETOUR = "detour"  # another path that may reach the source: asymmetric, not followed
+UNDETERMINED = "undetermined"  # tied routes with different verdicts: AWS picked one
+INTERNET = {"internet-gateway", "egress-only-internet-gateway"}
+APPLIANCES = {"network-interface", "instance", "vpc-endpoint"}
+KIND_NAMES = {**NAMES, "vpn-gateway": "virtual private gateway"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Where one destination-side table sends replies to one piece of a source subnet."""
+
+    piece: Network
+    verdict: str
+    route: Route | None
+    why: str
+    alternatives: tuple[Route, ...] = ()
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """The route that carries the piece and any tied with it."""
+        return tuple(r for r in (self.route, *self.alternatives) if r)
+
+
+def reply_verdict(
+    topo: Topology, table: RouteTable, peering: Peering, piece: Network, route: Route | None
+) -> tuple[str, str]:
+    """(verdict, why) for replies to `piece` that `table` sends by `route`.
+
+    Peerings do no reverse path check (VPC peering guide, "Update your route tables": no
+    unicast reverse path forwarding) and security groups are stateful, so a reply that leaves
+    by another live path can still reach the source: asymmetric, not dropped."""
+    if route is None:
+        return DROPPED, "no route"
+    target, where = route.target_id, f"route {route.destination} to {route.target_id}"
+    if target == peering.id:
+        return RETURNED, f"{where}: back through the peering"
+    dead = dead_reason(topo, table, route)
+    if dead:
+        return DROPPED, f"{where}: {dead[0]}"
+    kind = route.target_type
+    if kind == "local":
+        return DROPPED, f"the address is local to {table.vpc_id}: the replies stay in that VPC"
+    if kind == "vpc-peering-connection":
+        return DROPPED, f"{where}: another peering, which delivers only to its own peer VPC"
+    if kind == "nat-gateway":
+        return DROPPED, (
+            f"{where}: a NAT gateway replaces the replies' source address, so they never "
+            f"arrive as replies"
+        )
+    if kind in INTERNET and piece.version == 4 and piece.is_private:
+        return DROPPED, f"{where}: the internet does not route private IPv4 addresses"
+    via, _ = other_path(route)
+    return DETOUR, f"{where}: {via}"
+
+
+def other_path(route: Route) -> tuple[str, str]:
+    """The path a reply leaves by, and why the audit cannot say where it ends."""
+    kind, target = route.target_type, route.target_id
+    if kind == "transit-gateway":
+        return f"transit gateway {target}", (
+            f"The path was not followed beyond transit gateway {target}: whether its route "
+            f"tables bring the replies to the source VPC is not checked."
+        )
+    if kind == "vpn-gateway":
+        return f"virtual private gateway {target} (VPN or Direct Connect)", (
+            f"Whether the network behind {target} routes the replies to the source VPC is "
+            f"outside the audit."
+        )
+    if kind in APPLIANCES:
+        return f"appliance ({KIND_NAMES[kind]} {target})", (
+            f"Where {target} forwards the replies is not in the snapshot."
+        )
+    if kind in INTERNET:
+        return f"{kind} {target}, across the internet to the source's IPv6 address", (
+            "The path across the internet was not followed."
+        )
+    return f"{KIND_NAMES.get(kind, kind)} {target}", f"The path beyond {target} was not followed."
+
+
+def judge(topo: Topology, table: RouteTable, peering: Peering, hop: Hop) -> Reply:
+    """A hop's verdict; on a tie AWS settles at random, only if every tied route agrees."""
+    verdict, why = reply_verdict(topo, table, peering, hop.destination, hop.route)
+    if not hop.undetermined:
+        return Reply(hop.destination, verdict, hop.route, why)
+    verdicts = {reply_verdict(topo, table, peering, hop.destination, r)[0] for r in hop.candidates}
+    if len(verdicts) == 1:
+        return Reply(hop.destination, verdict, hop.route, why, hop.alternatives)
+    return Reply(hop.destination, UNDETERMINED, hop.route, tie_text(hop), hop.alternatives)
+
+
+def tie_text(hop: Hop) -> str:
+    routes = " or ".join(f"route {r.destination} to {r.target_id}" for r in hop.candidates)
+    return f"{routes}: tied routes, AWS picked one at random and the snapshot does not say which"
+
+
+def replies(
+    topo: Topology, table: RouteTable | None, peering: Peering, nets: list[Network]
+) -> list[Reply]:
+    """Replies to `nets` as `table` routes them, piece by piece."""
+    if table is None:
+        return [Reply(n, DROPPED, None, "no route table serves the subnet") for n in nets]
+    sent = topo.sends(table, nets, peering.id)
+    out = [Reply(n, RETURNED, None, "") for n in sent.surely]
+    elsewhere = subtract(nets, sent.surely + sent.maybe) if sent.surely or sent.maybe else nets
+    for piece in [*sent.maybe, *elsewhere]:
+        out.extend(judge(topo, table, peering, hop) for hop in topo.lookup(table, piece))
+    return out
 
 
 @dataclass
 class ReturnGap:
-    """A destination-side table (or none) that does not route the source subnet back."""
+    """A destination-side table (or none) that drops replies to part of a source subnet."""
 
     table: RouteTable | None
     serves: list[Subnet]
     not_routed_back: list[Network]
+    why: list[str] = field(default_factory=list)
 
     def table_label(self) -> str:
         return label(self.table.id, self.table.tags) if self.table else "(none)"
@@ -125,23 +245,99 @@ class ReturnGap:
             "route_table": self.table_label(),
             "serves": [label(s.id, s.tags) for s in self.serves],
             "not_routed_back": [str(n) for n in self.not_routed_back],
+            "replies": self.why,
+        }
+
+
+@dataclass
+class Detour:
+    """Replies to part of a source subnet that leave a destination-side table by another path."""
+
+    table: RouteTable
+    serves: list[Subnet]
+    pieces: list[Network]
+    route: Route
+
+    @property
+    def via(self) -> str:
+        return other_path(self.route)[0]
+
+    @property
+    def not_followed(self) -> str:
+        return other_path(self.route)[1]
+
+
+@dataclass
+class Undecided:
+    """Part of a range whose fate depends on which of tied routes AWS picked."""
+
+    table: RouteTable
+    pieces: list[Network]
+    routes: tuple[Route, ...]
+    decides: str
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "route_table": label(self.table.id, self.table.tags),
+            "ranges": [str(n) for n in self.pieces],
+            "tied_routes": routes_evidence(self.routes),
+            "decides": self.decides,
         }
 
 
 @dataclass
 class ReturnCheck:
-    """For one source subnet of a direction: which destination-side tables route it back."""
+    """For one source subnet of a direction: what each destination-side table does with the
+    replies. `answering` tables drop none of them; `returning` ones send all back through the
+    peering."""
 
     direction: Direction
     subnet: Subnet
-    returning: list[RouteTable]
-    gaps: list[ReturnGap]
+    returning: list[RouteTable] = field(default_factory=list)
+    answering: list[RouteTable] = field(default_factory=list)
+    gaps: list[ReturnGap] = field(default_factory=list)
+    detours: list[Detour] = field(default_factory=list)
+    undecided: list[Undecided] = field(default_factory=list)
+
+    def add(self, table: RouteTable | None, served: list[Subnet], found: list[Reply]) -> None:
+        dropped = [r for r in found if r.verdict == DROPPED]
+        if dropped:
+            why = list(dict.fromkeys(r.why for r in dropped))
+            self.gaps.append(ReturnGap(table, served, collapse(r.piece for r in dropped), why))
+        elif table:
+            self.answering.append(table)
+            if all(r.verdict == RETURNED for r in found):
+                self.returning.append(table)
+        if table is None:
+            return
+        for group in grouped(r for r in found if r.verdict == DETOUR):
+            pieces = collapse(r.piece for r in group)
+            route = group[0].routes[0]
+            self.detours.append(Detour(table, served, pieces, route))
+        for group in grouped(r for r in found if r.verdict == UNDETERMINED):
+            whom = label(self.subnet.id, self.subnet.tags)
+            decides = (
+                f"whether replies to {whom} come back through the peering, leave by another "
+                f"path or are dropped"
+            )
+            pieces = collapse(r.piece for r in group)
+            self.undecided.append(Undecided(table, pieces, group[0].routes, decides))
+
+
+def grouped(found: Iterable[Reply]) -> list[list[Reply]]:
+    """Replies by the route (and tied routes) that carry them, in table order."""
+    groups: dict[tuple[int, ...], list[Reply]] = {}
+    for reply in found:
+        key = tuple(id(r) for r in reply.routes)
+        groups.setdefault(key, []).append(reply)
+    return list(groups.values())
 
 
 def return_checks(topo: Topology, peering: Peering, way: Direction) -> Iterator[ReturnCheck]:
     """Each source subnet of `way`, checked against the table of every destination subnet we
-    forward to. No table returning is peering-missing-return-route; some is
-    peering-partial-return-route."""
+    surely forward to. A table that drops replies is a gap: no table answering is
+    peering-missing-return-route, some is peering-partial-return-route; replies that leave by
+    another path are peering-asymmetric-return."""
     targets = [
         s
         for s in topo.subnets_by_vpc.get(way.destination.vpc_id, [])
@@ -158,14 +354,9 @@ def return_checks(topo: Topology, peering: Peering, way: Direction) -> Iterator[
         nets = [n for n in topo.subnet_networks(source) if n.version in families]
         if not nets:
             continue
-        check = ReturnCheck(way, source, [], [])
+        check = ReturnCheck(way, source)
         for table, served in tables.values():
-            back = topo.resolve_to(table, nets, peering.id) if table else []
-            uncovered = subtract(nets, back)
-            if uncovered:
-                check.gaps.append(ReturnGap(table, served, uncovered))
-            elif table:
-                check.returning.append(table)
+            check.add(table, served, replies(topo, table, peering, nets))
         yield check
 
 
@@ -184,10 +375,17 @@ def audited_checks(topo: Topology, peering: Peering) -> list[ReturnCheck]:
     )
 
 
+def undetermined_rows(checks: list[ReturnCheck]) -> dict[str, object]:
+    """Evidence of what the audit could not decide, for findings that name other problems."""
+    rows = [u.as_row() for c in checks for u in c.undecided]
+    return {"undetermined": rows} if rows else {}
+
+
 @rule("peering-missing-return-route")
 def missing_return_route(topo: Topology) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
-        problems = [c for c in audited_checks(topo, peering) if not c.returning]
+        checks = audited_checks(topo, peering)
+        problems = [c for c in checks if c.gaps and not c.answering]
         if not problems:
             continue
         first = problems[0].direction
@@ -202,10 +400,12 @@ def missing_return_route(topo: Topology) -> Iterator[Finding]:
             message=(
                 f"Peering {label(peering.id, peering.tags)}: route table "
                 f"{label(first.table.id, first.table.tags)} in {side_label(topo, first.source)} "
-                f"sends {', '.join(map(str, first.forwarded))} into the peering, but no route table "
-                f"on the other side routes {len(problems)} source subnet(s) back through it "
-                f"({', '.join(subnets[:5])}{'…' if len(subnets) > 5 else ''}). Replies take "
-                f"another path or are dropped, so connections from these subnets fail."
+                f"sends {', '.join(map(str, first.forwarded))} into the peering, but on the other "
+                f"side no route table routes {len(problems)} source subnet(s) back, through the "
+                f"peering or any other path that could reach them "
+                f"({', '.join(subnets[:5])}{'…' if len(subnets) > 5 else ''}). The replies are "
+                f"dropped (no route, or a route to a target that cannot deliver them), so "
+                f"connections from these subnets fail."
             ),
             remediation=(
                 f"In {', '.join(lacking)}: add a route for each source subnet's CIDR (or the "
@@ -227,7 +427,69 @@ def missing_return_route(topo: Topology) -> Iterator[Finding]:
                         "return_tables_checked": [g.as_row() for g in p.gaps],
                     }
                     for p in problems
-                ]
+                ],
+                **undetermined_rows(problems),
+            },
+        )
+
+
+@rule("peering-asymmetric-return")
+def asymmetric_return(topo: Topology) -> Iterator[Finding]:
+    """Replies that leave the peer VPC by another path (a transit gateway, a virtual private
+    gateway, an appliance): asymmetric, which works only if that path reaches the source."""
+    for peering in topo.snapshot.peerings:
+        problems = [c for c in audited_checks(topo, peering) if c.detours]
+        if not problems:
+            continue
+        way = problems[0].direction
+        first = problems[0].detours[0]
+        subnets = sorted({label(p.subnet.id, p.subnet.tags) for p in problems})
+        paths = sorted({d.route.target_id for p in problems for d in p.detours})
+        yield found(
+            "peering-asymmetric-return",
+            account_id=way.destination.account_id,
+            region=way.destination.region,
+            resource_id=peering.id,
+            vpc_id=way.destination.vpc_id,
+            message=(
+                f"Peering {label(peering.id, peering.tags)}: traffic from "
+                f"{', '.join(subnets[:5])}{'…' if len(subnets) > 5 else ''} in "
+                f"{side_label(topo, way.source)} arrives through the peering, but route table "
+                f"{label(first.table.id, first.table.tags)} in {side_label(topo, way.destination)} "
+                f"sends the replies ({', '.join(map(str, first.pieces))}) to {first.via} (route "
+                f"{first.route.destination}). The connection is asymmetric, not broken: peerings "
+                f"do no reverse path check and security groups are stateful, so it works if "
+                f"that path delivers the replies to the source VPC and the source subnet's "
+                f"network ACL lets them in; a stateful firewall that sees only one direction "
+                f"drops them. {first.not_followed}"
+            ),
+            remediation=(
+                f"If the replies should come back through the peering: add a route for the "
+                f"source subnet's CIDR with target {peering.id} to "
+                f"{', '.join(sorted({label(d.table.id, d.table.tags) for p in problems for d in p.detours}))} "
+                f"(more specific than the route to {', '.join(paths)}). If the asymmetry is "
+                f"intended, check that {', '.join(paths)} routes the source range back to "
+                f"{way.source.vpc_id}."
+            ),
+            evidence={
+                "replies": [
+                    {
+                        "from_vpc": side_label(topo, p.direction.source),
+                        "source_subnet": label(p.subnet.id, p.subnet.tags),
+                        "source_cidrs": [str(n) for n in topo.subnet_networks(p.subnet)],
+                        "forward_route_table": label(p.direction.table.id, p.direction.table.tags),
+                        "to_vpc": side_label(topo, p.direction.destination),
+                        "return_route_table": label(d.table.id, d.table.tags),
+                        "serves": [label(s.id, s.tags) for s in d.serves],
+                        "reply_ranges": [str(n) for n in d.pieces],
+                        "reply_route": routes_evidence([d.route])[0],
+                        "leaves_by": d.via,
+                        "not_followed": d.not_followed,
+                    }
+                    for p in problems
+                    for d in p.detours
+                ],
+                **undetermined_rows(problems),
             },
         )
 
@@ -240,7 +502,7 @@ def peer_not_audited(topo: Topology) -> Iterator[Finding]:
         unseen = {
             (way.destination.account_id, way.destination.region): way
             for way in directions(topo, peering)
-            if not topo.side_audited(way.destination)
+            if way.forwarded and not topo.side_audited(way.destination)
         }
         if not unseen:
             continue
@@ -334,7 +596,7 @@ def dns_resolution_off(topo: Topology) -> Iterator[Finding]:
 def partial_return_route(topo: Topology) -> Iterator[Finding]:
     """Source subnets that some destination subnets answer and others cannot."""
     for peering in topo.snapshot.peerings:
-        problems = [c for c in audited_checks(topo, peering) if c.returning and c.gaps]
+        problems = [c for c in audited_checks(topo, peering) if c.answering and c.gaps]
         if not problems:
             continue
         way = problems[0].direction
@@ -361,8 +623,9 @@ def partial_return_route(topo: Topology) -> Iterator[Finding]:
                     f"{', '.join(sorted(sources))}"
                     for where, (stranded, sources) in pairs.items()
                 )
-                + ". Their route tables have no route back through the peering, so connections "
-                "to those subnets fail while connections to their neighbours work."
+                + ". Their route tables have no route back through the peering or any other path "
+                "that could reach the source, so connections to those subnets fail while "
+                "connections to their neighbours work."
             ),
             remediation=(
                 f"Add a route for the source subnet CIDRs with target {peering.id} to "
@@ -386,18 +649,35 @@ def partial_return_route(topo: Topology) -> Iterator[Finding]:
                             label(s.id, s.tags) for s in gap.serves
                         ),
                         "not_routed_back": ", ".join(map(str, gap.not_routed_back)),
+                        "replies": "; ".join(gap.why),
+                        **answering_another_way(p),
                     }
                     for p in problems
                     for gap in p.gaps
-                ]
+                ],
+                **undetermined_rows(problems),
             },
         )
 
 
+def answering_another_way(check: ReturnCheck) -> dict[str, str]:
+    """Tables that answer the source without every reply coming back through the peering."""
+    others = [t for t in check.answering if t not in check.returning]
+    if not others:
+        return {}
+    return {"answering_another_way": ", ".join(label(t.id, t.tags) for t in others)}
+
+
 @rule("peering-overlapping-cidr")
 def overlapping_cidr(topo: Topology) -> Iterator[Finding]:
-    """AWS refuses to peer overlapping VPCs; a CIDR associated later makes the overlap unroutable."""
+    """Overlapping address ranges on a peering that carries or could carry traffic.
+
+    AWS does not allow it ("You cannot create a VPC peering connection between VPCs that have
+    matching or overlapping IPv4 or IPv6 CIDR blocks"; such a request ends as `failed`), so a
+    failed, rejected, expired or deleted peering with overlap is history, not a finding."""
     for peering in topo.snapshot.peerings:
+        if peering.status not in LIVE_OR_COMING:
+            continue
         requester, accepter = peering.sides()
         mine, theirs = topo.side_networks(requester), topo.side_networks(accepter)
         overlap = intersect(mine, theirs)
@@ -412,15 +692,16 @@ def overlapping_cidr(topo: Topology) -> Iterator[Finding]:
             vpc_id=requester.vpc_id,
             message=(
                 f"Peering {label(peering.id, peering.tags)} ({peering.status}) joins "
-                f"{side_label(topo, requester)} and {side_label(topo, accepter)}, whose address "
-                f"ranges overlap in {ranges}. AWS rejects a peering request between overlapping "
-                f"VPCs, and where a CIDR was associated afterwards, traffic to the overlapping "
-                f"range stays in the local VPC and can never cross the peering."
+                f"{side_label(topo, requester)} and {side_label(topo, accepter)}, and the "
+                f"snapshot shows their address ranges overlapping in {ranges}. AWS does not "
+                f"allow a peering between VPCs with matching or overlapping CIDR blocks (a "
+                f"request between them fails), so {overlap_consequence(peering.status)}"
             ),
             remediation=(
-                f"Renumber one side so the ranges are disjoint: disassociate the overlapping "
-                f"secondary CIDR (aws ec2 disassociate-vpc-cidr-block --association-id …) or move "
-                f"the workloads to a VPC with a non-overlapping CIDR and peer that instead; "
+                f"Check the CIDR blocks each side lists (evidence): if one is really associated, "
+                f"renumber one side so the ranges are disjoint (disassociate the overlapping "
+                f"secondary CIDR: aws ec2 disassociate-vpc-cidr-block --association-id …, or move "
+                f"the workloads to a VPC with a non-overlapping CIDR and peer that instead); "
                 f"delete the peering if it is not needed (aws ec2 delete-vpc-peering-connection "
                 f"--vpc-peering-connection-id {peering.id} --region {requester.region})."
             ),
@@ -429,15 +710,113 @@ def overlapping_cidr(topo: Topology) -> Iterator[Finding]:
                 "overlapping": [str(n) for n in overlap],
                 "requester": {**side_evidence(requester), "cidrs": [str(n) for n in mine]},
                 "accepter": {**side_evidence(accepter), "cidrs": [str(n) for n in theirs]},
+                "cidrs_reported_by_the_peering": {
+                    "requester": side_evidence(requester)["cidrs"],
+                    "accepter": side_evidence(accepter)["cidrs"],
+                },
             },
         )
 
 
-def outside_part(route: Route, outside: list[Network], inside: list[Network]) -> str:
-    """The part of a route's destination outside the peer, short: `0.0.0.0/0 except 10.1.0.0/16`."""
-    if len(outside) <= 3 or not inside:
-        return ", ".join(map(str, outside))
-    return f"{route.destination} except {', '.join(map(str, inside))}"
+def overlap_consequence(status: str) -> str:
+    """What an overlap means for a peering in this status, without claiming AWS allowed it."""
+    if status == ACTIVE:
+        return (
+            "the overlap contradicts what AWS allows and one of the listed blocks may be stale; "
+            "where both VPCs really hold addresses in it, each VPC's local route keeps that "
+            "traffic at home and it never crosses the peering."
+        )
+    return (
+        "expect AWS to refuse this request: the peering will not become active while the "
+        "ranges overlap."
+    )
+
+
+@dataclass
+class OutsideRoute:
+    """What one route through a peering carries, by longest-prefix match in its own table."""
+
+    route: Route
+    carried: list[Network]  # surely carried by this route
+    outside: list[Network]  # of that, outside the peer VPC
+    inside: list[Network]  # what the table sends to the peer VPC within the route's range
+    overridden: list[Network]  # the route's range that other routes take (more specific)
+    ties: list[Hop]  # pieces outside the peer it carries only if AWS picked it among tied routes
+
+    def outside_text(self, peer_space: list[Network]) -> str:
+        """The part outside the peer, short: `0.0.0.0/0 except 10.0.0.0/16, 10.1.0.0/16`."""
+        if len(self.outside) <= 3:
+            return ", ".join(map(str, self.outside))
+        not_outside = [
+            *self.overridden,
+            *(h.destination for h in self.ties),
+            *intersect(self.carried, peer_space),
+        ]
+        excluded = sorted(not_outside, key=lambda n: (n.version, int(n.network_address)))
+        return f"{self.route.destination} except {', '.join(map(str, excluded))}"
+
+
+@dataclass
+class OutsideCheck:
+    """One source-side table's routes through a peering that reach beyond the peer VPC."""
+
+    table: RouteTable
+    source: PeeringSide
+    peer: PeeringSide
+    peer_space: list[Network]
+    routes: list[OutsideRoute]
+
+
+def outside_checks(topo: Topology, peering: Peering) -> list[OutsideCheck]:
+    """Every table's routes through the peering whose traffic may go beyond the peer (worked
+    out once per audit: peering-route-outside-peer and peering-route-undetermined ask)."""
+    return topo.memo(("outside", peering.id), lambda: list(_outside_checks(topo, peering)))
+
+
+def _outside_checks(topo: Topology, peering: Peering) -> Iterator[OutsideCheck]:
+    by_table: dict[str, tuple[RouteTable, list[Route]]] = {}
+    for table, route in topo.routes_to(peering.id):
+        by_table.setdefault(table.id, (table, []))[1].append(route)
+    for table, routes in by_table.values():
+        source, peer = peering.sides()
+        if table.vpc_id == peer.vpc_id:
+            source, peer = peer, source
+        peer_space = topo.side_networks(peer)
+        if table.vpc_id != source.vpc_id or not peer_space:
+            continue
+        judged = [
+            checked
+            for route in routes
+            if (checked := outside_route(topo, table, route, peering, peer_space))
+        ]
+        if judged:
+            yield OutsideCheck(table, source, peer, peer_space, judged)
+
+
+def outside_route(
+    topo: Topology, table: RouteTable, route: Route, peering: Peering, peer_space: list[Network]
+) -> OutsideRoute | None:
+    """The route's own traffic beyond the peer, by longest-prefix match: a part that more
+    specific routes to other targets take never enters the peering (VPC user guide, Route
+    priority). None when nothing of it can go beyond the peer."""
+    nets = topo.route_networks(route)
+    if not subtract(nets, peer_space):
+        return None  # wholly inside the peer: no lookups needed (the common case)
+    hops = [hop for net in nets for hop in topo.lookup(table, net)]
+    carried = [h.destination for h in hops if h.route is route and not h.undetermined]
+    ties = [h for h in hops if h.undetermined and any(r is route for r in h.candidates)]
+    ties = [h for h in ties if subtract([h.destination], peer_space)]
+    outside = subtract(carried, peer_space)
+    if not outside and not ties:
+        return None
+    return OutsideRoute(
+        route,
+        carried,
+        outside,
+        intersect(topo.sends(table, nets, peering.id).surely, peer_space),
+        subtract(nets, carried + [h.destination for h in ties]),
+        ties,
+    )
 
 
 @rule("peering-route-outside-peer")
@@ -446,31 +825,23 @@ def route_outside_peer(topo: Topology) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
         if peering.status in INACTIVE:
             continue  # peering-inactive-lingering: every route to it is wrong
-        by_table: dict[str, tuple[RouteTable, list[Route]]] = {}
-        for table, route in topo.routes_to(peering.id):
-            by_table.setdefault(table.id, (table, []))[1].append(route)
-        for table, routes in by_table.values():
-            source, peer = peering.sides()
-            if table.vpc_id == peer.vpc_id:
-                source, peer = peer, source
-            peer_space = topo.side_networks(peer)
-            if table.vpc_id != source.vpc_id or not peer_space:
-                continue
-            wrong = [
-                (route, outside, intersect(topo.route_networks(route), peer_space))
-                for route in routes
-                if (outside := subtract(topo.route_networks(route), peer_space))
-            ]
+        for check in outside_checks(topo, peering):
+            table, source, peer, peer_space = (
+                check.table,
+                check.source,
+                check.peer,
+                check.peer_space,
+            )
+            wrong = [o for o in check.routes if o.outside]
             if not wrong:
-                continue
-            outside_all = ", ".join(outside_part(r, out, inn) for r, out, inn in wrong)
-            existing = {r.destination for r in routes}
-            commands = [delete_route_command(table, route) for route, _, _ in wrong] + [
+                continue  # only ties AWS settles at random: peering-route-undetermined
+            outside_all = ", ".join(o.outside_text(peer_space) for o in wrong)
+            existing = {r.destination for r in table.routes if r.target_id == peering.id}
+            commands = [delete_route_command(table, o.route) for o in wrong] + [
                 f"aws ec2 create-route --route-table-id {table.id} --destination-"
                 f"{'ipv6-' if net.version == 6 else ''}cidr-block {net} "
                 f"--vpc-peering-connection-id {peering.id} --region {table.region}"
-                for _, _, inside in wrong
-                for net in inside
+                for net in dict.fromkeys(net for o in wrong for net in o.inside)
                 if str(net) not in existing
             ]
             yield found(
@@ -499,16 +870,92 @@ def route_outside_peer(topo: Topology) -> Iterator[Finding]:
                     "route_table": label(table.id, table.tags),
                     "peer_vpc": peer.vpc_id,
                     "peer_cidrs": [str(n) for n in peer_space],
-                    "routes": [
-                        {
-                            "destination": route.destination,
-                            "outside_peer": outside_part(route, outside, inside),
-                            "inside_peer": ", ".join(map(str, inside)),
-                        }
-                        for route, outside, inside in wrong
-                    ],
+                    "routes": [outside_row(o, peer_space) for o in wrong],
                 },
             )
+
+
+def outside_row(outside: OutsideRoute, peer_space: list[Network]) -> dict[str, object]:
+    row: dict[str, object] = {
+        "destination": outside.route.destination,
+        "outside_peer": outside.outside_text(peer_space),
+        "inside_peer": ", ".join(map(str, outside.inside)),
+    }
+    if outside.overridden:
+        row["taken_by_more_specific_routes"] = ", ".join(map(str, outside.overridden))
+    if outside.ties:
+        row["undetermined"] = ", ".join(str(h.destination) for h in outside.ties)
+    return row
+
+
+@rule("peering-route-undetermined")
+def route_undetermined(topo: Topology) -> Iterator[Finding]:
+    """Peering traffic whose route AWS picked at random among tied prefix-list routes: the
+    snapshot does not say which, so the audit gives no verdict on it."""
+    for peering in topo.snapshot.peerings:
+        if peering.status in INACTIVE:
+            continue
+        rows = undecided(topo, peering)
+        if not rows:
+            continue
+        first = rows[0].table
+        yield found(
+            "peering-route-undetermined",
+            account_id=first.account_id,
+            region=first.region,
+            resource_id=peering.id,
+            vpc_id=first.vpc_id,
+            message=(
+                f"Peering {label(peering.id, peering.tags)}: in route table "
+                f"{label(first.id, first.tags)}, "
+                f"{', '.join(map(str, rows[0].pieces))} matches tied routes to different targets "
+                f"({', '.join(f'{r.destination} to {r.target_id}' for r in rows[0].routes)}). AWS "
+                f"picks one of such prefix-list routes at random and keeps it, and the snapshot "
+                f"does not say which, so the audit cannot tell {rows[0].decides}"
+                + (
+                    f" ({len(rows) - 1} more such range(s) in the evidence)."
+                    if len(rows) > 1
+                    else "."
+                )
+            ),
+            remediation=(
+                "Make the routing deterministic: remove the overlapping entries from all but one "
+                "of the prefix lists, or add a static route for the range (a static route beats "
+                "prefix-list routes of the same length) to the target you intend."
+            ),
+            evidence={"undetermined": [row.as_row() for row in rows]},
+        )
+
+
+def undecided(topo: Topology, peering: Peering) -> list[Undecided]:
+    """Every range of this peering's traffic that a tie decides: forward, return and beyond."""
+    rows: list[Undecided] = []
+    for way in directions(topo, peering):
+        for piece in way.undetermined:
+            for hop in topo.lookup(way.table, piece):
+                rows.append(
+                    Undecided(
+                        way.table,
+                        [hop.destination],
+                        hop.candidates,
+                        f"whether traffic to {hop.destination} enters the peering towards "
+                        f"{side_label(topo, way.destination)}",
+                    )
+                )
+    rows += [u for check in audited_checks(topo, peering) for u in check.undecided]
+    for check in outside_checks(topo, peering):
+        for outside in check.routes:
+            for hop in outside.ties:
+                rows.append(
+                    Undecided(
+                        check.table,
+                        subtract([hop.destination], check.peer_space),
+                        hop.candidates,
+                        f"whether traffic to {hop.destination} goes into the peering (where it "
+                        f"is dropped: it is outside the peer VPC)",
+                    )
+                )
+    return rows
 
 
 @rule("peering-unused")
