@@ -18,7 +18,9 @@ Separate processes, so that each one's CPU and memory are its own:
   subnets, a public and a private route table, an internet gateway, every second one an S3
   gateway endpoint; the VPCs of an account-region peered in a chain, the first VPC of each
   account peered with the next account's, routes both ways, and one customer prefix list per
-  account-region referenced by a security group;
+  account-region referenced by a security group; the first account owns a transit gateway in
+  each region with its VPCs attached and two route tables (AWS RAM's calls are REST calls, which
+  the server counts by service only and does not delay);
 * the audit (this file with --audit-child): `vpc-audit --account ... --role-name ... --region
   ... --json ... -q` run in-process through the click entry point, timed from the call of
   `main`; "collect" is the time spent in the collector, the rest is rules and reports. Its
@@ -46,9 +48,10 @@ Changes to moto in the server process, none of which changes what the collector 
 memoised look-ups that moto repeats on every request (the list of its own modules, a class's
 method names); and, unless --moto-as-is, AWS's behaviour where moto differs, so that the call
 counts are AWS's: DescribePrefixLists answers with each list's CIDRs (moto answers without,
-so the collector would fetch them with GetManagedPrefixListEntries), and an AWS-managed prefix
+so the collector would fetch them with GetManagedPrefixListEntries), an AWS-managed prefix
 list has the same id in every account of a region (moto draws one per account, so each
-account's S3 endpoint routes would reference a list the region's shared read did not see).
+account's S3 endpoint routes would reference a list the region's shared read did not see), and
+DescribeVpcEndpointServices takes a filter's "Values" (moto fails on them).
 """
 
 from __future__ import annotations
@@ -112,8 +115,17 @@ PER_RESOURCE = {
         "(1 if the API is not offered)"
     ),
     "ec2:GetManagedPrefixListEntries": "1 per referenced non-AWS prefix list",
+    "ec2:DescribeVpcEndpointServices": "1 per account-region with endpoints (200 services a call)",
+}
+# Calls per route table of the transit gateways an account-region owns (each API takes one
+# table), counted apart: they depend on the transit gateways, not on the VPCs.
+PER_TGW_ROUTE_TABLE = {
+    "ec2:GetTransitGatewayRouteTableAssociations",
+    "ec2:GetTransitGatewayRouteTablePropagations",
+    "ec2:SearchTransitGatewayRoutes",
 }
 PER_REGION = {"ec2:DescribePrefixLists"}  # once per region in each collector process
+RAM_CALLS = "ram:"  # RAM's REST calls, which the server counts without an action name
 ORG_PROJECTION = (200, 17)  # accounts x regions for the projection
 PROJECTION_LATENCY = 0.1
 
@@ -122,7 +134,8 @@ PROJECTION_LATENCY = 0.1
 
 
 def speed_up_moto(aws_prefix_lists: bool) -> None:
-    """Memoise what moto recomputes per request; optionally give DescribePrefixLists its CIDRs."""
+    """Memoise what moto recomputes per request; optionally answer as AWS does where moto
+    differs (DescribePrefixLists with CIDRs, AWS-managed list ids, endpoint service filters)."""
     import functools
 
     import moto.backends
@@ -157,6 +170,17 @@ def speed_up_moto(aws_prefix_lists: bool) -> None:
 
         ManagedPrefixList.cidrs = property(cidrs)  # type: ignore[attr-defined]
         ManagedPrefixListBackend._create_aws_managed_prefix_list = aws_list  # type: ignore[method-assign]
+
+        from moto.ec2.models.vpcs import VPCBackend
+
+        real_filter = VPCBackend._filter_endpoint_services
+
+        def service_filter(names: Any, filters: list[dict[str, Any]], services: Any) -> Any:
+            """The API's "Values" for a filter (moto reads "Value" and fails)."""
+            filters = [{**f, "Value": f.get("Value", f.get("Values", []))} for f in filters]
+            return real_filter(names, filters, services)
+
+        VPCBackend._filter_endpoint_services = staticmethod(service_filter)  # type: ignore[assignment]
 
 
 class Replay:
@@ -493,6 +517,8 @@ def seed(url: str, accounts: list[str], regions: list[str], vpcs: int) -> int:
             peer(client, made[i], made[i + 1], cidr(account, i), cidr(account, i + 1))
         if not made:
             return made  # an account-region with only moto's default VPC
+        if account == accounts[0]:
+            hub(client, [vpc for vpc, _ in made])
         plist = client.create_managed_prefix_list(
             PrefixListName="office",
             AddressFamily="IPv4",
@@ -514,6 +540,29 @@ def seed(url: str, accounts: list[str], regions: list[str], vpcs: int) -> int:
             ],
         )
         return made
+
+    def hub(client: Any, vpc_ids: list[str]) -> None:
+        """A transit gateway (moto gives it a default route table) with every VPC attached,
+        and a second route table with a static route: the network account's hub."""
+        tgw = client.create_transit_gateway(Description="hub")["TransitGateway"]["TransitGatewayId"]
+        attachments = []
+        for vpc in vpc_ids:
+            subnet = client.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+            attachments.append(
+                client.create_transit_gateway_vpc_attachment(
+                    TransitGatewayId=tgw,
+                    VpcId=vpc,
+                    SubnetIds=[subnet["Subnets"][0]["SubnetId"]],
+                )["TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+            )
+        table = client.create_transit_gateway_route_table(TransitGatewayId=tgw)[
+            "TransitGatewayRouteTable"
+        ]["TransitGatewayRouteTableId"]
+        client.create_transit_gateway_route(
+            TransitGatewayRouteTableId=table,
+            DestinationCidrBlock="0.0.0.0/0",
+            TransitGatewayAttachmentId=attachments[0],
+        )
 
     def peer(
         client: Any,
@@ -690,13 +739,16 @@ class Calls:
     @staticmethod
     def rounds(counts: Counter[str], fanout: int) -> int:
         """Rounds of calls one account-region needs with `fanout` threads (see read_region)."""
-        fixed = sum(n for a, n in counts.items() if a not in PER_RESOURCE and a not in PER_REGION)
+        dependent = set(PER_RESOURCE) | PER_TGW_ROUTE_TABLE | PER_REGION
+        fixed = sum(n for a, n in counts.items() if a not in dependent)
         stale = counts["ec2:DescribeStaleSecurityGroups"]
         second = (
             counts["ec2:DescribeVpcAttribute"]
             + counts["ec2:DescribeVpcEndpointServicePermissions"]
             + min(stale, 1)
             + counts["ec2:GetManagedPrefixListEntries"]
+            + counts["ec2:DescribeVpcEndpointServices"]
+            + sum(counts[a] for a in PER_TGW_ROUTE_TABLE)
         )
         last = max(stale - 1, 0)
         return sum(math.ceil(n / fanout) for n in (fixed, second, last))
@@ -757,7 +809,10 @@ def report(
     totals = typical.place_totals()
     n_places = len(typical.per_place)
     fixed = sorted(
-        {a for c in typical.per_place.values() for a in c} - set(PER_RESOURCE) - PER_REGION
+        {a for c in typical.per_place.values() for a in c}
+        - set(PER_RESOURCE)
+        - PER_TGW_ROUTE_TABLE
+        - PER_REGION
     )
     cpu = median([r["collect_cpu"] for r in runs])
     rss = median([r["peak_rss_mb"] for r in runs])
@@ -800,16 +855,29 @@ def report(
                 f"  {action.split(':')[1]}: {sum(counts)} in all, per account-region "
                 f"min {min(counts)} median {median(counts):g} max {max(counts)} ({why})"
             )
+    for action in sorted(PER_TGW_ROUTE_TABLE):
+        counts = [c[action] for c in typical.per_place.values() if c[action]]
+        if counts:
+            print(
+                f"  {action.split(':')[1]}: {sum(counts)} in all, in {len(counts)} account-regions"
+                f" owning transit gateways, max {max(counts)} (1 per route table of their own)"
+            )
     for action in sorted(PER_REGION):
         print(
             f"  {action.split(':')[1]}: {typical.by_action[action]} in all (once per region per process)"
         )
     others = {a: n for a, n in typical.by_action.items() if not a.startswith("ec2:")}
+    ram = others.pop(RAM_CALLS, 0)
     print(
         "  per account and per run: "
         + ", ".join(f"{a.split(':')[1]} {n}" for a, n in sorted(others.items()))
         + f" (AssumeRole {'=' if assume_role == args.accounts else '!='} {args.accounts} accounts)"
     )
+    if ram:
+        print(
+            f"  AWS RAM GetResourceShareAssociations: {ram} in all (1 per account-region owning a"
+            " transit gateway, 2 where it shares any; REST calls: counted, never delayed)"
+        )
     print(
         f"audit: peak RSS {collect_rss:.0f} MB collecting, {rss:.0f} MB in all"
         + (f", each worker process at most {worker_rss:.0f} MB" if worker_rss else "")
