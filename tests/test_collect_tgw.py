@@ -26,13 +26,13 @@ from moto.ec2.models.transit_gateway_attachments import (
 from moto.ec2.models.transit_gateway_route_tables import TransitGatewayRouteTableBackend
 from moto.ram.models import ResourceAccessManagerBackend
 
-from auditor.collect import Request, collect
+from auditor.collect import Request, collect, merge_views
 from auditor.collect.ec2 import parse_tgw_attachment, parse_tgw_route
 from auditor.demo import Call, Fault, MotoServer
-from auditor.model import Snapshot
+from auditor.model import Coverage, Snapshot
 
 A, B = "123456789012", "222222222222"
-USE1 = "us-east-1"
+USE1, EUW1 = "us-east-1", "eu-west-1"
 ROLE = "VpcAuditTestRole"
 
 
@@ -445,3 +445,31 @@ def test_a_truncated_search_is_incomplete_and_noted_never_silent(aws_tgw: MotoSe
     (note,) = snap.coverage_notes
     assert (note.account_id, note.region, note.subject) == (A, USE1, f"{table} routes")
     assert "incomplete" in note.reason
+
+
+def test_both_sides_of_a_peering_between_one_account_s_regions_stay_apart() -> None:
+    """A transit gateway peering attachment has one id on both sides; between two regions of
+    one account, each side (its own transit gateway and route table) is kept."""
+    sides = [
+        parse_tgw_attachment(
+            {
+                "TransitGatewayAttachmentId": "tgw-attach-1",
+                "TransitGatewayId": tgw,
+                "TransitGatewayOwnerId": A,
+                "ResourceType": "peering",
+                "State": "available",
+                "Association": {"TransitGatewayRouteTableId": table, "State": "associated"},
+            },
+            A,
+            region,
+        )
+        for tgw, table, region in (("tgw-1", "tgw-rtb-1", USE1), ("tgw-2", "tgw-rtb-2", EUW1))
+    ]
+    views = [Snapshot(transit_gateway_attachments=[side]) for side in sides]
+    for view, region in zip(views, (USE1, EUW1), strict=True):
+        view.coverage = [Coverage(A, region, "ok")]
+    merged = merge_views(views).transit_gateway_attachments
+    assert [(a.region, a.transit_gateway_id, a.association_route_table_id) for a in merged] == [
+        (EUW1, "tgw-2", "tgw-rtb-2"),
+        (USE1, "tgw-1", "tgw-rtb-1"),
+    ]

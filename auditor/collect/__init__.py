@@ -439,7 +439,9 @@ def resource_fields() -> tuple[str, ...]:
 def merge_views(views: Iterable[Snapshot]) -> Snapshot:
     """Combine what every account saw; a resource shared through RAM appears once.
 
-    Resources are keyed by owner account and id. The view that read the resource's own
+    Resources are keyed by owner account, region and id (a peering's region is its
+    requester's, whichever side saw it; a transit gateway peering attachment has one id and an
+    owner's side in each region). The view that read the resource's own
     account-region (its coverage says so) goes first and keeps its values; the others fill
     what it lacked (e.g. the owner can read DNS flags a participant cannot), in the order
     given. The same merge combines the account-regions of a run and the shards of an audit.
@@ -454,9 +456,9 @@ def merge_views(views: Iterable[Snapshot]) -> Snapshot:
             for item in getattr(view, name):
                 at_home = (getattr(item, "account_id", ""), item.region) in read
                 (own if at_home else seen).append(item)
-        merged: dict[tuple[str, str], Any] = {}
+        merged: dict[tuple[str, str, str], Any] = {}
         for item in own + seen:
-            key = (getattr(item, "account_id", ""), item.id)
+            key = (getattr(item, "account_id", ""), item.region, item.id)
             merged[key] = fill_missing(merged[key], item) if key in merged else item
         items = sorted(
             merged.values(), key=lambda i: (getattr(i, "account_id", ""), i.region, i.id)
