@@ -35,6 +35,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
@@ -236,6 +237,7 @@ class MotoServer:
         self._places: Counter[tuple[str, str, str]] = Counter()  # (access key, region, key)
         self._in_flight = 0
         self._peak_in_flight = 0
+        self._shapes: ExitStack | None = None
         self.url = ""
 
     def start(self) -> Self:
@@ -253,6 +255,10 @@ class MotoServer:
         except ImportError as exc:
             raise AuditError(_MISSING_MOTO) from exc
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # unimplemented APIs are expected
+        from auditor.moto_shapes import aws_shapes
+
+        self._shapes = ExitStack()
+        self._shapes.enter_context(aws_shapes())
         self._app = DomainDispatcherApplication(create_backend_app)
         # port=0 lets the OS pick a free port; the bound port is read back from the socket.
         server = make_server(
@@ -278,6 +284,9 @@ class MotoServer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._shapes is not None:
+            self._shapes.close()
+            self._shapes = None
 
     def reset(self) -> None:
         """Wipe all moto state (every account and region) and the call counts."""

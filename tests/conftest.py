@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -33,23 +32,8 @@ def dummy_aws_env(
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    with pytest.MonkeyPatch.context() as monkeypatch, MotoServer() as server:
-        endpoint_service_filters_as_aws(monkeypatch)
+    with MotoServer() as server:  # answering in AWS's shapes (auditor.moto_shapes)
         yield server
-
-
-def endpoint_service_filters_as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto's DescribeVpcEndpointServices reads a filter's values under "Value" (a KeyError,
-    HTTP 500, for the API's "Values"): the test server takes the API's shape."""
-    from moto.ec2.models.vpcs import VPCBackend
-
-    real = VPCBackend._filter_endpoint_services
-
-    def aws_shape(names: list[str], filters: list[dict[str, Any]], services: Any) -> Any:
-        filters = [{**f, "Value": f.get("Value", f.get("Values", []))} for f in filters]
-        return real(names, filters, services)
-
-    monkeypatch.setattr(VPCBackend, "_filter_endpoint_services", staticmethod(aws_shape))
 
 
 @pytest.fixture

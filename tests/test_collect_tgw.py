@@ -1,131 +1,37 @@
 """Transit gateways, attachments and their route tables as the collector reads them.
 
-moto 5.2 differs from AWS here (see shared/moto-notes.md); the `aws_tgw` fixture patches moto
-to the EC2 API reference's shapes, so that the collector is tested against what AWS answers:
-a route's TransitGatewayAttachments is a list, an enabled propagation installs one route per
-CIDR of the attached VPC (a static route for the same CIDR wins), an attachment is associated
-with the default table only where the transit gateway says so and names the table it is
-associated with, and TransitGatewayOwnerId is the transit gateway's owner. Cross-account
-sharing (AWS RAM) is simulated by handing the participant's backend the owner's objects.
+moto 5.2 differs from AWS here (see shared/moto-notes.md); its server answers in the EC2 API
+reference's shapes (auditor.moto_shapes), so the collector is tested against what AWS answers.
+Cross-account sharing (AWS RAM) is simulated by handing the participant's backend the owner's
+objects (attach_across_accounts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from moto.core.exceptions import JsonRESTError
-from moto.ec2.models import ec2_backends
-from moto.ec2.models.transit_gateway_attachments import (
-    TransitGatewayAttachment,
-    TransitGatewayAttachmentBackend,
-    TransitGatewayVpcAttachment,
-)
-from moto.ec2.models.transit_gateway_route_tables import TransitGatewayRouteTableBackend
 from moto.ram.models import ResourceAccessManagerBackend
 
 from auditor.collect import Request, collect, merge_views
 from auditor.collect.ec2 import parse_tgw_attachment, parse_tgw_route
 from auditor.demo import Call, Fault, MotoServer
 from auditor.model import Coverage, Snapshot
+from auditor.moto_shapes import attach_across_accounts
 
 A, B = "123456789012", "222222222222"
 USE1, EUW1 = "us-east-1", "eu-west-1"
 ROLE = "VpcAuditTestRole"
 
 
-# --- moto, patched to AWS's shapes -----------------------------------------------------------
-
-
-def aws_search(
-    self: Any, transit_gateway_route_table_id: str, filters: Any, max_results: Any = None
-) -> list[dict[str, Any]]:
-    """SearchTransitGatewayRoutes as AWS answers it: static routes with a list of attachments,
-    and a propagated route per CIDR of each propagating VPC attachment's VPC."""
-    table = self.transit_gateways_route_tables.get(transit_gateway_route_table_id)
-    if table is None:
-        return []
-    routes: dict[str, dict[str, Any]] = {}
-    for prop in table.route_table_propagation:
-        attachment = self.transit_gateway_attachments.get(prop.transitGatewayAttachmentId)
-        if attachment is None or attachment.resource_type != "vpc":
-            continue
-        owner = ec2_backends[attachment.resource_owner_id][self.region_name]
-        vpc = owner.vpcs[attachment.resource_id]
-        for cidr in [vpc.cidr_block]:
-            routes[cidr] = route_shape(cidr, "propagated", "active", attachment)
-    for cidr, route in table.routes.items():
-        attached = route.get("transitGatewayAttachments")
-        attachment = self.transit_gateway_attachments.get(
-            attached["transitGatewayAttachmentId"] if attached else ""
-        )
-        routes[cidr] = route_shape(cidr, "static", str(route["state"]), attachment)
-    wanted = filters.get("type") or ["static", "propagated"]
-    return [r for r in routes.values() if r["type"] in wanted]
-
-
-def route_shape(cidr: str, kind: str, state: str, attachment: Any) -> dict[str, Any]:
-    attachments = (
-        [
-            {
-                "resourceId": attachment.resource_id,
-                "resourceType": attachment.resource_type,
-                "transitGatewayAttachmentId": attachment.id,
-            }
-        ]
-        if attachment is not None and state != "blackhole"
-        else []
-    )
-    return {
-        "destinationCidrBlock": cidr,
-        "type": kind,
-        "state": state,
-        "transitGatewayAttachments": attachments,
-    }
-
-
-def aws_association(self: Any) -> dict[str, str] | None:
-    """The table the attachment is associated with (moto keeps naming the default table)."""
-    data = self._association_data
-    if data:
-        return {
-            "State": data["state"],
-            "TransitGatewayRouteTableId": data["transitGatewayRouteTableId"],
-        }
-    if self.transit_gateway_route_table is not None:
-        return {
-            "State": "associated",
-            "TransitGatewayRouteTableId": self.transit_gateway_route_table.id,
-        }
-    return None
+# moto answers in AWS's shapes while its server runs (auditor.moto_shapes): the `aws` fixture.
 
 
 @pytest.fixture
-def aws_tgw(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
-    monkeypatch.setattr(
-        TransitGatewayRouteTableBackend, "search_transit_gateway_routes", aws_search
-    )
-    monkeypatch.setattr(TransitGatewayAttachment, "association", property(aws_association))
-    monkeypatch.setattr(
-        TransitGatewayAttachment, "transit_gateway_owner_id", property(lambda self: self.owner_id)
-    )
-    real_create = TransitGatewayAttachmentBackend.create_transit_gateway_vpc_attachment
-
-    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        """No default association where the transit gateway disables it (moto makes one)."""
-        attachment = real_create(self, *args, **kwargs)
-        tgw = self.transit_gateways[attachment.transit_gateway_id]
-        if tgw.options.get("DefaultRouteTableAssociation") == "disable":
-            tgw.default_route_table.route_table_associations.pop(attachment.id, None)
-            attachment.transit_gateway_route_table = None
-        return attachment
-
-    monkeypatch.setattr(
-        TransitGatewayAttachmentBackend, "create_transit_gateway_vpc_attachment", create
-    )
-    yield aws
+def aws_tgw(aws: MotoServer) -> MotoServer:
+    return aws
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -295,24 +201,15 @@ def test_parse_attachment_and_route_shapes_of_the_api_reference() -> None:
 
 
 def share_and_attach_from_b(tgw_id: str, state: str = "available") -> tuple[str, str, str]:
-    """A's transit gateway shared with B through RAM, and a VPC of B's attached to it. moto
-    does not share across accounts: B's backend is handed A's transit gateway, and the
-    attachment (made in A's backend, as the owner sees it) is listed by both."""
+    """A's transit gateway shared with B through RAM, and a VPC of B's attached to it."""
     boto3.client("ram", region_name=USE1).create_resource_share(
         name="hub",
         resourceArns=[f"arn:aws:ec2:{USE1}:{A}:transit-gateway/{tgw_id}"],
         principals=[B],
     )
     vpc, subnet = vpc_with_subnet(ec2(B), "10.20.0.0/16")
-    owner, participant = ec2_backends[A][USE1], ec2_backends[B][USE1]
-    tgw = owner.transit_gateways[tgw_id]
-    participant.transit_gateways[tgw_id] = tgw
-    attachment = TransitGatewayVpcAttachment(owner, tgw, vpc, [subnet])
-    attachment.resource_owner_id = B
-    attachment.state = state
-    owner.transit_gateway_attachments[attachment.id] = attachment
-    participant.transit_gateway_attachments[attachment.id] = attachment
-    return attachment.id, vpc, subnet
+    attachment = attach_across_accounts(A, B, USE1, tgw_id, vpc, [subnet], state)
+    return attachment, vpc, subnet
 
 
 def test_cross_account_hub_shared_with_a_spoke_account(aws_tgw: MotoServer) -> None:

@@ -386,7 +386,7 @@ def located(snapshot: dict[str, Any], pairs: AbstractSet[Pair]) -> set[tuple[str
     return {
         (kind, item["id"])
         for kind, items in snapshot.items()
-        if isinstance(items, list) and kind != "coverage"
+        if isinstance(items, list) and kind not in ("coverage", "coverage_notes")
         for item in items
         if (item.get("account_id"), item.get("region")) in pairs
     }
