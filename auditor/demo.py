@@ -541,6 +541,14 @@ class _Place:
             self.ec2.create_route(
                 RouteTableId=table, DestinationCidrBlock=cidr, VpcPeeringConnectionId=target
             )
+        elif target.startswith("tgw-"):
+            self.ec2.create_route(
+                RouteTableId=table, DestinationCidrBlock=cidr, TransitGatewayId=target
+            )
+        elif target.startswith("vpce-"):
+            self.ec2.create_route(
+                RouteTableId=table, DestinationCidrBlock=cidr, VpcEndpointId=target
+            )
         else:
             raise ValueError(f"unsupported route target {target!r}")
 
@@ -653,8 +661,9 @@ def _peer(
     return requester._keep(key, pcx)
 
 
-def seed_estate(endpoint_url: str) -> dict[str, str]:
-    """Build the demo estate in the moto server at `endpoint_url`; returns symbolic key -> id."""
+def seed_estate(endpoint_url: str, *, hub: bool = True) -> dict[str, str]:
+    """Build the demo estate in the moto server at `endpoint_url`; returns symbolic key -> id.
+    `hub=False` leaves out the hub-and-spoke part (seed_hub)."""
     sessions = _sessions(endpoint_url)
     ids: dict[str, str] = {}
 
@@ -767,4 +776,213 @@ def seed_estate(endpoint_url: str) -> dict[str, str]:
     )
     b_euw1.route(analytics_eu_private, "10.70.0.0/16", pcx)
 
+    return seed_hub(endpoint_url, ids) if hub else ids
+
+
+def seed_hub(endpoint_url: str, ids: dict[str, str]) -> dict[str, str]:
+    """Add the hub-and-spoke estate (A/us-east-1 owns the hub): centralised egress through a
+    transit gateway shared with account B through AWS RAM.
+
+    * ``egress-hub`` (A): the NAT gateway every spoke's internet traffic leaves by; its
+      attachment subnets' table must stay quiet. A firewall (Gateway Load Balancer endpoint)
+      inspects the return traffic, but the attachment has appliance mode off.
+    * ``payments`` (A): no gateway endpoints, so S3 and DynamoDB traffic crosses the hub to the
+      egress NAT gateway; a subnet in a zone the attachment does not cover.
+    * ``ledger`` (B): its own S3 and DynamoDB gateway endpoints (the healthy look-alike), DNS
+      support off on its attachment, and no route to it in the egress VPC's hub table (so the
+      egress VPC cannot reach it and payments' replies to it are dropped).
+    * ``partner-sandbox`` (B): an attachment left pending acceptance.
+    * The hub accepts shared attachments automatically, keeps a deliberate blackhole route
+      (quiet) and a static route to the attachment of a VPC that was retired.
+    * ``vendor-hub`` (C, not audited, eu-west-1) is shared with B; analytics-eu routes to it:
+      where that traffic goes is unknown to the audit, and said so.
+    """
+    from auditor.moto_shapes import attach_across_accounts
+
+    sessions = _sessions(endpoint_url)
+    acct_a, acct_b = DEMO_ACCOUNTS
+    use1 = DEMO_REGIONS[0]
+
+    def place(account: str) -> _Place:
+        session = sessions[account]
+        return _Place(
+            session.client("ec2", region_name=use1, endpoint_url=endpoint_url),
+            session.client("logs", region_name=use1, endpoint_url=endpoint_url),
+            account,
+            use1,
+            ids,
+        )
+
+    a, b = place(acct_a), place(acct_b)
+    hub = a.ec2.create_transit_gateway(
+        Description="org-hub",
+        Options={
+            "AutoAcceptSharedAttachments": "enable",
+            "DefaultRouteTableAssociation": "disable",
+            "DefaultRouteTablePropagation": "disable",
+            "DnsSupport": "enable",
+        },
+        TagSpecifications=_tags("transit-gateway", "org-hub"),
+    )["TransitGateway"]["TransitGatewayId"]
+    a._keep("tgw_hub", hub)
+    sessions[acct_a].client(
+        "ram", region_name=use1, endpoint_url=endpoint_url
+    ).create_resource_share(
+        name="org-hub",
+        resourceArns=[f"arn:aws:ec2:{use1}:{acct_a}:transit-gateway/{hub}"],
+        principals=[acct_b],
+    )
+
+    def attach(key: str, vpc: str, subnets: list[str]) -> str:
+        attachment = a.ec2.create_transit_gateway_vpc_attachment(
+            TransitGatewayId=hub,
+            VpcId=vpc,
+            SubnetIds=subnets,
+            TagSpecifications=_tags("transit-gateway-attachment", key),
+        )["TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+        return a._keep(key, attachment)
+
+    # egress-hub (A): NAT egress for the spokes, a firewall on the way back.
+    egress = a.vpc("vpc_egress", "egress-hub", "10.100.0.0/16")
+    nat = a.public_tier("egress", egress, "egress-hub", "10.100.0.0/24")
+    tgw_a = a.subnet("subnet_egress_tgw_a", egress, "egress-hub-tgw-a", "10.100.255.0/28", "a")
+    tgw_b = a.subnet("subnet_egress_tgw_b", egress, "egress-hub-tgw-b", "10.100.255.16/28", "b")
+    a.route_table(
+        "rtb_egress_tgw",
+        egress,
+        "egress-hub-tgw",
+        [tgw_a, tgw_b],
+        {"0.0.0.0/0": nat, "10.0.0.0/8": hub},
+    )
+    firewall_subnet = a.subnet(
+        "subnet_egress_fw", egress, "egress-hub-firewall", "10.100.254.0/28", "a"
+    )
+    a.route_table(
+        "rtb_egress_fw",
+        egress,
+        "egress-hub-firewall",
+        [firewall_subnet],
+        {"10.0.0.0/8": hub},
+    )
+    firewall = a.ec2.create_vpc_endpoint(
+        VpcEndpointType="GatewayLoadBalancer",
+        VpcId=egress,
+        ServiceName=f"com.amazonaws.vpce.{use1}.vpce-svc-0f1e2d3c4b5a69788",
+        SubnetIds=[firewall_subnet],
+        TagSpecifications=_tags("vpc-endpoint", "egress-hub-firewall"),
+    )["VpcEndpoint"]["VpcEndpointId"]
+    a._keep("vpce_egress_firewall", firewall)
+    a.route(ids["rtb_egress_public"], "10.0.0.0/8", firewall)
+    egress_attachment = attach("tgw_attach_egress", egress, [tgw_a, tgw_b])
+    a.flow_log(egress, "egress-hub")
+
+    # payments (A): everything to the hub, no endpoints, a zone without an attachment subnet.
+    payments = a.vpc("vpc_payments", "payments", "10.110.0.0/16")
+    app_a = a.subnet("subnet_payments_app_a", payments, "payments-app-a", "10.110.1.0/24", "a")
+    app_b = a.subnet("subnet_payments_app_b", payments, "payments-app-b", "10.110.2.0/24", "b")
+    pay_tgw = a.subnet("subnet_payments_tgw", payments, "payments-tgw-a", "10.110.255.0/28", "a")
+    a.route_table(
+        "rtb_payments_private",
+        payments,
+        "payments-private",
+        [app_a, app_b, pay_tgw],
+        {"0.0.0.0/0": hub},
+    )
+    payments_attachment = attach("tgw_attach_payments", payments, [pay_tgw])
+    a.flow_log(payments, "payments")
+
+    # ledger (B): its own gateway endpoints; attached across accounts with DNS support off.
+    ledger = b.vpc("vpc_ledger", "ledger", "10.120.0.0/16")
+    ledger_app = b.subnet("subnet_ledger_app", ledger, "ledger-app-a", "10.120.1.0/24", "a")
+    ledger_tgw = b.subnet("subnet_ledger_tgw", ledger, "ledger-tgw-a", "10.120.255.0/28", "a")
+    ledger_private = b.route_table(
+        "rtb_ledger_private", ledger, "ledger-private", [ledger_app, ledger_tgw]
+    )
+    b.gateway_endpoint("vpce_ledger_s3", ledger, "ledger-s3", [ledger_private])
+    b.gateway_endpoint("vpce_ledger_ddb", ledger, "ledger-dynamodb", [ledger_private], "dynamodb")
+    b.flow_log(ledger, "ledger")
+    ledger_attachment = a._keep(
+        "tgw_attach_ledger",
+        attach_across_accounts(
+            acct_a, acct_b, use1, hub, ledger, [ledger_tgw], options={"DnsSupport": "disable"}
+        ),
+    )
+    b.route(ledger_private, "0.0.0.0/0", hub)  # once B sees the shared hub
+
+    # partner-sandbox (B, built by seed_estate): an attachment nobody accepted.
+    sandbox_tgw = b.subnet(
+        "subnet_sandbox_tgw", ids["vpc_sandbox"], "partner-sandbox-tgw", "10.40.255.0/28", "a"
+    )
+    a._keep(
+        "tgw_attach_sandbox",
+        attach_across_accounts(
+            acct_a, acct_b, use1, hub, ids["vpc_sandbox"], [sandbox_tgw], "pendingAcceptance"
+        ),
+    )
+
+    # retired-app (A): attached, routed to, then its attachment deleted.
+    retired = a.vpc("vpc_retired", "retired-app", "10.130.0.0/16")
+    retired_subnet = a.subnet("subnet_retired", retired, "retired-app-tgw", "10.130.255.0/28")
+    retired_attachment = attach("tgw_attach_retired", retired, [retired_subnet])
+
+    # The hub's route tables: the spokes' (default route to egress) and egress's (back).
+    def hub_table(key: str, name: str, attachments: list[str], routes: Mapping[str, str]) -> str:
+        table = a.ec2.create_transit_gateway_route_table(
+            TransitGatewayId=hub, TagSpecifications=_tags("transit-gateway-route-table", name)
+        )["TransitGatewayRouteTable"]["TransitGatewayRouteTableId"]
+        for attachment in attachments:
+            a.ec2.associate_transit_gateway_route_table(
+                TransitGatewayRouteTableId=table, TransitGatewayAttachmentId=attachment
+            )
+        for cidr, target in routes.items():
+            where = {"Blackhole": True} if target == "blackhole" else {}
+            a.ec2.create_transit_gateway_route(
+                DestinationCidrBlock=cidr,
+                TransitGatewayRouteTableId=table,
+                **({"TransitGatewayAttachmentId": target} if target != "blackhole" else where),
+            )
+        return a._keep(key, table)
+
+    hub_table(
+        "tgw_rtb_spokes",
+        "hub-spokes",
+        [payments_attachment, ledger_attachment],
+        {
+            "0.0.0.0/0": egress_attachment,
+            "10.100.0.0/16": egress_attachment,
+            "10.99.0.0/16": "blackhole",
+            "10.130.0.0/16": retired_attachment,
+        },
+    )
+    hub_table(
+        "tgw_rtb_egress", "hub-egress", [egress_attachment], {"10.110.0.0/16": payments_attachment}
+    )
+    a.ec2.delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=retired_attachment)
+
+    # vendor-hub (C, not audited, eu-west-1), shared with B: analytics-eu routes to it, and
+    # nobody in the audit can read where it sends that traffic.
+    euw1 = DEMO_REGIONS[1]
+    c_ec2 = sessions[UNAUDITED_ACCOUNT].client("ec2", region_name=euw1, endpoint_url=endpoint_url)
+    vendor_hub = c_ec2.create_transit_gateway(
+        Description="vendor-hub", TagSpecifications=_tags("transit-gateway", "vendor-hub")
+    )["TransitGateway"]["TransitGatewayId"]
+    a._keep("tgw_vendor", vendor_hub)
+    b_euw1 = sessions[acct_b].client("ec2", region_name=euw1, endpoint_url=endpoint_url)
+    vendor_subnet = b_euw1.create_subnet(
+        VpcId=ids["vpc_analytics_eu"],
+        CidrBlock="10.60.255.0/28",
+        AvailabilityZone=f"{euw1}a",
+        TagSpecifications=_tags("subnet", "analytics-eu-tgw"),
+    )["Subnet"]["SubnetId"]
+    a._keep(
+        "tgw_attach_vendor",
+        attach_across_accounts(
+            UNAUDITED_ACCOUNT, acct_b, euw1, vendor_hub, ids["vpc_analytics_eu"], [vendor_subnet]
+        ),
+    )
+    b_euw1.create_route(
+        RouteTableId=ids["rtb_analytics_eu_private"],
+        DestinationCidrBlock="10.71.0.0/16",
+        TransitGatewayId=vendor_hub,
+    )
     return ids

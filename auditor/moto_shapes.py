@@ -10,6 +10,8 @@ differences). Imported only when a moto server starts: moto is an optional depen
 - An attachment is associated with the default route table only where the transit gateway's
   DefaultRouteTableAssociation says so, and names the table it is associated with.
 - TransitGatewayOwnerId is the transit gateway's owner.
+- A static route whose attachment was deleted is a blackhole that still names the attachment
+  (moto keeps it active and forgets the attachment).
 - DescribeVpcEndpointServices reads a filter's values under "Values" (moto reads "Value").
 - Cross-account sharing (AWS RAM) is not simulated by moto: `attach_across_accounts` hands the
   participant's backend the owner's transit gateway and lists the attachment on both sides.
@@ -41,9 +43,14 @@ def search_routes(
         routes[vpc.cidr_block] = route_shape(vpc.cidr_block, "propagated", "active", attachment)
     for cidr, route in table.routes.items():
         attached = route.get("transitGatewayAttachments")
-        attachment = self.transit_gateway_attachments.get(
-            attached["transitGatewayAttachmentId"] if attached else ""
-        )
+        attachment_id = attached["transitGatewayAttachmentId"] if attached else ""
+        attachment = self.transit_gateway_attachments.get(attachment_id)
+        if attachment_id and attachment is None:  # deleted: the route is a blackhole now
+            routes[cidr] = route_shape(cidr, "static", "blackhole", None)
+            routes[cidr]["transitGatewayAttachments"] = [
+                {"transitGatewayAttachmentId": attachment_id}
+            ]
+            continue
         routes[cidr] = route_shape(cidr, "static", str(route["state"]), attachment)
     wanted = filters.get("type") or ["static", "propagated"]
     return [r for r in routes.values() if r["type"] in wanted]
@@ -140,6 +147,7 @@ def attach_across_accounts(
     vpc_id: str,
     subnet_ids: list[str],
     state: str = "available",
+    options: dict[str, str] | None = None,
 ) -> str:
     """A VPC of `participant` attached to `owner`'s transit gateway, as after a RAM share: both
     accounts see the transit gateway and the attachment. Returns the attachment id."""
@@ -152,6 +160,7 @@ def attach_across_accounts(
     attachment = TransitGatewayVpcAttachment(owning, tgw, vpc_id, subnet_ids)
     attachment.resource_owner_id = participant
     attachment.state = state
+    attachment.options = {**attachment.options, **(options or {})}
     owning.transit_gateway_attachments[attachment.id] = attachment
     joining.transit_gateway_attachments[attachment.id] = attachment
     return str(attachment.id)

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from auditor.cli import main
 from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
 from auditor.model import NatGateway, Snapshot
+from auditor.rules import REGISTRY
 from auditor.serial import dumps
 from tests.builders import route, snapshot, subnet, table, vpc
 
@@ -60,6 +61,7 @@ def test_audit_of_two_accounts_and_two_regions(aws: MotoServer, tmp_path: Path) 
     assert found(report) == {
         ("s3-egress-via-nat", ids["rtb_prod_private"]),
         ("s3-egress-via-nat", ids["rtb_staging_batch"]),
+        ("s3-egress-via-nat", ids["rtb_payments_private"]),  # through the hub's egress VPC
         ("peering-pending-acceptance", ids["pcx_pending"]),
         ("peering-missing-return-route", ids["pcx_eu"]),
         ("peering-dns-resolution-off", ids["pcx_eu"]),
@@ -95,6 +97,14 @@ def test_demo_command_writes_both_reports(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     report = json.loads((tmp_path / "vpc-audit-demo.json").read_text())
     assert set(report["summary"]["by_rule"]) >= MISSION
+    # The hub-and-spoke part has a case of every transit gateway rule.
+    assert {r for r in REGISTRY if r.startswith("tgw-")} <= set(report["summary"]["by_rule"])
+    hub_egress = [
+        f
+        for f in report["findings"]
+        if f["rule_id"] == "s3-egress-via-nat" and "transit gateway" in f["message"]
+    ]
+    assert len(hub_egress) == 1 and "create-vpc-endpoint" in hub_egress[0]["remediation"]
     assert (tmp_path / "vpc-audit-demo.html").stat().st_size > 1000
     assert str(tmp_path / "vpc-audit-demo.html") in completed.stderr
 

@@ -75,7 +75,13 @@ class Estate:
         for r in self.table(account, region, rtb)["Routes"]:
             if "DestinationCidrBlock" not in r or r.get("GatewayId") == "local":
                 continue
-            target = r.get("GatewayId") or r.get("NatGatewayId") or r["VpcPeeringConnectionId"]
+            target = (
+                r.get("GatewayId")
+                or r.get("NatGatewayId")
+                or r.get("TransitGatewayId")
+                or r.get("VpcEndpointId")
+                or r["VpcPeeringConnectionId"]
+            )
             out[r["DestinationCidrBlock"]] = target
         return out
 
@@ -102,9 +108,19 @@ def test_seeded_estate_matches_the_story(estate: tuple[str, dict[str, str]]) -> 
 
     # VPCs land in the right account and region, and nowhere else.
     expected = {
-        (A, USE1): {"vpc_prod": "shop-prod", "vpc_staging": "shop-staging"},
+        (A, USE1): {
+            "vpc_prod": "shop-prod",
+            "vpc_staging": "shop-staging",
+            "vpc_egress": "egress-hub",
+            "vpc_payments": "payments",
+            "vpc_retired": "retired-app",
+        },
         (A, EUW1): {"vpc_eu": "shop-eu"},
-        (B, USE1): {"vpc_analytics": "analytics", "vpc_sandbox": "partner-sandbox"},
+        (B, USE1): {
+            "vpc_analytics": "analytics",
+            "vpc_sandbox": "partner-sandbox",
+            "vpc_ledger": "ledger",
+        },
         (B, EUW1): {"vpc_analytics_eu": "analytics-eu", "vpc_reporting_eu": "reporting-eu"},
         (C, EUW1): {"vpc_vendor": "vendor-link"},
     }
@@ -133,7 +149,9 @@ def test_seeded_estate_matches_the_story(estate: tuple[str, dict[str, str]]) -> 
     assert nat_prod["SubnetId"] == ids["subnet_prod_public"]
     assert nat_prod["NatGatewayAddresses"][0]["AllocationId"] == ids["eip_prod_nat"]
     a_endpoints = env.endpoints(A, USE1)
-    assert [e["VpcId"] for e in a_endpoints.values()] == [ids["vpc_staging"]]
+    assert sorted(e["VpcId"] for e in a_endpoints.values()) == sorted(
+        [ids["vpc_staging"], ids["vpc_egress"]]  # the egress VPC's is its firewall's
+    )
 
     # shop-staging: app subnet on the main table, endpoint on the main table only.
     main = env.table(A, USE1, ids["rtb_staging_main"])
@@ -177,7 +195,8 @@ def test_seeded_estate_matches_the_story(estate: tuple[str, dict[str, str]]) -> 
 
     # B/eu-west-1: analytics-eu routes to the vendor; reporting-eu is healthy.
     assert env.routes(B, EUW1, ids["rtb_analytics_eu_private"]) == {
-        "10.70.0.0/16": ids["pcx_vendor"]
+        "10.70.0.0/16": ids["pcx_vendor"],
+        "10.71.0.0/16": ids["tgw_vendor"],  # a hub owned by C, who is not audited
     }
     assert env.routes(B, EUW1, ids["rtb_reporting_eu_private"]) == {
         "0.0.0.0/0": ids["nat_reporting_eu"]
@@ -214,6 +233,37 @@ def test_seeded_estate_matches_the_story(estate: tuple[str, dict[str, str]]) -> 
                 ), key
                 options = info.get("PeeringOptions", {})
                 assert options.get("AllowDnsResolutionFromRemoteVpc", False) is dns, key
+
+
+def test_hub_and_spoke_part_matches_the_story(estate: tuple[str, dict[str, str]]) -> None:
+    url, ids = estate
+    env = Estate(url)
+    a, b = env.ec2(A, USE1), env.ec2(B, USE1)
+    (hub,) = a.describe_transit_gateways()["TransitGateways"]
+    assert hub["TransitGatewayId"] == ids["tgw_hub"]
+    assert hub["Options"]["AutoAcceptSharedAttachments"] == "enable"
+    # B sees the shared hub and its attachments; the owner sees every attachment.
+    assert [t["TransitGatewayId"] for t in b.describe_transit_gateways()["TransitGateways"]] == [
+        ids["tgw_hub"]
+    ]
+    attachments = {
+        t["TransitGatewayAttachmentId"]: t
+        for t in a.describe_transit_gateway_attachments()["TransitGatewayAttachments"]
+    }
+    assert attachments[ids["tgw_attach_ledger"]]["ResourceOwnerId"] == B
+    assert attachments[ids["tgw_attach_sandbox"]]["State"] == "pendingAcceptance"
+    assert ids["tgw_attach_retired"] not in attachments  # deleted
+    # Spokes route everything to the hub; ledger has its own gateway endpoints, payments none.
+    assert env.routes(A, USE1, ids["rtb_payments_private"]) == {"0.0.0.0/0": ids["tgw_hub"]}
+    assert env.routes(B, USE1, ids["rtb_ledger_private"]) == {"0.0.0.0/0": ids["tgw_hub"]}
+    ledger_endpoints = {e["ServiceName"] for e in env.endpoints(B, USE1).values()}
+    assert {"com.amazonaws.us-east-1.s3", "com.amazonaws.us-east-1.dynamodb"} <= ledger_endpoints
+    # The egress table of the hub routes back to payments only.
+    routes = a.search_transit_gateway_routes(
+        TransitGatewayRouteTableId=ids["tgw_rtb_egress"],
+        Filters=[{"Name": "type", "Values": ["static", "propagated"]}],
+    )["Routes"]
+    assert [r["DestinationCidrBlock"] for r in routes] == ["10.110.0.0/16"]
 
 
 def test_motoserver_without_moto_is_an_audit_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,7 +128,7 @@ def baseline(
     """The estate, seeded once for this module, and its fault-free audit."""
     moto_server.reset()
     assert not moto_server.calls  # reset() clears the counts too
-    seed_estate(moto_server.url)
+    seed_estate(moto_server.url, hub=False)  # the classic estate: faults, not hubs
     assert moto_server.calls["ec2:CreateVpc"] == 8
     with pytest.MonkeyPatch.context() as monkeypatch:
         aws_env(monkeypatch, moto_server.url)

@@ -393,3 +393,23 @@ def test_hub_of_an_unaudited_owner_is_said_once_per_vpc_not_guessed() -> None:
 
 def test_audited_hub_needs_no_note() -> None:
     assert findings(snapshot(*hub_estate()), "tgw-hub-not-audited") == []
+
+
+def test_hub_side_break_is_found_through_the_table_that_replies_via_the_hub() -> None:
+    # The egress VPC's first table answers spoke 1 through a peering; the attachment subnets'
+    # table answers through the hub, whose egress table has lost the route to spoke 1.
+    items = hub_estate()
+    items.insert(0, subnet("subnet-eg-peer", "vpc-egress", "10.100.2.0/24", availability_zone=AZ_A))
+    items.insert(
+        0,
+        table(
+            "rtb-eg-peer",
+            "vpc-egress",
+            route("10.100.0.0/16", "local"),
+            route("10.1.0.0/16", "pcx-9"),
+            subnets=("subnet-eg-peer",),
+        ),
+    )
+    item(items, "tgw-rtb-egress").routes.pop(0)
+    reported = {f.resource_id for f in findings(snapshot(*items), "tgw-missing-return-route")}
+    assert "tgw-rtb-egress" in reported

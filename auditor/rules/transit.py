@@ -642,8 +642,15 @@ def suspects(
             ):
                 if returns_to(topo, back_table, source, own.id):
                     continue
-                peer = next((a for a in peers if a.resource_id != table.vpc_id), None)
-                answering = first_table(topo, peer.resource_id) if peer else None
+                answering = next(
+                    (
+                        t
+                        for peer in peers
+                        if peer.resource_id != table.vpc_id
+                        for t in replies_via_hub(topo, peer.resource_id, source, group.tgw_id)
+                    ),
+                    None,
+                )
                 if answering is not None:
                     yield group, table, answering, source
 
@@ -686,8 +693,17 @@ def source_table(topo: Topology, group: SourceGroup, gap: Network) -> RouteTable
     return None
 
 
-def first_table(topo: Topology, vpc_id: str) -> RouteTable | None:
-    return next((t for t in topo.tables_by_vpc.get(vpc_id, []) if topo.subnets_of_table(t)), None)
+def replies_via_hub(
+    topo: Topology, vpc_id: str, source: Network, tgw_id: str
+) -> Iterator[RouteTable]:
+    """The VPC's tables (serving subnets) that send replies to `source` to the hub: where the
+    hub's own way back is what decides."""
+    for table in topo.tables_by_vpc.get(vpc_id, []):
+        if topo.subnets_of_table(table) and any(
+            hop.route is not None and hop.route.target_id == tgw_id
+            for hop in topo.lookup(table, source)
+        ):
+            yield table
 
 
 def confirm(
