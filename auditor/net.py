@@ -33,6 +33,7 @@ from auditor.model import (
 )
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+PREFIX_LIST_RANK = 2  # route kinds on equal prefix length: static 1, prefix list 2, propagated 3
 T = TypeVar("T")
 
 
@@ -317,20 +318,23 @@ class Topology:
         """The table's routes as integer ranges with their priority, built once per table.
 
         Ties on prefix length: a static CIDR route beats a prefix-list route, which beats a
-        propagated one (AWS route priority). Routes still tied after that (same range, same
-        kind, different targets) become one candidate that names the others (see Hop)."""
+        propagated one (AWS route priority). Prefix-list routes still tied after that (same
+        range, different targets) become one candidate that names the others (see Hop)."""
         cached = self._candidate_cache.get(table.id)
         if cached is None:
             cached = []
+            listed = 0
             for route in table.routes:
-                rank = 2 if route.destination_prefix_list_id else 1
+                rank = PREFIX_LIST_RANK if route.destination_prefix_list_id else 1
                 if route.origin == "EnableVgwRoutePropagation":
                     rank = 3
+                listed += rank == PREFIX_LIST_RANK
                 cached.extend(
                     Candidate(*span(net), (net.prefixlen, -rank), route)
                     for net in self.route_networks(route)
                 )
-            cached = _settle_ties(cached)
+            if listed > 1:  # only prefix-list routes can tie: most tables have one or none
+                cached = _settle_ties(cached)
             self._candidate_cache[table.id] = cached
         return cached
 
@@ -413,12 +417,19 @@ Run = tuple[int, int, Route | None, tuple[Route, ...]]
 
 
 def _settle_ties(candidates: list[Candidate]) -> list[Candidate]:
-    """One candidate per (range, priority): the first in table order, naming the others when
-    they go to other targets. Ranges of one prefix length are equal or disjoint, so a tie is
-    always the same range; keeping one candidate keeps "the first on a tie" in _runs."""
+    """One candidate per prefix-list range and length: the first in table order, naming the
+    others when they go to other targets. Ranges of one prefix length are equal or disjoint, so
+    a tie is always the same range; keeping one candidate keeps "the first on a tie" in _runs.
+
+    Only prefix-list routes tie at random (the AWS rule quoted on Hop): a table holds one static
+    route per destination CIDR, and propagated routes come from its one virtual private gateway.
+    """
     first_of: dict[tuple[int, int, int, tuple[int, int]], int] = {}
     settled: list[Candidate] = []
     for candidate in candidates:
+        if candidate.priority[1] != -PREFIX_LIST_RANK:
+            settled.append(candidate)
+            continue
         key = (candidate.version, candidate.start, candidate.end, candidate.priority)
         at = first_of.get(key)
         if at is None:
@@ -426,7 +437,7 @@ def _settle_ties(candidates: list[Candidate]) -> list[Candidate]:
             settled.append(candidate)
             continue
         kept = settled[at]
-        if candidate.route is kept.route or candidate.route in kept.tied:
+        if candidate.route is kept.route or any(r is candidate.route for r in kept.tied):
             continue  # a prefix list naming one CIDR twice: still one route
         settled[at] = kept._replace(tied=(*kept.tied, candidate.route))
     return [_drop_same_target_ties(c) if c.tied else c for c in settled]

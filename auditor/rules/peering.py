@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from auditor.model import Finding, Peering, PeeringSide, Route, RouteTable, Subnet
 from auditor.net import Hop, Network, Topology, collapse, intersect, overlaps, subtract
@@ -126,8 +127,7 @@ APPLIANCES = {"network-interface", "instance", "vpc-endpoint"}
 KIND_NAMES = {**NAMES, "vpn-gateway": "virtual private gateway"}
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """Where one destination-side table sends replies to one piece of a source subnet."""
 
     piece: Network
