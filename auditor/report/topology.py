@@ -6,9 +6,13 @@ hostile Name tag stays text.
 
 One map per (account, region) group: a grid of VPC boxes (peered VPCs placed next to each
 other), peerings inside the group drawn between them, and a peering that leaves the group drawn
-to a "peer" stub box naming the other side's account, region and VPC. Default VPCs with no
-findings and no peerings are only counted. A group with more than `max_vpcs` VPCs gets no map:
-the template shows a table of `rows` instead.
+to a "peer" stub box naming the other side's account, region and VPC. A transit gateway that
+VPCs of the group are attached to is a "hub" node with a line from each of those VPCs (its
+owner may be another account: the hub is drawn wherever its attachments are). Findings on an
+attachment colour its line; findings on the transit gateway itself, its route tables or its
+attachments that are not drawn (VPN, peering, VPCs outside the audit) colour the hub node.
+Default VPCs with no findings, no peerings and no attachments are only counted. A group with
+more than `max_vpcs` VPCs gets no map: the template shows a table of `rows` instead.
 """
 
 from __future__ import annotations
@@ -19,13 +23,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from auditor.model import Endpoint, NatGateway, Peering, PeeringSide, Snapshot, Vpc, name_of
+from auditor.model import (
+    Endpoint,
+    NatGateway,
+    Peering,
+    PeeringSide,
+    Snapshot,
+    TransitGateway,
+    TransitGatewayAttachment,
+    Vpc,
+    name_of,
+)
 
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 EDGE_SEVERITY_MIN = SEVERITY_RANK["medium"]  # an edge takes a finding's colour from here up
 PEERING_RESOURCE = "vpc-peering-connection"
 PENDING_STATES = frozenset({"pending-acceptance", "initiating-request", "provisioning"})
 GONE_STATES = frozenset({"deleted", "deleting", "failed", "rejected", "expired"})
+# Transit gateway attachment states (lower-cased): what counts as up, and as waiting.
+ATTACHMENT_ACTIVE = frozenset({"available", "modifying"})
+ATTACHMENT_PENDING = frozenset({"pendingacceptance", "pending", "initiating", "initiatingrequest"})
+ATTACHMENT_GONE = frozenset({"deleted", "deleting", "failed", "failing", "rejected", "rejecting"})
 
 MAX_MAP_VPCS = 60
 # Account-regions drawn as maps, those with the worst findings first; the others are listed in
@@ -62,7 +80,8 @@ class Chip:
 
 @dataclass(frozen=True)
 class Node:
-    """A box: a VPC of the group (kind "vpc") or the far side of a peering (kind "peer")."""
+    """A box: a VPC of the group (kind "vpc"), the far side of a peering (kind "peer") or a
+    transit gateway the group's VPCs are attached to (kind "hub", `vpc_id` empty)."""
 
     key: str
     kind: str
@@ -84,7 +103,8 @@ class Node:
     is_default: bool = False
     audited: bool = True
     link: str | None = None  # in-page anchor of the peer's own map ("map-3"), for peer stubs
-    lines: tuple[str, ...] = ()  # a peer stub's lines under its title
+    lines: tuple[str, ...] = ()  # a peer stub's or hub's lines under its title
+    transit_gateway_id: str | None = None  # hubs (kind "hub"): what selecting it filters by
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,38 @@ class Edge:
     severity: str | None  # worst finding on the peering, any severity
     colour: str  # CSS class suffix: a severity (>= medium) or "status-<status_class>"
     line: str  # "dashed" (a finding >= medium) | "dotted" (not active) | "solid"
+    marker_text: str
+    marker_width: float
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class HubEdge:
+    """A VPC attachment as a curve from the VPC's box to its transit gateway's hub node.
+
+    Numbered after the group's peerings, so that each marker in a map names one line."""
+
+    number: int
+    attachment_id: str
+    transit_gateway_id: str
+    state: str
+    status_class: str  # "active" | "pending" | "other"
+    source: str  # the VPC's node key
+    target: str  # the hub's node key
+    source_label: str
+    target_label: str
+    x1: float
+    y1: float
+    cx: float
+    cy: float
+    x2: float
+    y2: float
+    mx: float
+    my: float
+    findings: int
+    severity: str | None  # worst finding on the attachment, any severity
+    colour: str  # as for peerings: a severity (>= medium) or "status-<status_class>"
+    line: str  # as for peerings: "dashed" | "dotted" | "solid"
     marker_text: str
     marker_width: float
     tooltip: str
@@ -147,6 +199,8 @@ class Group:
     nodes: tuple[Node, ...] = ()
     edges: tuple[Edge, ...] = ()
     rows: tuple[VpcRow, ...] = ()
+    transit_gateway_count: int = 0  # hubs the group's VPCs are attached to, drawn or not
+    hub_edges: tuple[HubEdge, ...] = ()
 
     @property
     def vpc_nodes(self) -> tuple[Node, ...]:
@@ -156,6 +210,10 @@ class Group:
     def peer_nodes(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.kind == "peer")
 
+    @property
+    def hub_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.kind == "hub")
+
 
 @dataclass(frozen=True)
 class TopologyMap:
@@ -164,6 +222,7 @@ class TopologyMap:
     peering_count: int
     max_vpcs: int
     max_maps: int = MAX_MAPS
+    transit_gateway_count: int = 0  # transit gateways with an audited VPC attached
 
     @property
     def drawn(self) -> tuple[Group, ...]:
@@ -200,18 +259,67 @@ class _Tally:
         )
 
 
+@dataclass
+class _Hubs:
+    """The snapshot's transit gateways as the map sees them, and the findings on them."""
+
+    gateways: dict[str, TransitGateway]
+    # VPC attachments of the snapshot's VPCs, by VPC id: each is a line in the VPC's map.
+    by_vpc: dict[str, list[TransitGatewayAttachment]]
+    # (region, id) of a transit gateway, its route tables and attachments -> the gateway's id.
+    hub_of: dict[tuple[str, str], str]
+    lines: set[tuple[str, str]]  # (region, id) of the attachments drawn as lines
+    attachment_types: dict[str, dict[str, int]]  # gateway -> live attachments by resource type
+    line_findings: dict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
+    node_findings: dict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
+
+
+def _hubs(snapshot: Snapshot, vpcs: Mapping[str, Vpc]) -> _Hubs:
+    """Transit gateways and attachments, each once (several accounts may see one)."""
+    gateways: dict[str, TransitGateway] = {}
+    for tgw in sorted(snapshot.transit_gateways, key=lambda t: (t.id, t.account_id)):
+        gateways.setdefault(tgw.id, tgw)
+    attachments: dict[tuple[str, str], TransitGatewayAttachment] = {}
+    for a in sorted(
+        snapshot.transit_gateway_attachments, key=lambda a: (a.region, a.id, a.account_id, a.state)
+    ):
+        attachments.setdefault((a.region, a.id), a)
+    hub_of = {(t.region, t.id): t.id for t in gateways.values()}
+    for table in snapshot.transit_gateway_route_tables:
+        hub_of[(table.region, table.id)] = table.transit_gateway_id
+    by_vpc: dict[str, list[TransitGatewayAttachment]] = defaultdict(list)
+    lines: set[tuple[str, str]] = set()
+    types: dict[str, dict[str, int]] = defaultdict(dict)
+    for key, a in attachments.items():
+        hub_of[key] = a.transit_gateway_id
+        if a.state.lower() not in ATTACHMENT_GONE:
+            kinds = types[a.transit_gateway_id]
+            kinds[a.resource_type] = kinds.get(a.resource_type, 0) + 1
+        if a.resource_type == "vpc" and a.resource_id in vpcs:
+            by_vpc[a.resource_id].append(a)
+            lines.add(key)
+    return _Hubs(gateways, dict(by_vpc), hub_of, lines, dict(types))
+
+
 def _tally_findings(
-    findings: Iterable[Mapping[str, Any]],
+    findings: Iterable[Mapping[str, Any]], hubs: _Hubs
 ) -> tuple[dict[str, _Tally], dict[str, _Tally]]:
-    """(by VPC id, by peering id) for the findings that count (not suppressed)."""
+    """(by VPC id, by peering id) for the findings that count (not suppressed); those on a
+    transit gateway, its route tables or attachments go to `hubs` instead: they belong to the
+    hub's lines and node, as a peering's belong to its line rather than to the VPC boxes."""
     by_vpc: dict[str, _Tally] = defaultdict(_Tally)
     by_peering: dict[str, _Tally] = defaultdict(_Tally)
     for finding in findings:
         if finding.get("suppressed"):
             continue
         severity = str(finding.get("severity", ""))
+        resource = (str(finding.get("region", "")), str(finding.get("resource_id", "")))
         if finding.get("resource_type") == PEERING_RESOURCE:
-            by_peering[str(finding.get("resource_id", ""))].add(severity)
+            by_peering[resource[1]].add(severity)
+        elif resource in hubs.lines:
+            hubs.line_findings[resource[1]].add(severity)
+        elif resource in hubs.hub_of:
+            hubs.node_findings[hubs.hub_of[resource]].add(severity)
         elif finding.get("vpc_id"):
             by_vpc[str(finding["vpc_id"])].add(severity)
     return by_vpc, by_peering
@@ -276,6 +384,14 @@ def _status_class(status: str) -> str:
     if status == "active":
         return "active"
     return "pending" if status in PENDING_STATES else "other"
+
+
+def _attachment_class(state: str) -> str:
+    """An attachment's state in a peering's terms, so that both kinds of line read alike."""
+    state = state.lower()
+    if state in ATTACHMENT_ACTIVE:
+        return "active"
+    return "pending" if state in ATTACHMENT_PENDING else "other"
 
 
 # --- geometry ---
@@ -385,8 +501,9 @@ def build_topology(
     max_maps: int = MAX_MAPS,
 ) -> TopologyMap:
     """The map model for a snapshot; `findings` are the report's finding dicts."""
-    by_vpc_findings, by_peering_findings = _tally_findings(findings)
     vpcs = {v.id: v for v in sorted(snapshot.vpcs, key=lambda v: (v.account_id, v.region, v.id))}
+    hubs = _hubs(snapshot, vpcs)
+    by_vpc_findings, by_peering_findings = _tally_findings(findings, hubs)
     group_of = {v.id: (v.account_id, v.region) for v in vpcs.values()}
     endpoints: dict[str, list[Endpoint]] = defaultdict(list)
     for endpoint in snapshot.endpoints:
@@ -417,7 +534,9 @@ def build_topology(
     anchors = {key: f"map-{i}" for i, key in enumerate(keys, start=1)}
 
     tallies = {
-        key: _group_tally(members[key], links.get(key, []), by_vpc_findings, by_peering_findings)
+        key: _group_tally(
+            members[key], links.get(key, []), by_vpc_findings, by_peering_findings, hubs
+        )
         for key in keys
     }
     worst_first = sorted(
@@ -435,6 +554,7 @@ def build_topology(
             group_of,
             by_vpc_findings,
             by_peering_findings,
+            hubs,
             tallies[key],
             endpoints,
             nats,
@@ -450,6 +570,9 @@ def build_topology(
         peering_count=len(peerings),
         max_vpcs=max_vpcs,
         max_maps=max_maps,
+        transit_gateway_count=len(
+            {a.transit_gateway_id for atts in hubs.by_vpc.values() for a in atts}
+        ),
     )
 
 
@@ -458,14 +581,18 @@ def _group_tally(
     links: list[_Link],
     by_vpc_findings: dict[str, _Tally],
     by_peering_findings: dict[str, _Tally],
+    hubs: _Hubs,
 ) -> _Tally:
-    """The findings of an account-region's VPCs and of its peerings."""
+    """The findings of an account-region's VPCs, of its peerings and of the transit gateways
+    its VPCs are attached to (their nodes and this group's lines to them)."""
+    parts = [by_vpc_findings.get(vpc.id) for vpc in vpcs_here]
+    parts += [by_peering_findings.get(p) for p in {link.peering.id for link in links}]
+    attachments = [a for vpc in vpcs_here for a in hubs.by_vpc.get(vpc.id, [])]
+    parts += [hubs.line_findings.get(a.id) for a in attachments]
+    parts += [hubs.node_findings.get(t) for t in {a.transit_gateway_id for a in attachments}]
     tally = _Tally()
-    for vpc in vpcs_here:
-        for severity, n in by_vpc_findings.get(vpc.id, _Tally()).counts.items():
-            tally.counts[severity] = tally.counts.get(severity, 0) + n
-    for peering_id in {link.peering.id for link in links}:
-        for severity, n in by_peering_findings.get(peering_id, _Tally()).counts.items():
+    for part in parts:
+        for severity, n in (part.counts if part else {}).items():
             tally.counts[severity] = tally.counts.get(severity, 0) + n
     return tally
 
@@ -480,6 +607,7 @@ def _build_group(
     group_of: dict[str, tuple[str, str]],
     by_vpc_findings: dict[str, _Tally],
     by_peering_findings: dict[str, _Tally],
+    hubs: _Hubs,
     tally: _Tally,
     endpoints: dict[str, list[Endpoint]],
     nats: dict[str, list[NatGateway]],
@@ -491,10 +619,20 @@ def _build_group(
     account_id, region = key
 
     def quiet_default(vpc: Vpc) -> bool:
-        return vpc.is_default and vpc.id not in peered and vpc.id not in by_vpc_findings
+        return (
+            vpc.is_default
+            and vpc.id not in peered
+            and vpc.id not in by_vpc_findings
+            and vpc.id not in hubs.by_vpc
+        )
 
     shown = [v for v in vpcs_here if not quiet_default(v)]
     collapsed = len(vpcs_here) - len(shown)
+    attachments = sorted(
+        (a for v in shown for a in hubs.by_vpc.get(v.id, [])),
+        key=lambda a: (a.transit_gateway_id, a.resource_id, a.id),
+    )
+    hub_keys = sorted({_hub_key(a.transit_gateway_id) for a in attachments})
     header = Group(
         anchor=anchors[key],
         account_id=account_id,
@@ -506,8 +644,10 @@ def _build_group(
         severity=tally.worst,
         # Peer stubs take room too: a map also gives way to the table past twice the cap.
         too_large=len(shown) > max_vpcs
-        or len(shown) + len({_stub_key(lk.far) for lk in links if not lk.internal}) > 2 * max_vpcs,
+        or len(shown) + len({_stub_key(lk.far) for lk in links if not lk.internal}) + len(hub_keys)
+        > 2 * max_vpcs,
         drawn=drawn,
+        transit_gateway_count=len(hub_keys),
     )
     if not drawn:
         return header
@@ -528,7 +668,8 @@ def _build_group(
                 name=name_of(v.tags),
                 cidrs=", ".join(v.cidr_blocks + v.ipv6_cidr_blocks),
                 is_default=v.is_default,
-                features=tuple(text for text, _ in features[v.id]),
+                features=tuple(text for text, _ in features[v.id])
+                + tuple(f"TGW {a.transit_gateway_id}" for a in hubs.by_vpc.get(v.id, [])),
                 peerings=peer_counts.get(v.id, 0),
                 findings=by_vpc_findings[v.id].total if v.id in by_vpc_findings else 0,
                 severity=by_vpc_findings[v.id].worst if v.id in by_vpc_findings else None,
@@ -548,14 +689,19 @@ def _build_group(
         stubs.setdefault(_stub_key(link.far), link.far)
     neighbours: dict[str, set[str]] = {v.id: set() for v in shown}
     neighbours.update({key: set() for key in stubs})
-    for link in links:
-        a = link.near.vpc_id
-        b = link.far.vpc_id if link.internal else _stub_key(link.far)
+    neighbours.update({key: set() for key in hub_keys})
+    pairs = [
+        (link.near.vpc_id, link.far.vpc_id if link.internal else _stub_key(link.far))
+        for link in links
+    ]
+    pairs += [(a.resource_id, _hub_key(a.transit_gateway_id)) for a in attachments]
+    for a, b in pairs:
         if a in neighbours and b in neighbours and a != b:
             neighbours[a].add(b)
             neighbours[b].add(a)
     sort_keys = {v.id: (0, *_vpc_sort_key(v)) for v in shown}
     sort_keys.update({key: (1, False, key, key) for key in stubs})
+    sort_keys.update({key: (2, False, key, key) for key in hub_keys})
     pitch = (NODE_WIDTH + GAP_X, cell_height + GAP_Y)
     cells = _place(neighbours, sort_keys, pitch)
 
@@ -570,6 +716,11 @@ def _build_group(
             nodes.append(
                 _vpc_node(by_id[node_key], box, chip_rows[node_key], by_vpc_findings.get(node_key))
             )
+        elif node_key in hub_keys:
+            box = _Box(x, y + (cell_height - STUB_HEIGHT) / 2, NODE_WIDTH, STUB_HEIGHT)
+            tgw_id = node_key.removeprefix("hub:")
+            here = [a for a in attachments if a.transit_gateway_id == tgw_id]
+            nodes.append(_hub_node(node_key, tgw_id, here, account_id, box, hubs))
         else:
             box = _Box(x, y + (cell_height - STUB_HEIGHT) / 2, NODE_WIDTH, STUB_HEIGHT)
             nodes.append(_stub_node(node_key, stubs[node_key], box, vpcs, group_of, anchors))
@@ -578,13 +729,17 @@ def _build_group(
     grid_rows = max([r for r, _ in cells.values()] + [0]) + 1
     width = MARGIN * 2 + columns * NODE_WIDTH + (columns - 1) * GAP_X
     height = MARGIN * 2 + grid_rows * cell_height + (grid_rows - 1) * GAP_Y
-    edges = _edges(links, boxes, by_peering_findings, vpcs, _Box(0, 0, width, height))
+    canvas = _Box(0, 0, width, height)
+    placed: list[_Box] = []  # markers already placed
+    edges = _edges(links, boxes, by_peering_findings, vpcs, canvas, placed)
+    hub_edges = _hub_edges(attachments, len(edges) + 1, boxes, hubs, vpcs, canvas, placed)
     return replace(
         header,
         width=width,
         height=height,
         nodes=tuple(nodes),
         edges=tuple(edges),
+        hub_edges=tuple(hub_edges),
     )
 
 
@@ -783,9 +938,72 @@ def _overlap(a: _Box, b: _Box) -> float:
 
 
 def _side_label(side: PeeringSide, vpcs: dict[str, Vpc]) -> str:
-    vpc = vpcs.get(side.vpc_id)
+    return _vpc_label(side.vpc_id, vpcs)
+
+
+def _vpc_label(vpc_id: str, vpcs: dict[str, Vpc]) -> str:
+    vpc = vpcs.get(vpc_id)
     name = name_of(vpc.tags) if vpc else ""
-    return f"{name} ({side.vpc_id})" if name else side.vpc_id
+    return f"{name} ({vpc_id})" if name else vpc_id
+
+
+@dataclass(frozen=True)
+class _Line:
+    """Where a line and its marker go (rounded for the template)."""
+
+    x1: float
+    y1: float
+    cx: float
+    cy: float
+    x2: float
+    y2: float
+    mx: float
+    my: float
+    marker_text: str
+    marker_width: float
+
+
+def _line(
+    source: str,
+    target: str,
+    parallel: int,
+    number: int,
+    status: str,
+    active: bool,
+    boxes: dict[str, _Box],
+    canvas: _Box,
+    placed: list[_Box],
+) -> _Line:
+    """The curve from one box to another (bent apart from the `parallel` lines drawn before it
+    between the same boxes) and its marker, which it adds to `placed`. The marker names a
+    status that is not active, where that fits between the boxes."""
+    bend = 0.0 if not parallel else 22.0 * ((parallel + 1) // 2) * (1 if parallel % 2 else -1)
+    obstacles = [box for k, box in boxes.items() if k not in (source, target)]
+    curve = _route(boxes[source], boxes[target], obstacles, bend, canvas)
+    taken = list(boxes.values()) + placed
+    marker_text = str(number)
+    marker_width = float(2 * MARKER_RADIUS)
+    (mx, my), _ = _marker_spot(curve, marker_width, taken, canvas)
+    if not active:
+        text = f"{number} {status}"
+        width = round(len(text) * 6.4 + 12, 1)
+        spot, overlap = _marker_spot(curve, width, taken, canvas)
+        if overlap == 0:
+            marker_text, marker_width, (mx, my) = text, width, spot
+    placed.append(_Box(mx - marker_width / 2, my - MARKER_RADIUS, marker_width, 2 * MARKER_RADIUS))
+    (x1, y1), (cx, cy), (x2, y2) = curve
+    return _Line(
+        x1=round(x1, 1),
+        y1=round(y1, 1),
+        cx=round(cx, 1),
+        cy=round(cy, 1),
+        x2=round(x2, 1),
+        y2=round(y2, 1),
+        mx=round(mx, 1),
+        my=round(my, 1),
+        marker_text=marker_text,
+        marker_width=marker_width,
+    )
 
 
 def _edges(
@@ -794,42 +1012,32 @@ def _edges(
     by_peering_findings: dict[str, _Tally],
     vpcs: dict[str, Vpc],
     canvas: _Box,
+    placed: list[_Box],
 ) -> list[Edge]:
     ordered = sorted(links, key=lambda lk: (lk.peering.id, lk.near.vpc_id))
     pairs: dict[frozenset[str], int] = defaultdict(int)
-    placed: list[_Box] = []  # markers already placed
     edges = []
     for number, link in enumerate(ordered, start=1):
         source = link.near.vpc_id
         target = link.far.vpc_id if link.internal else _stub_key(link.far)
-        a, b = boxes[source], boxes[target]
         pair = frozenset((source, target))
         parallel = pairs[pair]
         pairs[pair] += 1
-        bend = 0.0 if not parallel else 22.0 * ((parallel + 1) // 2) * (1 if parallel % 2 else -1)
-        obstacles = [box for k, box in boxes.items() if k not in (source, target)]
-        (x1, y1), (cx, cy), (x2, y2) = _route(a, b, obstacles, bend, canvas)
         peering = link.peering
         status_class = _status_class(peering.status)
-        # A marker names a peering that is not active, where that fits between the boxes.
-        curve = ((x1, y1), (cx, cy), (x2, y2))
-        taken = list(boxes.values()) + placed
-        marker_text = str(number)
-        marker_width = float(2 * MARKER_RADIUS)
-        (mx, my), _ = _marker_spot(curve, marker_width, taken, canvas)
-        if status_class != "active":
-            text = f"{number} {peering.status}"
-            width = round(len(text) * 6.4 + 12, 1)
-            spot, overlap = _marker_spot(curve, width, taken, canvas)
-            if overlap == 0:
-                marker_text, marker_width, (mx, my) = text, width, spot
-        placed.append(
-            _Box(mx - marker_width / 2, my - MARKER_RADIUS, marker_width, 2 * MARKER_RADIUS)
+        geometry = _line(
+            source,
+            target,
+            parallel,
+            number,
+            peering.status,
+            status_class == "active",
+            boxes,
+            canvas,
+            placed,
         )
         tally = by_peering_findings.get(peering.id)
-        worst = tally.worst if tally else None
-        serious = worst is not None and SEVERITY_RANK.get(worst, -1) >= EDGE_SEVERITY_MIN
-        colour = worst if serious and worst else f"status-{status_class}"
+        colour, line = _look(tally, status_class)
         source_label = _side_label(link.near, vpcs)
         target_label = _side_label(link.far, vpcs)
         if not link.internal:
@@ -851,20 +1059,153 @@ def _edges(
                 target=target,
                 source_label=source_label,
                 target_label=target_label,
-                x1=round(x1, 1),
-                y1=round(y1, 1),
-                cx=round(cx, 1),
-                cy=round(cy, 1),
-                x2=round(x2, 1),
-                y2=round(y2, 1),
-                mx=round(mx, 1),
-                my=round(my, 1),
+                **_geometry(geometry),
                 findings=tally.total if tally else 0,
-                severity=worst,
+                severity=tally.worst if tally else None,
                 colour=colour,
-                line="dashed" if serious else "solid" if status_class == "active" else "dotted",
-                marker_text=marker_text,
-                marker_width=marker_width,
+                line=line,
+                tooltip=tooltip,
+            )
+        )
+    return edges
+
+
+def _geometry(line: _Line) -> dict[str, Any]:
+    return {name: getattr(line, name) for name in _Line.__dataclass_fields__}
+
+
+def _look(tally: _Tally | None, status_class: str) -> tuple[str, str]:
+    """(colour, line style) of a line: a finding of medium or worse shows, else the status."""
+    worst = tally.worst if tally else None
+    if worst is not None and SEVERITY_RANK.get(worst, -1) >= EDGE_SEVERITY_MIN:
+        return worst, "dashed"
+    return f"status-{status_class}", "solid" if status_class == "active" else "dotted"
+
+
+def _hub_key(tgw_id: str) -> str:
+    return f"hub:{tgw_id}"
+
+
+def _hub_label(tgw_id: str, hubs: _Hubs) -> str:
+    tgw = hubs.gateways.get(tgw_id)
+    name = name_of(tgw.tags) if tgw else ""
+    return f"{name} ({tgw_id})" if name else tgw_id
+
+
+def _hub_node(
+    key: str,
+    tgw_id: str,
+    here: list[TransitGatewayAttachment],
+    account_id: str,
+    box: _Box,
+    hubs: _Hubs,
+) -> Node:
+    """A transit gateway: its name, owner and attachments; its own findings (and its route
+    tables' and undrawn attachments') on the box. The owner is the gateway's, else the one
+    its attachments name (the account that owns the gateway they attach to)."""
+    tgw = hubs.gateways.get(tgw_id)
+    owner = tgw.account_id if tgw else here[0].account_id
+    region = tgw.region if tgw else here[0].region
+    name = name_of(tgw.tags) if tgw else ""
+    types = hubs.attachment_types.get(tgw_id, {})
+    total = sum(types.values())
+    shared = owner != account_id
+    lines = (
+        tgw_id if name else "transit gateway",
+        f"owner {owner}" + (" \u00b7 shared" if shared else ""),
+        _plural(total, "attachment"),
+    )
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(types.items()))
+    tally = hubs.node_findings.get(tgw_id)
+    tooltip = "\n".join(
+        [
+            f"Transit gateway {name + ' ' if name else ''}{tgw_id}",
+            f"owner {owner} \u00b7 {region}"
+            + (" (another account: shared with this one)" if shared else ""),
+            f"{_plural(total, 'attachment')} seen by this audit"
+            + (f" ({kinds})" if kinds else "")
+            + f"; {len(here)} from this map's VPCs",
+            "on the gateway and its route tables: " + _describe(tally),
+        ]
+    )
+    return Node(
+        key=key,
+        kind="hub",
+        vpc_id="",
+        account_id=owner,
+        region=region,
+        title=_shorten(name or tgw_id, TITLE_CHARS),
+        subtitle=lines[0],
+        detail=lines[-1],
+        tooltip=tooltip,
+        x=box.x,
+        y=box.y,
+        width=box.w,
+        height=box.h,
+        findings=tally.total if tally else 0,
+        severity=tally.worst if tally else None,
+        severity_counts=tally.ordered() if tally else (),
+        audited=tgw is not None,
+        lines=lines,
+        transit_gateway_id=tgw_id,
+    )
+
+
+def _hub_edges(
+    attachments: list[TransitGatewayAttachment],
+    first: int,
+    boxes: dict[str, _Box],
+    hubs: _Hubs,
+    vpcs: dict[str, Vpc],
+    canvas: _Box,
+    placed: list[_Box],
+) -> list[HubEdge]:
+    """A line from each attached VPC to its hub, numbered from `first`."""
+    pairs: dict[tuple[str, str], int] = defaultdict(int)
+    edges = []
+    for number, attachment in enumerate(attachments, start=first):
+        source, target = attachment.resource_id, _hub_key(attachment.transit_gateway_id)
+        parallel = pairs[(source, target)]
+        pairs[(source, target)] += 1
+        status_class = _attachment_class(attachment.state)
+        geometry = _line(
+            source,
+            target,
+            parallel,
+            number,
+            attachment.state,
+            status_class == "active",
+            boxes,
+            canvas,
+            placed,
+        )
+        tally = hubs.line_findings.get(attachment.id)
+        colour, line = _look(tally, status_class)
+        source_label = _vpc_label(source, vpcs)
+        target_label = _hub_label(attachment.transit_gateway_id, hubs)
+        tooltip = "\n".join(
+            [
+                f"#{number} {attachment.id} ({attachment.state})",
+                f"{source_label} \u2192 transit gateway {target_label}",
+                _describe(tally),
+            ]
+        )
+        edges.append(
+            HubEdge(
+                number=number,
+                attachment_id=attachment.id,
+                transit_gateway_id=attachment.transit_gateway_id,
+                state=attachment.state,
+                status_class=status_class,
+                source=source,
+                target=target,
+                source_label=source_label,
+                target_label=target_label,
+                **_geometry(geometry),
+                findings=tally.total if tally else 0,
+                severity=tally.worst if tally else None,
+                colour=colour,
+                line=line,
                 tooltip=tooltip,
             )
         )
