@@ -36,6 +36,7 @@ NO_ROUTE = "no-route"  # a VPC route table has no route for it: dropped
 HUB_NO_ROUTE = "tgw-no-route"  # the transit gateway route table has no route for it: dropped
 BLACKHOLE = "blackhole"  # a blackhole route, or a route to something gone: dropped
 BOUNDARY = "boundary"  # what comes next was not read by this audit: unknown beyond here
+UNDETERMINED = "undetermined"  # AWS picks among tied prefix-list routes at random
 LOOP = "loop"
 # Any other end is the kind of the target reached: nat-gateway, internet-gateway, vpc-endpoint,
 # vpc-peering-connection, vpn-gateway, network-interface, instance, or for transit gateway
@@ -195,7 +196,10 @@ class Paths:
                 table.id, table.account_id, table.region, route.destination, route.target_id
             )
             here = (*steps, step)
-            if route.state == "blackhole":
+            if hop.undetermined:
+                tied = ", ".join(f"{r.destination} -> {r.target_id}" for r in hop.candidates)
+                yield Path(hop.destination, here, UNDETERMINED, table.id, f"tied routes: {tied}")
+            elif route.state == "blackhole":
                 yield Path(hop.destination, here, BLACKHOLE, route.target_id, "route is blackhole")
             elif route.target_type == "local":
                 yield Path(hop.destination, here, DELIVERED, table.vpc_id)

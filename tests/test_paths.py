@@ -7,10 +7,10 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.model import TransitGatewayRoute
+from auditor.model import PrefixList, TransitGatewayRoute
 from auditor.net import Topology, collapse, network
-from auditor.paths import BLACKHOLE, BOUNDARY, DELIVERED, HUB_NO_ROUTE, Path, paths
-from tests.builders import S3_CIDRS, A, snapshot
+from auditor.paths import BLACKHOLE, BOUNDARY, DELIVERED, HUB_NO_ROUTE, UNDETERMINED, Path, paths
+from tests.builders import R1, S3_CIDRS, A, B, route, s3_prefix_list, snapshot
 from tests.hub import hub_estate, hub_route, hub_table, tgw
 
 
@@ -126,7 +126,7 @@ def test_hub_lookup_picks_the_longest_prefix_then_static_for_every_address(
     destination = ipaddress.ip_network((start & ~((1 << (32 - length)) - 1), length))
     pieces = paths(topo).hub_lookup(table, destination)
     assert collapse(net for net, _ in pieces) == [destination]  # every address once
-    for net, route in pieces:
+    for net, picked in pieces:
         for address in (net.network_address, net.broadcast_address):
             containing = [r for r in routes if address in ipaddress.ip_network(r.destination)]
             best = max(
@@ -138,7 +138,21 @@ def test_hub_lookup_picks_the_longest_prefix_then_static_for_every_address(
                 default=None,
             )
             if best is None:
-                assert route is None
+                assert picked is None
             else:
-                assert route is not None
-                assert (route.destination, route.route_type) == (best.destination, best.route_type)
+                assert picked is not None
+                assert (picked.destination, picked.route_type) == (
+                    best.destination,
+                    best.route_type,
+                )
+
+
+def test_tied_prefix_list_routes_end_the_path_undetermined() -> None:
+    items = hub_estate()
+    spoke = next(i for i in items if getattr(i, "id", "") == "rtb-spoke2")
+    spoke.routes.append(route("pl-cust", "tgw-1"))
+    items.append(PrefixList("pl-cust", R1, "corp", B, ["52.216.0.0/15"]))
+    items.append(s3_prefix_list())
+    (path, *_) = walk(items, "rtb-spoke2", "52.216.0.0/15")
+    assert path.end == UNDETERMINED
+    assert "vpce-spoke2" in path.detail and "tgw-1" in path.detail

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.model import Endpoint, Finding, Route, RouteTable, Snapshot, Subnet
+from auditor.model import Endpoint, Finding, PrefixList, Route, RouteTable, Snapshot, Subnet
 from auditor.rules import run_rules
 from tests.builders import (
     R1,
@@ -372,3 +372,37 @@ def test_nat_instance_routes_are_not_reported_no_nat_gateway_charge(target: str)
     )
     assert s3_findings(snap) == []
     assert run_rules(snap, only=["dynamodb-egress-via-nat"]) == []
+
+
+# --- ties AWS settles at random ---
+
+
+def customer_list(*cidrs: str) -> PrefixList:
+    return PrefixList("pl-cust", R1, "corp-egress", A, list(cidrs))
+
+
+def test_customer_prefix_list_tied_with_the_endpoints_gives_no_verdict() -> None:
+    # Both prefix-list routes hold 52.216.0.0/15: AWS picks one at random (VPC user guide,
+    # Route priority), so the snapshot cannot say the traffic goes through the NAT gateway.
+    snap = private_vpc(
+        nat_table(route(S3_PL, "vpce-gw"), route("pl-cust", "nat-1")),
+        s3_endpoint("vpce-gw", "vpc-1", "rtb-priv"),
+        s3_prefix_list(),
+        customer_list("52.216.0.0/15"),
+    )
+    assert s3_findings(snap) == []
+
+
+def test_definite_nat_traffic_is_reported_with_the_tied_ranges_named() -> None:
+    snap = private_vpc(
+        nat_table(route(S3_PL, "vpce-gw"), route("pl-cust", "nat-1"), route("3.5.0.0/20", "nat-1")),
+        s3_endpoint("vpce-gw", "vpc-1", "rtb-priv"),
+        s3_prefix_list(),
+        customer_list("52.216.0.0/15"),
+    )
+    (finding,) = s3_findings(snap)
+    assert finding.evidence["routes_used"] == [
+        {"destination": "3.5.0.0/20", "target": "nat-1", "state": "active"}
+    ]
+    (tied,) = finding.evidence["undetermined"]  # type: ignore[misc]
+    assert tied["destination"] == "52.216.0.0/15"

@@ -38,11 +38,27 @@ def carries(topo: Topology, route: Route) -> bool:
 
 
 def nat_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list[Hop]:
+    """Pieces the table surely sends to a working NAT gateway. A piece AWS settles at random
+    among tied prefix-list routes (e.g. a customer list holding S3 ranges to a NAT gateway beside
+    the endpoint's) is not counted: `undetermined_hops` names those."""
     return [
         hop
         for dest in networks(destinations)
         for hop in topo.lookup(table, dest)
-        if hop.route and hop.route.target_type == "nat-gateway" and carries(topo, hop.route)
+        if hop.route
+        and not hop.undetermined
+        and hop.route.target_type == "nat-gateway"
+        and carries(topo, hop.route)
+    ]
+
+
+def undetermined_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list[Hop]:
+    """Pieces where one of the tied routes AWS picks among goes to a NAT gateway."""
+    return [
+        hop
+        for dest in networks(destinations)
+        for hop in topo.lookup(table, dest)
+        if hop.undetermined and any(r.target_type == "nat-gateway" for r in hop.candidates)
     ]
 
 
@@ -222,6 +238,7 @@ class ServiceCheck:
             saving,
             hub_ways=tuple(hub_paths),
             evidence={
+                **undetermined_evidence(self.topo, table, ranges or [ANYWHERE]),
                 "prefix_list": self.plist.id
                 if self.plist
                 else f"{self.service_name} (not collected)",
@@ -321,6 +338,28 @@ class ServiceCheck:
             },
             detail=detail,
         )
+
+
+def undetermined_evidence(
+    topo: Topology, table: RouteTable, destinations: list[str]
+) -> dict[str, object]:
+    """Ranges whose route AWS picks at random among tied prefix-list routes: no verdict there."""
+    hops = undetermined_hops(topo, table, destinations)
+    if not hops:
+        return {}
+    return {
+        "undetermined": [
+            {
+                "destination": str(hop.destination),
+                "tied_routes": [f"{r.destination} -> {r.target_id}" for r in hop.candidates],
+            }
+            for hop in hops[:10]
+        ],
+        "undetermined_note": (
+            "AWS picks one of tied prefix-list routes at random (VPC user guide, Route priority): "
+            "not counted as NAT traffic"
+        ),
+    }
 
 
 def path_evidence(hub: list[Path], limit: int = 5) -> list[dict[str, object]]:

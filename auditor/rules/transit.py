@@ -429,7 +429,7 @@ def route_missing(topo: Topology) -> Iterator[Finding]:
             )
             if not gaps:
                 continue
-            sent = topo.resolve_to(table, [destination], tgw_id)
+            sent = topo.sends(table, [destination], tgw_id).surely
             uncovered = intersect(gaps, sent)
             if not uncovered:
                 continue
@@ -568,7 +568,7 @@ def source_groups(topo: Topology) -> list[SourceGroup]:
             net
             for t, d in hub_routes(tables[0])
             if t == tgw_id
-            for net in topo.resolve_to(tables[0], [d], tgw_id)
+            for net in topo.sends(tables[0], [d], tgw_id).surely
         ]
         # The representative's own VPC is carved out by its local route: add it back, as the
         # group's other tables send it to the hub.
