@@ -319,7 +319,7 @@ class TransitGatewayRoute:
 
 @dataclass
 class TransitGatewayRouteTable:
-    """A TGW route table with its associations, propagations and routes (readable only by the
+    """A TGW route table with its associations and routes (readable only by the
     transit gateway's owner). `routes_complete` is False when the routes could not all be read;
     the reason is then a coverage note, and rules must not treat a missing route as proof."""
 
@@ -331,7 +331,6 @@ class TransitGatewayRouteTable:
     default_association: bool = False
     default_propagation: bool = False
     associations: list[str] = field(default_factory=list)  # attachment ids
-    propagations: list[str] = field(default_factory=list)  # attachment ids
     routes: list[TransitGatewayRoute] = field(default_factory=list)
     routes_complete: bool = True
     tags: Tags = field(default_factory=dict)

@@ -117,13 +117,9 @@ PER_RESOURCE = {
     "ec2:GetManagedPrefixListEntries": "1 per referenced non-AWS prefix list",
     "ec2:DescribeVpcEndpointServices": "1 per account-region with endpoints (200 services a call)",
 }
-# Calls per route table of the transit gateways an account-region owns (each API takes one
+# Calls per route table of the transit gateways an account-region owns (the API takes one
 # table), counted apart: they depend on the transit gateways, not on the VPCs.
-PER_TGW_ROUTE_TABLE = {
-    "ec2:GetTransitGatewayRouteTableAssociations",
-    "ec2:GetTransitGatewayRouteTablePropagations",
-    "ec2:SearchTransitGatewayRoutes",
-}
+PER_TGW_ROUTE_TABLE = {"ec2:SearchTransitGatewayRoutes"}
 PER_REGION = {"ec2:DescribePrefixLists"}  # once per region in each collector process
 RAM_CALLS = "ram:"  # RAM's REST calls, which the server counts without an action name
 ORG_PROJECTION = (200, 17)  # accounts x regions for the projection

@@ -276,7 +276,7 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
             )  # fmt: skip
             spokes = TransitGatewayRouteTable(
                 f"tgw-rtb-s{r}{k}", network_account, region, tgw_id,
-                associations=[], propagations=[eg_attach],
+                associations=[],
                 routes=[TransitGatewayRoute("static", destination_cidr="0.0.0.0/0", attachment_ids=[eg_attach])],
             )  # fmt: skip
             back = TransitGatewayRouteTable(
@@ -356,7 +356,6 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
             )
         )  # fmt: skip
         spokes.associations.append(attach)
-        back.propagations.append(attach)
         spoke_route = TransitGatewayRoute(
             "propagated", destination_cidr=cidr, attachment_ids=[attach]
         )

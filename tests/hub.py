@@ -65,7 +65,6 @@ def hub_table(
     id: str,
     *routes: TransitGatewayRoute,
     associations: tuple[str, ...] = (),
-    propagations: tuple[str, ...] = (),
     tgw_id: str = "tgw-1",
     account: str = A,
 ) -> TransitGatewayRouteTable:
@@ -75,7 +74,6 @@ def hub_table(
         R1,
         tgw_id,
         associations=list(associations),
-        propagations=list(propagations),
         routes=list(routes),
     )
 
@@ -146,13 +144,11 @@ def hub_estate(*, spoke2_endpoints: bool = True) -> list[Any]:
             hub_route("0.0.0.0/0", "tgw-attach-egress"),
             hub_route("10.100.0.0/16", "tgw-attach-egress", kind="propagated"),
             associations=("tgw-attach-spoke1", "tgw-attach-spoke2"),
-            propagations=("tgw-attach-egress",),
         ),
         hub_table(
             "tgw-rtb-egress",
             hub_route("10.1.0.0/16", "tgw-attach-spoke1", kind="propagated"),
             hub_route("10.2.0.0/16", "tgw-attach-spoke2", kind="propagated"),
             associations=("tgw-attach-egress",),
-            propagations=("tgw-attach-spoke1", "tgw-attach-spoke2"),
         ),
     ]

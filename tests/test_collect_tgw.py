@@ -148,7 +148,6 @@ def test_hub_with_options_attachments_tables_and_routes(aws_tgw: MotoServer) -> 
     rt = one(snap.transit_gateway_route_tables, table)
     assert (rt.account_id, rt.transit_gateway_id, rt.default_association) == (A, tgw_id, False)
     assert sorted(rt.associations) == sorted([spoke_att, egress_att])
-    assert rt.propagations == [spoke_att]
     assert rt.routes_complete
     routes = {r.destination: r for r in rt.routes}
     assert set(routes) == {"0.0.0.0/0", "10.9.0.0/16", "10.1.0.0/16"}

@@ -9,8 +9,9 @@ this audit does not read, and the entries of each referenced prefix list that is
 service list. None of these four APIs takes more than one resource at a time. Besides them,
 once per account-region: which services support endpoint policies (DescribeVpcEndpointServices,
 for the services of the account-region's endpoints) and who the transit gateways it owns are shared with
-(AWS RAM); and three calls per route table of those transit gateways: its associations,
-propagations and routes (only the owner may read them; the APIs take one table at a time).
+(AWS RAM); and one SearchTransitGatewayRoutes per route table of those transit gateways (only
+the owner may read them; the API takes one table at a time). A table's associations come from
+its attachments' Association, read with the attachments.
 The calls of one round do not depend on each other; `run` decides how many go at once.
 
 A failed call fails the account-region, except the reads that only add detail (the DNS flags,
@@ -200,8 +201,11 @@ def read_region(
     if own_tgws and ram is not None:
         shares = partial(tgw_shares, ram, [t.id for t in own_tgws])
         second.append(Read(own_tgws, shares, set_shared_with, unknown=SHARING_SUBJECT))
-    for table in view.transit_gateway_route_tables:
-        second += tgw_route_table_reads(ec2, table)
+    associate_from_attachments(view)
+    second += [
+        Read(table, partial(tgw_routes, ec2, table.id), set_routes)
+        for table in view.transit_gateway_route_tables
+    ]
     note(view, account_id, region, run_reads(run, second))
 
     # Last round, only where the API is offered: the other VPCs' stale groups.
@@ -427,33 +431,14 @@ def set_shared_with(tgws: list[TransitGateway], shares: dict[str, list[str]] | N
         tgw.shared_with = None if shares is None else shares.get(tgw.id, [])
 
 
-def tgw_route_table_reads(ec2: Any, table: TransitGatewayRouteTable) -> list[Read]:
-    """The three reads of one transit gateway route table (each API takes one table)."""
-    return [
-        Read(
-            table,
-            partial(tgw_table_attachments, ec2, table.id, *TABLE_ASSOCIATIONS),
-            setter("associations"),
-        ),
-        Read(
-            table,
-            partial(tgw_table_attachments, ec2, table.id, *TABLE_PROPAGATIONS),
-            setter("propagations"),
-        ),
-        Read(table, partial(tgw_routes, ec2, table.id), set_routes),
-    ]
-
-
-def tgw_table_attachments(
-    ec2: Any, table_id: str, operation: str, key: str, ended: str
-) -> list[str]:
-    """The attachments associated with, or propagating to, one TGW route table (by id), but
-    those whose association or propagation has ended (state `ended`)."""
-    return [
-        a["TransitGatewayAttachmentId"]
-        for a in paginate(ec2, operation, key, TransitGatewayRouteTableId=table_id)
-        if a.get("TransitGatewayAttachmentId") and a.get("State") != ended
-    ]
+def associate_from_attachments(view: Snapshot) -> None:
+    """Each owned route table's associations, from its attachments' Association (which
+    DescribeTransitGatewayAttachments returns): no per-table call needed."""
+    tables = {t.id: t for t in view.transit_gateway_route_tables}
+    for attachment in view.transit_gateway_attachments:
+        table = tables.get(attachment.association_route_table_id or "")
+        if table is not None:
+            table.associations.append(attachment.id)
 
 
 def tgw_routes(ec2: Any, table_id: str) -> tuple[list[TransitGatewayRoute], bool]:
@@ -956,17 +941,6 @@ ATTACHMENT_DETAIL_CALLS = (
         "describe_transit_gateway_peering_attachments",
         "TransitGatewayPeeringAttachments",
     ),
-)
-# A TGW route table's associations and propagations: operation, list key, the ended state.
-TABLE_ASSOCIATIONS = (
-    "get_transit_gateway_route_table_associations",
-    "Associations",
-    "disassociated",
-)
-TABLE_PROPAGATIONS = (
-    "get_transit_gateway_route_table_propagations",
-    "TransitGatewayRouteTablePropagations",
-    "disabled",
 )
 # SearchTransitGatewayRoutes needs a filter: every route but the system's.
 ROUTE_TYPES = [{"Name": "type", "Values": ["static", "propagated"]}]

@@ -95,8 +95,6 @@ READ_ONLY_OPERATIONS = frozenset(
         "ec2:DescribeTransitGatewayVpcAttachments",
         "ec2:DescribeTransitGatewayPeeringAttachments",
         "ec2:DescribeTransitGatewayRouteTables",
-        "ec2:GetTransitGatewayRouteTableAssociations",
-        "ec2:GetTransitGatewayRouteTablePropagations",
         "ec2:SearchTransitGatewayRoutes",
         "ec2:DescribeVpcEndpointServices",
         "ram:GetResourceShareAssociations",
