@@ -27,7 +27,7 @@ import pytest
 from auditor.model import InternetGateway, NatGateway, Snapshot
 from auditor.report import render_html
 from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
-from tests.test_report_template import large_report, sample_report
+from tests.test_report_template import hub_report, hub_snapshot, large_report, sample_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -389,4 +389,66 @@ def test_large_report_stays_usable(browser: Chromium, tmp_path: Path) -> None:
     browser.js("document.getElementById('f-clear').click()")
     assert browser.js("document.querySelectorAll('details.rule-group[open]').length") == 0
     assert browser.js("document.querySelectorAll('article.finding:not([hidden])').length") == 1600
+    assert browser.errors() == []
+
+
+@pytest.fixture(scope="module")
+def hub_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/hub.py's estate with findings on an attachment, a hub route table and spokes."""
+    path = tmp_path_factory.mktemp("hub") / "hub.html"
+    path.write_text(render_html(hub_report(), hub_snapshot()), encoding="utf-8")
+    return path
+
+
+def click_map(filter_value: str) -> str:
+    """Click the map element that selects `filter_value`, as a person would."""
+    return f"""document.querySelector('#map a[data-filter="{filter_value}"]').dispatchEvent(
+        new MouseEvent('click', {{bubbles: true, cancelable: true}}))"""
+
+
+def test_hub_findings_are_selectable_on_the_map_like_peering_ones(
+    browser: Chromium, hub_page: Path, tmp_path: Path
+) -> None:
+    browser.open(hub_page.as_uri())
+    everything = browser.js(VISIBLE)
+    assert len(everything) == 4
+    assert browser.js("document.querySelectorAll('#map svg.topo .node.hub').length") == 2
+    assert browser.js("document.querySelectorAll('#map svg.topo path.hub-edge').length") == 3
+    # The pending attachment with a medium finding: its line and marker take the colour.
+    marker = '#map a[data-filter="tgw-attach-spoke2"] .marker'
+    assert browser.js(f"document.querySelector('{marker}').classList.contains('c-medium')")
+    assert (
+        browser.js(f"getComputedStyle(document.querySelector('{marker} rect')).stroke")
+        == "rgb(194, 81, 0)"
+    )  # --medium
+
+    # Selecting the attachment's marker lists its finding, and the path that enters the hub
+    # by it (a search for its id, as for a peering).
+    browser.js(click_map("tgw-attach-spoke2"))
+    assert browser.js("document.getElementById('f-text').value") == "tgw-attach-spoke2"
+    assert browser.js(VISIBLE) == ["medium:f-1000000000000001", "high:f-1000000000000002"]
+    browser.js(click_map("tgw-attach-spoke1"))
+    assert browser.js(VISIBLE) == ["medium:f-1000000000000003"]
+
+    # Selecting the hub lists what involves the transit gateway: the attachment, its route
+    # table, the S3 path through it; not the egress VPC's dead internet route.
+    browser.js(click_map("tgw-1"))
+    assert browser.js("document.getElementById('f-text').value") == "tgw-1"
+    assert browser.js(VISIBLE) == [
+        "medium:f-1000000000000001",
+        "high:f-1000000000000002",
+        "medium:f-1000000000000003",
+    ]
+
+    # Hops read as a numbered table in the page.
+    steps = browser.js(
+        "[...document.querySelectorAll('#f-1000000000000002 table.hops')[0].rows]"
+        ".slice(1).map(r => r.cells[0].textContent + ' ' + r.cells[1].textContent)"
+    )
+    assert steps == ["1 rtb-spoke2", "2 tgw-rtb-spokes", "3 rtb-eg-tgw"]
+
+    browser.js("document.getElementById('f-clear').click()")
+    assert browser.js(VISIBLE) == everything
+    shot = browser.screenshot(tmp_path / "hub.png")
+    print(f"\nscreenshot: {shot}")
     assert browser.errors() == []

@@ -22,6 +22,7 @@ import pytest
 from auditor.model import NatGateway, Snapshot
 from auditor.report.topology import TopologyMap, build_topology
 from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
+from tests.hub import hub_estate
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -659,3 +660,225 @@ def test_group_limit_note_counts_what_is_left() -> None:
     assert out.count("<article ") == 200
     assert "250 more findings of this rule not shown here" in out
     assert "the first 200 of 450" in out
+
+
+# --- transit gateway hubs and path evidence ---
+
+HUB_ACCOUNT = A  # tests/hub.py: owns tgw-1, the egress VPC and spoke1; spoke2 is in B
+
+
+def path(destination: str, *hops: tuple[str, ...], ends_at: str) -> dict[str, Any]:
+    """A path as auditor/paths.py writes it: hops of (table, route, target[, entered_by])."""
+    rows = [
+        dict(zip(("table", "route", "target", "entered_by"), hop, strict=False)) for hop in hops
+    ]
+    return {"destination": destination, "hops": rows, "ends_at": ends_at}
+
+
+def hub_findings() -> list[dict[str, Any]]:
+    """Findings of tests/hub.py's estate: one on an attachment, one on a hub route table with
+    its forward and return paths, one on a spoke whose S3 traffic crosses the hub, one on a
+    VPC table that has nothing to do with the hub."""
+    base = {"account_id": HUB_ACCOUNT, "region": R1, "suppressed": False}
+    base |= {"suppression_reason": None, "suppression_expires": None}
+    return [
+        {
+            **base,
+            "id": "1000000000000001",
+            "rule_id": "tgw-attachment-pending-acceptance",
+            "severity": "medium",
+            "title": "Transit gateway attachment waiting for acceptance",
+            "resource_type": "transit-gateway-attachment",
+            "resource_id": "tgw-attach-spoke2",
+            "vpc_id": "vpc-spoke2",
+            "message": "The attachment of spoke2 to transit gateway tgw-1 waits for acceptance.",
+            "remediation": "Accept it in the owner account.",
+            "evidence": {"transit_gateway": "tgw-1", "state": "pendingAcceptance"},
+        },
+        {
+            **base,
+            "id": "1000000000000002",
+            "rule_id": "tgw-missing-return-route",
+            "severity": "high",
+            "title": "Traffic reaches a VPC through a hub but has no route back",
+            "resource_type": "route-table",
+            "resource_id": "tgw-rtb-egress",
+            "vpc_id": "vpc-egress",
+            "message": "spoke2 reaches egress through transit gateway tgw-1; no way back.",
+            "remediation": "Add a route back in tgw-rtb-egress.",
+            "evidence": {
+                "forward": path(
+                    "10.100.255.0/28",
+                    ("rtb-spoke2", "0.0.0.0/0", "tgw-1"),
+                    ("tgw-rtb-spokes", "10.100.0.0/16", "tgw-attach-egress", "tgw-attach-spoke2"),
+                    ("rtb-eg-tgw", "10.100.0.0/16", "local"),
+                    ends_at="delivered vpc-egress",
+                ),
+                "return": [
+                    path(
+                        "10.2.1.0/24",
+                        ("rtb-eg-tgw", "10.0.0.0/8", "tgw-1"),
+                        ("tgw-rtb-egress", "no route", "", "tgw-attach-egress"),
+                        ends_at="tgw-no-route tgw-rtb-egress",
+                    )
+                ],
+                "source_table": "rtb-spoke2",
+            },
+        },
+        {
+            **base,
+            "id": "1000000000000003",
+            "rule_id": "s3-egress-via-nat",
+            "severity": "medium",
+            "title": "S3 traffic leaves through a NAT gateway",
+            "resource_type": "route-table",
+            "resource_id": "rtb-spoke1",
+            "vpc_id": "vpc-spoke1",
+            "message": "S3 traffic from rtb-spoke1 ends at the egress VPC's NAT gateway.",
+            "remediation": "Add an S3 gateway endpoint to vpc-spoke1.",
+            "evidence": {
+                "paths": [
+                    path(
+                        "pl-63a5400a",
+                        ("rtb-spoke1", "0.0.0.0/0", "tgw-1"),
+                        ("tgw-rtb-spokes", "0.0.0.0/0", "tgw-attach-egress", "tgw-attach-spoke1"),
+                        ("rtb-eg-tgw", "0.0.0.0/0", XSS_SCRIPT),
+                        ends_at="nat-gateway nat-eg",
+                    )
+                ]
+            },
+        },
+        {
+            **base,
+            "id": "1000000000000004",
+            "rule_id": "route-dead-target",
+            "severity": "high",
+            "title": "Route points at a target that is gone or unusable",
+            "resource_type": "route-table",
+            "resource_id": "rtb-eg-pub",
+            "vpc_id": "vpc-egress",
+            "message": "Route table rtb-eg-pub sends 0.0.0.0/0 to igw-eg, which no longer exists.",
+            "remediation": "Point the route at a working internet gateway.",
+            "evidence": {"destination": "0.0.0.0/0", "target": "igw-eg"},
+        },
+    ]
+
+
+def hub_report() -> dict[str, Any]:
+    report = all_ok(sample_report())
+    findings = hub_findings()
+    report["findings"] = findings
+    report["scope"]["accounts"] = [A, B]
+    report["coverage"] = [
+        {"account_id": account, "region": R1, "status": "ok", "error": None} for account in (A, B)
+    ]
+    report["summary"].update(
+        total=len(findings),
+        by_severity={"critical": 0, "high": 2, "medium": 2, "low": 0, "info": 0},
+        by_rule={f["rule_id"]: 1 for f in findings},
+        by_account={A: len(findings)},
+        coverage={"ok": 2, "error": 0},
+    )
+    return report
+
+
+def hub_snapshot() -> Snapshot:
+    """tests/hub.py's estate, spoke2's attachment waiting for acceptance."""
+    snap = snapshot(*hub_estate())
+    for attachment in snap.transit_gateway_attachments:
+        if attachment.id == "tgw-attach-spoke2":
+            attachment.state = "pendingAcceptance"
+    return snap
+
+
+def test_hub_report_matches_schema(validator: jsonschema.Draft202012Validator) -> None:
+    assert list(validator.iter_errors(hub_report())) == []
+
+
+def test_path_hops_render_as_numbered_tables() -> None:
+    out = render(hub_report())
+    tables = re.findall(r'<table class="ev-table hops">.*?</table>', out, re.S)
+    assert len(tables) == 3  # forward, return and the S3 path
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", tables[0])
+    assert heads == ["Step", "Route table", "Route", "Target", "Entered by"]
+    rows = re.findall(r"<tr>(.*?)</tr>", tables[0], re.S)[1:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    dash = '<span class="null">&mdash;</span>'
+    assert cells == [
+        ["1", "rtb-spoke2", "0.0.0.0/0", "tgw-1", dash],
+        ["2", "tgw-rtb-spokes", "10.100.0.0/16", "tgw-attach-egress", "tgw-attach-spoke2"],
+        ["3", "rtb-eg-tgw", "10.100.0.0/16", "local", dash],
+    ]
+    # No route: the empty target is a dash, not "(empty string)"; the path's end follows.
+    back = re.findall(r"<tr>(.*?)</tr>", tables[1], re.S)[2]
+    assert re.findall(r"<td[^>]*>(.*?)</td>", back) == [
+        "2",
+        "tgw-rtb-egress",
+        "no route",
+        dash,
+        "tgw-attach-egress",
+    ]
+    ev = out[out.index('id="f-1000000000000002"') :]
+    assert (
+        ev.index("10.100.255.0/28")
+        < ev.index('class="ev-table hops"')
+        < ev.index("delivered vpc-egress")
+    )
+    # Values stay text.
+    assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in tables[2]
+    assert "'table':" not in out and "&#39;table&#39;" not in out  # never a dict's repr
+
+
+def test_hops_with_unknown_keys_keep_them_in_extra_columns() -> None:
+    report = hub_report()
+    hops = report["findings"][2]["evidence"]["paths"][0]["hops"]
+    hops[0]["alternatives"] = ["vpce-1", "nat-2"]
+    out = render(report)
+    table = re.findall(r'<table class="ev-table hops">.*?</table>', out, re.S)[2]
+    assert re.findall(r"<th[^>]*>([^<]*)</th>", table)[-1] == "alternatives"
+    assert "<code>vpce-1</code>, <code>nat-2</code>" in table
+
+
+def test_map_draws_transit_gateway_hubs_selectable_like_peerings() -> None:
+    report = hub_report()
+    topology = build_topology(hub_snapshot(), report["findings"])
+    out = render(report, topology=topology)
+    section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
+    assert section.count('class="node hub') == 2  # in A's map and in B's, owned by A
+    assert section.count('<path class="edge hub-edge') == 3
+    assert section.count('class="marker hub-marker') == 3
+    assert "transit gateway (hub)" in section  # the legend
+    assert "1 transit gateway &middot;" in section  # the map headers
+    assert f"owner {A} \u00b7 shared" in section
+    tags = Elements(section).tags
+    filters = [attrs["data-filter"] for _, attrs in tags if "data-filter" in attrs]
+    for target in ("tgw-1", "tgw-attach-egress", "tgw-attach-spoke1", "tgw-attach-spoke2"):
+        assert target in filters
+    # spoke2's attachment is pending (dotted) but its finding, medium, colours it (dashed); the
+    # hub nodes carry the hub route table's high finding.
+    pending = next(
+        attrs["class"]
+        for tag, attrs in tags
+        if tag == "path"
+        and "hub-edge" in (attrs.get("class") or "")
+        and "c-medium" in attrs["class"]
+    )
+    assert "l-dashed" in pending
+    hubs = [
+        attrs["class"]
+        for tag, attrs in tags
+        if tag == "g" and "hub" in (attrs.get("class") or "").split()
+    ]
+    assert hubs == ["node hub sev-high", "node hub sev-high"]
+    assert section.count('class="ev-table peer-table attachment-table"') == 2
+    assert '<span class="status-pill st-pending">pendingAcceptance</span>' in section
+    # The filter script is the same: the CSP hash still holds.
+    assert our_script(out) == our_script(render(sample_report()))
+
+
+def test_peering_maps_carry_no_hub_markup() -> None:
+    report = sample_report()
+    out = render(report, topology=build_topology(map_estate(), report["findings"]))
+    section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
+    for text in ("hub", "transit gateway", "attachment"):
+        assert text not in section

@@ -10,9 +10,17 @@ from typing import Any
 
 import pytest
 
-from auditor.model import Endpoint, InternetGateway, NatGateway, Snapshot, Vpc
-from auditor.report.topology import Edge, Group, Node, TopologyMap, build_topology
+from auditor.model import (
+    Endpoint,
+    InternetGateway,
+    NatGateway,
+    Snapshot,
+    TransitGatewayAttachment,
+    Vpc,
+)
+from auditor.report.topology import Edge, Group, HubEdge, Node, TopologyMap, build_topology
 from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
+from tests.hub import attachment, hub_estate, spoke, tgw
 
 C = "333333333333"
 
@@ -323,3 +331,258 @@ def test_past_the_map_cap_the_worst_account_regions_are_drawn_the_rest_listed() 
     assert [g.anchor for g in topo.groups] == ["map-1", "map-2", "map-3", "map-4"]
     assert (topo.undrawn[1].findings, topo.undrawn[1].severity) == (1, "low")
     assert len(build_topology(snapshot(*vpcs), findings, max_maps=4).drawn) == 4
+
+
+# --- transit gateways ---
+
+
+def hub_snapshot(**states: str) -> Snapshot:
+    """tests/hub.py's estate (tgw-1 owned by A; egress and spoke1 in A, spoke2 in B), with
+    attachment states overridden by attachment id."""
+    snap = snapshot(*hub_estate())
+    for a in snap.transit_gateway_attachments:
+        a.state = states.get(a.id, a.state)
+    return snap
+
+
+def hub_finding(resource_id: str, severity: str, vpc_id: str | None = None) -> dict[str, Any]:
+    return finding(resource_id, severity, vpc_id=vpc_id, region=R1, resource_type="transit")
+
+
+def hub_edge(g: Group, attachment_id: str) -> HubEdge:
+    return next(e for e in g.hub_edges if e.attachment_id == attachment_id)
+
+
+def assert_drawn_apart(g: Group) -> None:
+    """Boxes do not overlap, stay on the canvas, and every line starts and ends on its boxes."""
+    for a, b in itertools.combinations(g.nodes, 2):
+        assert (
+            a.x + a.width <= b.x
+            or b.x + b.width <= a.x
+            or a.y + a.height <= b.y
+            or b.y + b.height <= a.y
+        ), (a.key, b.key)
+    boxes = {n.key: n for n in g.nodes}
+    for line in [*g.edges, *g.hub_edges]:
+        for (x, y), key in (((line.x1, line.y1), line.source), ((line.x2, line.y2), line.target)):
+            box = boxes[key]
+            on_x = abs(x - box.x) < 0.2 or abs(x - box.x - box.width) < 0.2
+            on_y = abs(y - box.y) < 0.2 or abs(y - box.y - box.height) < 0.2
+            assert on_x or on_y, key
+        assert 0 <= line.mx <= g.width and 0 <= line.my <= g.height
+
+
+def test_each_account_region_draws_the_hub_its_vpcs_attach_to() -> None:
+    topo = build_topology(hub_snapshot(), [])
+    assert topo.transit_gateway_count == 1
+    home, partner = group(topo, A, R1), group(topo, B, R1)
+    for g, attached in ((home, {"vpc-egress", "vpc-spoke1"}), (partner, {"vpc-spoke2"})):
+        (hub,) = g.hub_nodes
+        assert (hub.key, hub.kind, hub.transit_gateway_id, hub.title) == (
+            "hub:tgw-1",
+            "hub",
+            "tgw-1",
+            "tgw-1",
+        )
+        assert g.transit_gateway_count == 1
+        # One line per attached VPC of the group, from its box to the hub.
+        assert sorted(e.source for e in g.hub_edges) == sorted(attached)
+        assert {e.target for e in g.hub_edges} == {"hub:tgw-1"}
+        assert all(e.status_class == "active" and e.line == "solid" for e in g.hub_edges)
+        assert_drawn_apart(g)
+    # Owner and attachment count; the owner is another account for B's map, still drawn there.
+    assert node(home, "hub:tgw-1").lines == ("transit gateway", f"owner {A}", "3 attachments")
+    assert node(partner, "hub:tgw-1").lines[1] == f"owner {A} \u00b7 shared"
+    assert "shared with this one" in node(partner, "hub:tgw-1").tooltip
+    edge_ = hub_edge(partner, "tgw-attach-spoke2")
+    assert (edge_.number, edge_.source_label, edge_.target_label) == (
+        1,
+        "spoke2 (vpc-spoke2)",
+        "tgw-1",
+    )
+    # Hubs sit next to their VPCs.
+    hub = node(home, "hub:tgw-1")
+    for vpc_id in ("vpc-egress", "vpc-spoke1"):
+        spoke = node(home, vpc_id)
+        assert abs(spoke.x - hub.x) <= hub.width + 48 and abs(spoke.y - hub.y) <= spoke.height + 56
+
+
+def test_attachment_lines_are_numbered_after_the_peerings() -> None:
+    snap = hub_snapshot()
+    snap.peerings.append(peering("pcx-1", side("vpc-spoke1"), side("vpc-egress")))
+    home = group(build_topology(snap, []), A, R1)
+    assert [e.number for e in home.edges] == [1]
+    assert [(e.number, e.attachment_id) for e in home.hub_edges] == [
+        (2, "tgw-attach-egress"),
+        (3, "tgw-attach-spoke1"),
+    ]
+    assert home.peering_count == 1
+    assert_drawn_apart(home)
+
+
+@pytest.mark.parametrize(
+    ("state", "status_class", "colour"),
+    [
+        ("pendingAcceptance", "pending", "status-pending"),
+        ("deleted", "other", "status-other"),
+        ("failed", "other", "status-other"),
+        ("modifying", "active", "status-active"),
+    ],
+)
+def test_attachment_state_shows_on_its_line_like_a_peering_status(
+    state: str, status_class: str, colour: str
+) -> None:
+    topo = build_topology(hub_snapshot(**{"tgw-attach-spoke2": state}), [])
+    line = hub_edge(group(topo, B, R1), "tgw-attach-spoke2")
+    assert (line.state, line.status_class, line.colour) == (state, status_class, colour)
+    assert line.line == ("solid" if status_class == "active" else "dotted")
+    assert f"tgw-attach-spoke2 ({state})" in line.tooltip
+    assert line.marker_text in (str(line.number), f"{line.number} {state}")
+
+
+def test_gone_attachments_are_not_counted_on_the_hub() -> None:
+    topo = build_topology(hub_snapshot(**{"tgw-attach-spoke2": "deleted"}), [])
+    assert node(group(topo, A, R1), "hub:tgw-1").lines[-1] == "2 attachments"
+    assert len(group(topo, B, R1).hub_edges) == 1  # still drawn, as a gone peering is
+
+
+def test_findings_on_the_hub_colour_its_lines_and_node_not_the_vpc_boxes() -> None:
+    findings = [
+        hub_finding("tgw-attach-spoke1", "medium", vpc_id="vpc-spoke1"),
+        hub_finding("tgw-attach-spoke1", "low", vpc_id="vpc-spoke1"),
+        hub_finding("tgw-attach-egress", "low", vpc_id="vpc-egress"),
+        hub_finding("tgw-rtb-egress", "high", vpc_id="vpc-egress"),  # a hub route table
+        hub_finding("tgw-1", "medium"),  # the transit gateway
+        hub_finding("tgw-attach-spoke2", "critical", vpc_id="vpc-spoke2") | {"suppressed": True},
+        finding("rtb-spoke1", "medium", vpc_id="vpc-spoke1", region=R1),  # a VPC's own table
+    ]
+    topo = build_topology(hub_snapshot(), findings)
+    home, partner = group(topo, A, R1), group(topo, B, R1)
+    spoke1 = hub_edge(home, "tgw-attach-spoke1")
+    assert (spoke1.colour, spoke1.line, spoke1.severity, spoke1.findings) == (
+        "medium",
+        "dashed",
+        "medium",
+        2,
+    )
+    egress = hub_edge(home, "tgw-attach-egress")
+    assert (egress.colour, egress.line, egress.findings) == ("status-active", "solid", 1)
+    assert hub_edge(partner, "tgw-attach-spoke2").findings == 0  # suppressed
+    for g in (home, partner):  # the gateway's and its route tables' findings, in every map
+        hub = node(g, "hub:tgw-1")
+        assert (hub.findings, hub.severity, hub.severity_counts) == (
+            2,
+            "high",
+            (("high", 1), ("medium", 1)),
+        )
+    assert (node(home, "vpc-spoke1").findings, node(home, "vpc-egress").findings) == (1, 0)
+    assert (home.findings, home.severity) == (6, "high")
+    assert (partner.findings, partner.severity) == (2, "high")
+
+
+def test_findings_on_attachments_not_drawn_go_to_the_hub_node() -> None:
+    """A VPN attachment, or a VPC attachment whose VPC is not in the audit, has no line."""
+    snap = hub_snapshot()
+    snap.transit_gateway_attachments.append(
+        TransitGatewayAttachment("tgw-attach-vpn", A, R1, "tgw-1", "vpn", "vpn-1")
+    )
+    snap.transit_gateway_attachments.append(attachment("tgw-attach-far", "vpc-far", owner=C))
+    findings = [hub_finding("tgw-attach-vpn", "high"), hub_finding("tgw-attach-far", "low")]
+    home = group(build_topology(snap, findings), A, R1)
+    hub = node(home, "hub:tgw-1")
+    assert (hub.findings, hub.severity, hub.lines[-1]) == (2, "high", "5 attachments")
+    assert "(4 vpc, 1 vpn)" in hub.tooltip
+    assert len(home.hub_edges) == 2
+
+
+def test_a_hub_owned_outside_the_audit_is_drawn_with_its_owner() -> None:
+    """Only the spoke's account is audited: the gateway itself was not read; its attachment
+    names the owner."""
+    snap = snapshot(*spoke("spoke2", "10.2.0.0/16", B))
+    home = group(build_topology(snap, []), B, R1)
+    (hub,) = home.hub_nodes
+    assert (hub.title, hub.account_id, hub.audited) == ("tgw-1", A, False)
+    assert hub.lines == ("transit gateway", f"owner {A} \u00b7 shared", "1 attachment")
+
+
+def test_a_named_hub_shows_its_name_and_id() -> None:
+    snap = hub_snapshot()
+    snap.transit_gateways[0].tags = {"Name": "core-hub"}
+    hub = node(group(build_topology(snap, []), A, R1), "hub:tgw-1")
+    assert (hub.title, hub.lines[0]) == ("core-hub", "tgw-1")
+    assert hub_edge(group(build_topology(snap, []), B, R1), "tgw-attach-spoke2").target_label == (
+        "core-hub (tgw-1)"
+    )
+
+
+def test_an_attached_default_vpc_is_drawn() -> None:
+    snap = snapshot(
+        Vpc("vpc-default", A, R1, ["172.31.0.0/16"], is_default=True),
+        tgw(),
+        attachment("tgw-attach-d", "vpc-default"),
+    )
+    (g,) = build_topology(snap, []).groups
+    assert g.collapsed_defaults == 0
+    assert [n.key for n in g.vpc_nodes] == ["vpc-default"] and len(g.hub_edges) == 1
+
+
+def test_estates_without_hubs_are_drawn_as_before(topo: TopologyMap) -> None:
+    """A transit gateway no audited VPC is attached to changes nothing on the map."""
+    snap = estate()
+    snap.transit_gateways.append(tgw("tgw-elsewhere"))
+    snap.transit_gateway_attachments.append(
+        attachment("tgw-attach-x", "vpc-not-audited", tgw_id="tgw-elsewhere")
+    )
+    assert build_topology(snap, FINDINGS) == topo
+    assert topo.transit_gateway_count == 0
+    assert all(g.hub_nodes == () and g.hub_edges == () for g in topo.groups)
+    assert all(g.transit_gateway_count == 0 for g in topo.groups)
+
+
+def test_hub_layout_is_deterministic_whatever_the_input_order() -> None:
+    findings = [hub_finding("tgw-attach-spoke1", "high", vpc_id="vpc-spoke1")]
+    first = build_topology(hub_snapshot(), findings)
+    shuffled = hub_snapshot()
+    rng = random.Random(3)
+    for name in ("vpcs", "transit_gateway_attachments", "transit_gateway_route_tables"):
+        rng.shuffle(getattr(shuffled, name))
+    # A second view of the same attachment (seen from the VPC owner's account) is merged.
+    shuffled.transit_gateway_attachments.append(
+        copy.deepcopy(shuffled.transit_gateway_attachments[0])
+    )
+    assert build_topology(shuffled, findings) == first
+
+
+def test_a_hub_with_many_spokes_stays_legible() -> None:
+    spokes = [item for i in range(9) for item in spoke(f"s{i}", f"10.{i + 1}.0.0/16")]
+    topo = build_topology(snapshot(tgw(), *spokes), [])
+    (g,) = topo.groups
+    assert len(g.hub_edges) == 9 and len(g.hub_nodes) == 1
+    assert [e.number for e in g.hub_edges] == list(range(1, 10))
+    assert_drawn_apart(g)
+    hub = node(g, "hub:tgw-1")
+    assert hub.x > 16 and hub.y > 16  # in the middle of its spokes, not in a corner
+
+
+def test_hubs_count_towards_the_map_cap_and_show_in_table_rows() -> None:
+    snap = snapshot(tgw(), *spoke("s1", "10.1.0.0/16"), *spoke("s2", "10.2.0.0/16"))
+    for tgw_id in ("tgw-3", "tgw-2"):
+        snap.transit_gateways.append(tgw(tgw_id))
+        snap.transit_gateway_attachments.append(
+            attachment(f"tgw-attach-{tgw_id[4:]}", "vpc-s1", tgw_id=tgw_id)
+        )
+    (g,) = build_topology(snap, [], max_vpcs=2).groups  # 2 VPCs + 3 hubs: over twice the cap
+    assert g.too_large and g.hub_edges == () and g.transit_gateway_count == 3
+    assert [(r.vpc_id, r.features) for r in g.rows] == [
+        ("vpc-s1", ("TGW tgw-1", "TGW tgw-2", "TGW tgw-3")),
+        ("vpc-s2", ("TGW tgw-1",)),
+    ]
+    (g,) = build_topology(snap, [], max_vpcs=3).groups
+    assert not g.too_large and len(g.hub_nodes) == 3 and len(g.hub_edges) == 4
+    assert_drawn_apart(g)
+
+
+def test_hub_findings_rank_account_regions_for_the_map_cap() -> None:
+    findings = [hub_finding("tgw-attach-spoke2", "high", vpc_id="vpc-spoke2")]
+    topo = build_topology(hub_snapshot(), findings, max_maps=1)
+    assert [(g.account_id, g.findings) for g in topo.drawn] == [(B, 1)]

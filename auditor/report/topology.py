@@ -669,7 +669,10 @@ def _build_group(
                 cidrs=", ".join(v.cidr_blocks + v.ipv6_cidr_blocks),
                 is_default=v.is_default,
                 features=tuple(text for text, _ in features[v.id])
-                + tuple(f"TGW {a.transit_gateway_id}" for a in hubs.by_vpc.get(v.id, [])),
+                + tuple(
+                    f"TGW {t}"
+                    for t in sorted({a.transit_gateway_id for a in hubs.by_vpc.get(v.id, [])})
+                ),
                 peerings=peer_counts.get(v.id, 0),
                 findings=by_vpc_findings[v.id].total if v.id in by_vpc_findings else 0,
                 severity=by_vpc_findings[v.id].worst if v.id in by_vpc_findings else None,
