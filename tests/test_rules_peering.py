@@ -13,11 +13,13 @@ from auditor.model import (
     NetworkInterface,
     PrefixList,
     RuleSettings,
+    Severity,
     Snapshot,
     TransitGateway,
 )
 from auditor.rules import run_rules
 from tests.builders import R1, R2, A, B, peering, route, side, snapshot, subnet, table, vpc
+from tests.hub import hub_estate
 
 PCX = "pcx-1"
 
@@ -842,3 +844,39 @@ def test_definite_gap_reports_the_undetermined_neighbour_in_its_evidence() -> No
     assert gap["return_tables_checked"][0]["not_routed_back"] == ["10.0.1.0/25"]
     (row,) = finding.evidence["undetermined"]  # type: ignore[misc]
     assert row["ranges"] == ["10.0.1.128/25"]
+
+
+# --- replies through a transit gateway hub the audit can read ---
+
+
+def peered_spokes(*, hub_brings_back: bool) -> Snapshot:
+    """Spoke 1 reaches spoke 2 through a peering; spoke 2 answers through the hub, whose
+    egress table routes spoke 1's range back (or, without it, drops the replies)."""
+    items = hub_estate()
+    pcx = peering(
+        "pcx-12", side("vpc-spoke1", "10.1.0.0/16"), side("vpc-spoke2", "10.2.0.0/16", account=B)
+    )
+    spoke1 = next(i for i in items if getattr(i, "id", "") == "rtb-spoke1")
+    spoke1.routes.append(route("10.2.0.0/16", "pcx-12"))
+    if not hub_brings_back:
+        egress = next(i for i in items if getattr(i, "id", "") == "tgw-rtb-egress")
+        egress.routes.pop(0)
+    return snapshot(*items, pcx)
+
+
+def test_reply_through_a_hub_that_brings_it_back_is_asymmetric_and_followed() -> None:
+    snap = peered_spokes(hub_brings_back=True)
+    assert findings(snap, RETURN) == []
+    (finding,) = findings(snap, ASYM)
+    rows = finding.evidence["replies"]  # one per source subnet of spoke 1
+    for row in rows:  # type: ignore[attr-defined]
+        assert "followed through the hub back to the source VPC" in row["not_followed"]
+        assert "tgw-rtb-egress" in row["not_followed"]
+
+
+def test_reply_through_a_hub_that_drops_it_is_a_missing_return_route() -> None:
+    snap = peered_spokes(hub_brings_back=False)
+    assert findings(snap, ASYM) == []
+    (finding,) = findings(snap, RETURN)
+    assert finding.severity == Severity.HIGH
+    assert "the hub drops them" in str(finding.evidence)

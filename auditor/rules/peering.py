@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from auditor.model import Finding, Peering, PeeringSide, Route, RouteTable, Subnet
 from auditor.net import Hop, Network, Topology, collapse, intersect, overlaps, subtract
+from auditor.paths import BLACKHOLE, DELIVERED, HUB_NO_ROUTE, NO_ROUTE, paths
 from auditor.rules.base import found, label, routes_evidence, rule, vpc_label
 from auditor.rules.routing import NAMES, dead_reason, delete_route_command
 
@@ -121,6 +122,7 @@ def _directions(topo: Topology, peering: Peering) -> Iterator[Direction]:
 RETURNED = "returned"  # back through this peering
 DROPPED = "dropped"  # no route, or a route that cannot bring them to the source
 DETOUR = "detour"  # another path that may reach the source: asymmetric, not followed
+HUB_FOLLOWED = "through the hub back to the source VPC"
 UNDETERMINED = "undetermined"  # tied routes with different verdicts: AWS picked one
 INTERNET = {"internet-gateway", "egress-only-internet-gateway"}
 APPLIANCES = {"network-interface", "instance", "vpc-endpoint"}
@@ -170,6 +172,35 @@ def reply_verdict(
         )
     if kind in INTERNET and piece.version == 4 and piece.is_private:
         return DROPPED, f"{where}: the internet does not route private IPv4 addresses"
+    if kind == "transit-gateway":
+        return through_hub(topo, table, peering, piece, route)
+    via, _ = other_path(route)
+    return DETOUR, f"{where}: {via}"
+
+
+def through_hub(
+    topo: Topology, table: RouteTable, peering: Peering, piece: Network, route: Route
+) -> tuple[str, str]:
+    """Replies sent to a transit gateway, followed through the hub: dropped when the hub (or
+    the VPC it leads to) has no route for them, asymmetric when they reach the source VPC, and
+    not followed further (asymmetric, said so) where the hub's tables were not read."""
+    where = f"route {route.destination} to {route.target_id}"
+    source = (
+        peering.requester.vpc_id
+        if table.vpc_id == peering.accepter.vpc_id
+        else peering.accepter.vpc_id
+    )
+    ends = paths(topo).follow(table, piece)
+    dropped = [p for p in ends if p.end in (NO_ROUTE, HUB_NO_ROUTE, BLACKHOLE)]
+    if dropped:
+        last = dropped[0].steps[-1]
+        return DROPPED, (
+            f"{where}: the hub drops them ({dropped[0].end} at {last.table_id}"
+            f"{': ' + dropped[0].detail if dropped[0].detail else ''})"
+        )
+    if ends and all(p.end == DELIVERED and p.end_id == source for p in ends):
+        hops = " -> ".join(s.table_id for s in ends[0].steps)
+        return DETOUR, f"{where}: {HUB_FOLLOWED} ({hops})"
     via, _ = other_path(route)
     return DETOUR, f"{where}: {via}"
 
@@ -257,6 +288,7 @@ class Detour:
     serves: list[Subnet]
     pieces: list[Network]
     route: Route
+    why: str = ""
 
     @property
     def via(self) -> str:
@@ -264,6 +296,9 @@ class Detour:
 
     @property
     def not_followed(self) -> str:
+        """What the audit could not follow; for a hub it followed, what it found instead."""
+        if HUB_FOLLOWED in self.why:
+            return f"The replies were followed {self.why.split(': ', 1)[1]}."
         return other_path(self.route)[1]
 
 
@@ -313,7 +348,7 @@ class ReturnCheck:
         for group in grouped(r for r in found if r.verdict == DETOUR):
             pieces = collapse(r.piece for r in group)
             route = group[0].routes[0]
-            self.detours.append(Detour(table, served, pieces, route))
+            self.detours.append(Detour(table, served, pieces, route, group[0].why))
         for group in grouped(r for r in found if r.verdict == UNDETERMINED):
             whom = label(self.subnet.id, self.subnet.tags)
             decides = (
