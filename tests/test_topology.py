@@ -503,6 +503,7 @@ def test_a_hub_owned_outside_the_audit_is_drawn_with_its_owner() -> None:
     (hub,) = home.hub_nodes
     assert (hub.title, hub.account_id, hub.audited) == ("tgw-1", A, False)
     assert hub.lines == ("transit gateway", f"owner {A} \u00b7 shared", "1 attachment")
+    assert hub.tooltip.endswith("not read by this audit: drawn from its attachments")
 
 
 def test_a_named_hub_shows_its_name_and_id() -> None:

@@ -1130,6 +1130,7 @@ def _hub_node(
             + f"; {len(here)} from this map's VPCs",
             "on the gateway and its route tables: " + _describe(tally),
         ]
+        + ([] if tgw else ["not read by this audit: drawn from its attachments"])
     )
     return Node(
         key=key,
