@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import importlib
+import pkgutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,12 +13,18 @@ from dataclasses import dataclass, field
 from auditor.model import Finding, RuleSettings, Snapshot
 from auditor.net import Topology
 from auditor.policy import AuditPolicy, ExpiredSuppression, apply_policy
-from auditor.rules import dns, egress, endpoints, peering, routing, security_groups, transit
 from auditor.rules.base import REGISTRY, RuleMeta, catalogue, sort_key
 
 __all__ = ["REGISTRY", "AuditResult", "RuleMeta", "all_rules", "evaluate", "run_rules"]
 
-RULE_MODULES = (dns, egress, endpoints, peering, routing, security_groups, transit)
+
+def load_rule_modules() -> None:
+    """Import every module of this package, so that each registers its rules (@rule)."""
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__, f"{__name__}.")):
+        importlib.import_module(module)
+
+
+load_rule_modules()
 
 
 def run_rules(

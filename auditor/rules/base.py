@@ -10,7 +10,7 @@ import hashlib
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, wraps
 from typing import Any
 
 from auditor.model import Endpoint, Finding, Route, Severity, name_of
@@ -45,10 +45,63 @@ class RuleMeta:
         }
 
 
-def rule(rule_id: str) -> Callable[[RuleFunction], RuleFunction]:
-    def register(function: RuleFunction) -> RuleFunction:
-        REGISTRY[rule_id] = function
-        return function
+@dataclass(frozen=True)
+class Found:
+    """Builds the findings of one rule: @rule binds the id, the rule passes the rest."""
+
+    rule_id: str
+
+    def __call__(
+        self,
+        *,
+        account_id: str,
+        region: str,
+        resource_id: str,
+        vpc_id: str | None,
+        message: str,
+        remediation: str,
+        evidence: dict[str, object],
+        detail: str = "",
+    ) -> Finding:
+        """A finding; `detail` tells apart several problems of the rule on one resource."""
+        meta = catalogue()[self.rule_id]
+        return Finding(
+            rule_id=self.rule_id,
+            severity=meta.severity,
+            title=meta.title,
+            account_id=account_id,
+            region=region,
+            resource_type=meta.resource_type,
+            resource_id=resource_id,
+            vpc_id=vpc_id,
+            message=message,
+            remediation=remediation,
+            evidence=evidence,
+            id=fingerprint(self.rule_id, resource_id, detail),
+        )
+
+
+RuleBody = Callable[[Topology, Found], Iterable[Finding]]
+
+
+def rule(rule_id: str) -> Callable[[RuleBody], RuleFunction]:
+    """Register a rule under `rule_id`, the one place its id is written.
+
+    The function is given the snapshot's Topology and a `Found` bound to the id, with which it
+    builds its findings: `yield found(account_id=..., resource_id=..., ...)`. What is registered
+    (and returned) takes the Topology alone."""
+
+    def register(function: RuleBody) -> RuleFunction:
+        if rule_id in REGISTRY:
+            raise ValueError(f"rule {rule_id} is registered twice")
+        found = Found(rule_id)
+
+        @wraps(function)
+        def run(topo: Topology) -> Iterable[Finding]:
+            return function(topo, found)
+
+        REGISTRY[rule_id] = run
+        return run
 
     return register
 
@@ -77,36 +130,6 @@ def fingerprint(rule_id: str, resource_id: str, detail: str = "") -> str:
     """Stable across runs: only what identifies the problem, never text, tags or order."""
     key = f"{rule_id}|{resource_id}" + (f"|{detail}" if detail else "")
     return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def found(
-    rule_id: str,
-    *,
-    account_id: str,
-    region: str,
-    resource_id: str,
-    vpc_id: str | None,
-    message: str,
-    remediation: str,
-    evidence: dict[str, object],
-    detail: str = "",
-) -> Finding:
-    """A finding of `rule_id`; `detail` tells apart several problems of one rule on one resource."""
-    meta = catalogue()[rule_id]
-    return Finding(
-        rule_id=rule_id,
-        severity=meta.severity,
-        title=meta.title,
-        account_id=account_id,
-        region=region,
-        resource_type=meta.resource_type,
-        resource_id=resource_id,
-        vpc_id=vpc_id,
-        message=message,
-        remediation=remediation,
-        evidence=evidence,
-        id=fingerprint(rule_id, resource_id, detail),
-    )
 
 
 ENDPOINT_GONE = {"deleting", "deleted"}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from auditor.model import Finding, Peering, Vpc
 from auditor.net import Topology
-from auditor.rules.base import endpoint_live, found, label, rule
+from auditor.rules.base import Found, endpoint_live, label, rule
 from auditor.rules.peering import ACTIVE
 
 
@@ -71,7 +71,7 @@ def attribute_command(vpc: Vpc, attribute: str) -> str:
 
 
 @rule("vpc-dns-support-off")
-def dns_support_off(topo: Topology) -> Iterator[Finding]:
+def dns_support_off(topo: Topology, found: Found) -> Iterator[Finding]:
     peerings = peerings_by_vpc(topo)
     for vpc in topo.snapshot.vpcs:
         if vpc.dns_support is not False:  # None: the attribute could not be read
@@ -79,7 +79,6 @@ def dns_support_off(topo: Topology) -> Iterator[Finding]:
         dependants = dns_dependants(topo, vpc, peerings)
         used = uses(dependants)
         yield found(
-            "vpc-dns-support-off",
             account_id=vpc.account_id,
             region=vpc.region,
             resource_id=vpc.id,
@@ -101,7 +100,7 @@ def dns_support_off(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("vpc-dns-hostnames-off")
-def dns_hostnames_off(topo: Topology) -> Iterator[Finding]:
+def dns_hostnames_off(topo: Topology, found: Found) -> Iterator[Finding]:
     peerings = peerings_by_vpc(topo)
     for vpc in topo.snapshot.vpcs:
         if vpc.dns_hostnames is not False:
@@ -114,7 +113,6 @@ def dns_hostnames_off(topo: Topology) -> Iterator[Finding]:
         if vpc.dns_support is False:
             fix = f"{attribute_command(vpc, 'enable-dns-support')}, then {fix}"
         yield found(
-            "vpc-dns-hostnames-off",
             account_id=vpc.account_id,
             region=vpc.region,
             resource_id=vpc.id,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from auditor.model import Endpoint, Finding, PrefixList, Route, RouteTable, Subnet
 from auditor.net import Hop, Topology, networks
 from auditor.paths import Path, paths
-from auditor.rules.base import endpoint_live, found, label, routes_evidence, rule, vpc_label
+from auditor.rules.base import Found, endpoint_live, label, routes_evidence, rule, vpc_label
 from auditor.rules.dns import attribute_command
 
 # Used when the region's service prefix list was not collected: S3 and DynamoDB addresses are
@@ -22,13 +22,13 @@ EGRESS_TARGETS = frozenset({"nat-gateway", "transit-gateway"})
 
 
 @rule("s3-egress-via-nat")
-def s3_egress_via_nat(topo: Topology) -> Iterator[Finding]:
-    yield from service_egress_via_nat(topo, "s3-egress-via-nat", "s3", "S3")
+def s3_egress_via_nat(topo: Topology, found: Found) -> Iterator[Finding]:
+    yield from service_egress_via_nat(topo, found, "s3", "S3")
 
 
 @rule("dynamodb-egress-via-nat")
-def dynamodb_egress_via_nat(topo: Topology) -> Iterator[Finding]:
-    yield from service_egress_via_nat(topo, "dynamodb-egress-via-nat", "dynamodb", "DynamoDB")
+def dynamodb_egress_via_nat(topo: Topology, found: Found) -> Iterator[Finding]:
+    yield from service_egress_via_nat(topo, found, "dynamodb", "DynamoDB")
 
 
 def carries(topo: Topology, route: Route) -> bool:
@@ -63,7 +63,7 @@ def undetermined_hops(topo: Topology, table: RouteTable, destinations: list[str]
 
 
 def service_egress_via_nat(
-    topo: Topology, rule_id: str, service: str, display: str
+    topo: Topology, found: Found, service: str, display: str
 ) -> Iterator[Finding]:
     """Tables serving subnets whose route for the service's addresses ends at a NAT gateway."""
     for table in topo.snapshot.route_tables:
@@ -71,8 +71,8 @@ def service_egress_via_nat(
         if not subnets or not any(r.target_type in EGRESS_TARGETS for r in table.routes):
             continue  # no NAT or hub route: spares the lookups (a third of tables at scale)
         check = ServiceCheck(topo, table, service, display)
-        yield from check.ipv4(rule_id, subnets)
-        yield from check.nat64(rule_id, subnets)
+        yield from check.ipv4(found, subnets)
+        yield from check.nat64(found, subnets)
 
 
 class ServiceCheck:
@@ -159,7 +159,7 @@ class ServiceCheck:
             return nat_id
         return f"{nat_id} in VPC {vpc_label(self.topo, nat.vpc_id)} (account {nat.account_id})"
 
-    def ipv4(self, rule_id: str, subnets: list[Subnet]) -> Iterator[Finding]:
+    def ipv4(self, found: Found, subnets: list[Subnet]) -> Iterator[Finding]:
         table, display = self.table, self.display
         ranges = self.plist.cidrs if self.plist else []
         endpoint_route = self.plist is not None and any(
@@ -230,7 +230,7 @@ class ServiceCheck:
                 f"cannot be used from another VPC, so the egress VPC's cannot help)."
             )
         yield self.finding(
-            rule_id,
+            found,
             subnets,
             [h.route for h in hops if h.route],
             cause,
@@ -251,7 +251,7 @@ class ServiceCheck:
             },
         )
 
-    def nat64(self, rule_id: str, subnets: list[Subnet]) -> Iterator[Finding]:
+    def nat64(self, found: Found, subnets: list[Subnet]) -> Iterator[Finding]:
         """IPv6 workloads reach IPv4-only service names through DNS64 and NAT64: gateway
         endpoints carry IPv4 only, so that traffic pays NAT processing whatever the VPC has."""
         translated = [
@@ -278,7 +278,7 @@ class ServiceCheck:
             f"--dns-options DnsRecordIpType=dualstack --subnet-ids … --region {table.region}"
         )
         yield self.finding(
-            rule_id,
+            found,
             translated,
             [h.route for h in hops if h.route],
             cause,
@@ -290,7 +290,7 @@ class ServiceCheck:
 
     def finding(
         self,
-        rule_id: str,
+        found: Found,
         subnets: list[Subnet],
         direct: list[Route],
         cause: str,
@@ -313,7 +313,6 @@ class ServiceCheck:
             where = f"{where} and through {via}" if where else via
         table_label = label(table.id, table.tags)
         return found(
-            rule_id,
             account_id=table.account_id,
             region=table.region,
             resource_id=table.id,

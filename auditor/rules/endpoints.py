@@ -11,7 +11,7 @@ from typing import Any
 
 from auditor.model import Endpoint, EndpointService, Finding, SecurityGroupRule
 from auditor.net import Network, Topology, networks, overlaps
-from auditor.rules.base import ENDPOINT_GONE, endpoint_live, found, label, rule, vpc_label
+from auditor.rules.base import ENDPOINT_GONE, Found, endpoint_live, label, rule, vpc_label
 from auditor.rules.dns import attribute_command
 
 GATEWAY, INTERFACE = "gateway", "interface"
@@ -69,10 +69,9 @@ def describe(topo: Topology, endpoint: Endpoint) -> str:
 
 
 def endpoint_finding(
-    rule_id: str, endpoint: Endpoint, message: str, remediation: str, evidence: dict[str, object]
+    found: Found, endpoint: Endpoint, message: str, remediation: str, evidence: dict[str, object]
 ) -> Finding:
     return found(
-        rule_id,
         account_id=endpoint.account_id,
         region=endpoint.region,
         resource_id=endpoint.id,
@@ -93,7 +92,7 @@ def endpoint_finding(
 
 
 @rule("gateway-endpoint-unrouted")
-def gateway_endpoint_unrouted(topo: Topology) -> Iterator[Finding]:
+def gateway_endpoint_unrouted(topo: Topology, found: Found) -> Iterator[Finding]:
     for endpoint in live_endpoints(topo, GATEWAY):
         tables = [topo.route_tables.get(t) for t in endpoint.route_table_ids]
         known = [t for t in tables if t is not None]
@@ -117,7 +116,7 @@ def gateway_endpoint_unrouted(topo: Topology) -> Iterator[Finding]:
             else "Associate it with the route tables of the subnets that use the service"
         )
         yield endpoint_finding(
-            "gateway-endpoint-unrouted",
+            found,
             endpoint,
             message=(
                 f"{describe(topo, endpoint)} {why}, so no subnet routes traffic through it: "
@@ -243,14 +242,14 @@ def policy_fix(topo: Topology, endpoint: Endpoint) -> str:
 
 
 @rule("endpoint-policy-full-access")
-def endpoint_policy_full_access(topo: Topology) -> Iterator[Finding]:
+def endpoint_policy_full_access(topo: Topology, found: Found) -> Iterator[Finding]:
     for endpoint in topo.snapshot.endpoints:
         policy = judged_policy(endpoint)
         wide = full_access_statements(policy) if policy else []
         if not wide:
             continue
         yield endpoint_finding(
-            "endpoint-policy-full-access",
+            found,
             endpoint,
             message=(
                 f"The policy of {describe(topo, endpoint)} allows any principal every action on "
@@ -264,7 +263,7 @@ def endpoint_policy_full_access(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("endpoint-policy-untrusted-principal")
-def endpoint_policy_untrusted_principal(topo: Topology) -> Iterator[Finding]:
+def endpoint_policy_untrusted_principal(topo: Topology, found: Found) -> Iterator[Finding]:
     orgs = topo.trusted_organization_ids
     for endpoint in topo.snapshot.endpoints:
         policy = judged_policy(endpoint)
@@ -283,7 +282,7 @@ def endpoint_policy_untrusted_principal(topo: Topology) -> Iterator[Finding]:
             f"({', '.join(sorted(strangers))})"
         )
         yield endpoint_finding(
-            "endpoint-policy-untrusted-principal",
+            found,
             endpoint,
             message=(
                 f"The policy of {describe(topo, endpoint)} allows {who} with no condition on "
@@ -703,19 +702,19 @@ def aws_owned_bucket(arn: str) -> bool:
 
 
 @rule("endpoint-policy-placeholder")
-def endpoint_policy_placeholder(topo: Topology) -> Iterator[Finding]:
+def endpoint_policy_placeholder(topo: Topology, found: Found) -> Iterator[Finding]:
     for endpoint in topo.snapshot.endpoints:
         policy = judged_policy(endpoint) or []
         rows = [
-            {"sid": text(s.get("Sid", "")), "placeholders": ", ".join(found)}
+            {"sid": text(s.get("Sid", "")), "placeholders": ", ".join(holes)}
             for s in policy
-            if (found := blanks(s))
+            if (holes := blanks(s))
         ]
         if not rows:
             continue
         names = list(dict.fromkeys(p for r in rows for p in r["placeholders"].split(", ")))
         yield endpoint_finding(
-            "endpoint-policy-placeholder",
+            found,
             endpoint,
             message=(
                 f"The policy of {describe(topo, endpoint)} still holds template placeholders "
@@ -765,7 +764,7 @@ def strings(element: object) -> Iterator[str]:
 
 
 @rule("interface-endpoint-private-dns-off")
-def interface_endpoint_private_dns_off(topo: Topology) -> Iterator[Finding]:
+def interface_endpoint_private_dns_off(topo: Topology, found: Found) -> Iterator[Finding]:
     for endpoint in live_endpoints(topo, INTERFACE):
         if endpoint.private_dns_enabled is not False or not aws_service(endpoint):
             continue
@@ -780,7 +779,7 @@ def interface_endpoint_private_dns_off(topo: Topology) -> Iterator[Finding]:
             continue
         service = short_service(endpoint)
         yield endpoint_finding(
-            "interface-endpoint-private-dns-off",
+            found,
             endpoint,
             message=(
                 f"{describe(topo, endpoint)} has private DNS off: SDKs and the CLI in the VPC "
@@ -804,7 +803,7 @@ DNS_FLAGS = {"enableDnsSupport": "enable-dns-support", "enableDnsHostnames": "en
 
 
 @rule("interface-endpoint-dns-attributes-off")
-def interface_endpoint_dns_attributes_off(topo: Topology) -> Iterator[Finding]:
+def interface_endpoint_dns_attributes_off(topo: Topology, found: Found) -> Iterator[Finding]:
     for endpoint in live_endpoints(topo, INTERFACE):
         vpc = topo.vpcs.get(endpoint.vpc_id)
         if not endpoint.private_dns_enabled or vpc is None:
@@ -815,7 +814,7 @@ def interface_endpoint_dns_attributes_off(topo: Topology) -> Iterator[Finding]:
             continue
         commands = " and ".join(attribute_command(vpc, DNS_FLAGS[name]) for name in off)
         yield endpoint_finding(
-            "interface-endpoint-dns-attributes-off",
+            found,
             endpoint,
             message=(
                 f"{describe(topo, endpoint)} has private DNS on, but the VPC has "
@@ -829,7 +828,7 @@ def interface_endpoint_dns_attributes_off(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("interface-endpoint-single-az")
-def interface_endpoint_single_az(topo: Topology) -> Iterator[Finding]:
+def interface_endpoint_single_az(topo: Topology, found: Found) -> Iterator[Finding]:
     for endpoint in live_endpoints(topo, INTERFACE):
         known = [
             topo.subnets[s]
@@ -859,7 +858,7 @@ def interface_endpoint_single_az(topo: Topology) -> Iterator[Finding]:
             f"to the endpoint (aws ec2 modify-vpc-endpoint --add-subnet-ids)"
         )
         yield endpoint_finding(
-            "interface-endpoint-single-az",
+            found,
             endpoint,
             message=(
                 f"{describe(topo, endpoint)} has network interfaces only in {zone}{caveat}. If "
@@ -927,7 +926,7 @@ def rule_row(group_id: str, perm: SecurityGroupRule) -> dict[str, str]:
 
 
 @rule("interface-endpoint-sg-blocks-https")
-def interface_endpoint_sg_blocks_https(topo: Topology) -> Iterator[Finding]:
+def interface_endpoint_sg_blocks_https(topo: Topology, found: Found) -> Iterator[Finding]:
     groups = {g.id: g for g in topo.snapshot.security_groups}
     for endpoint in live_endpoints(topo, INTERFACE):
         if not aws_service(endpoint):
@@ -948,7 +947,7 @@ def interface_endpoint_sg_blocks_https(topo: Topology) -> Iterator[Finding]:
         ranges = ",".join(f"{{CidrIp={c}}}" for c in vpc.cidr_blocks)
         tcp = "TCP " + " or ".join(str(p) for p in ports)
         yield endpoint_finding(
-            "interface-endpoint-sg-blocks-https",
+            found,
             endpoint,
             message=(
                 f"No security group of {describe(topo, endpoint)} allows {tcp} from inside "
@@ -987,7 +986,7 @@ STATE_PROBLEMS = {
 
 
 @rule("endpoint-not-available")
-def endpoint_not_available(topo: Topology) -> Iterator[Finding]:
+def endpoint_not_available(topo: Topology, found: Found) -> Iterator[Finding]:
     providers = {s.service_name: s for s in topo.snapshot.endpoint_services}
     for endpoint in topo.snapshot.endpoints:
         state = endpoint.state.lower()
@@ -1026,7 +1025,7 @@ def endpoint_not_available(topo: Topology) -> Iterator[Finding]:
                 f"--region {endpoint.region}."
             )
         yield endpoint_finding(
-            "endpoint-not-available",
+            found,
             endpoint,
             message=f"{describe(topo, endpoint)} {problem.format(who=who)}.",
             remediation=fix,
@@ -1038,7 +1037,7 @@ def endpoint_not_available(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("endpoint-service-open")
-def endpoint_service_open(topo: Topology) -> Iterator[Finding]:
+def endpoint_service_open(topo: Topology, found: Found) -> Iterator[Finding]:
     for service in topo.snapshot.endpoint_services:
         if service.acceptance_required or service.state.lower() in ENDPOINT_GONE:
             continue
@@ -1047,10 +1046,10 @@ def endpoint_service_open(topo: Topology) -> Iterator[Finding]:
         strangers = outsiders(principals, accounts, topo.trusted_organization_ids)
         if not strangers:
             continue
-        yield service_finding(service, strangers)
+        yield service_finding(found, service, strangers)
 
 
-def service_finding(service: EndpointService, strangers: list[str]) -> Finding:
+def service_finding(found: Found, service: EndpointService, strangers: list[str]) -> Finding:
     who = (
         "any AWS account (`*`)"
         if "*" in strangers
@@ -1059,7 +1058,6 @@ def service_finding(service: EndpointService, strangers: list[str]) -> Finding:
     )
     removals = " ".join(f"'{p}'" for p in strangers)
     return found(
-        "endpoint-service-open",
         account_id=service.account_id,
         region=service.region,
         resource_id=service.id,

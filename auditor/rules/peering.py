@@ -11,7 +11,7 @@ from typing import NamedTuple
 from auditor.model import Finding, Peering, PeeringSide, Route, RouteTable, Subnet
 from auditor.net import Hop, Network, Topology, collapse, intersect, overlaps, subtract
 from auditor.paths import BLACKHOLE, DELIVERED, HUB_NO_ROUTE, NO_ROUTE, paths
-from auditor.rules.base import found, label, routes_evidence, rule, vpc_label
+from auditor.rules.base import Found, label, routes_evidence, rule, vpc_label
 from auditor.rules.routing import NAMES, dead_reason, delete_route_command
 
 ACTIVE = "active"
@@ -31,7 +31,7 @@ def role_of(peering: Peering, side: PeeringSide) -> str:
 
 
 @rule("peering-pending-acceptance")
-def pending_acceptance(topo: Topology) -> Iterator[Finding]:
+def pending_acceptance(topo: Topology, found: Found) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
         if peering.status != PENDING:
             continue
@@ -42,7 +42,6 @@ def pending_acceptance(topo: Topology) -> Iterator[Finding]:
             else " The request expires 7 days after it was made."
         )
         yield found(
-            "peering-pending-acceptance",
             account_id=accepter.account_id,
             region=accepter.region,
             resource_id=peering.id,
@@ -417,7 +416,7 @@ def undetermined_rows(checks: list[ReturnCheck]) -> dict[str, object]:
 
 
 @rule("peering-missing-return-route")
-def missing_return_route(topo: Topology) -> Iterator[Finding]:
+def missing_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
         checks = audited_checks(topo, peering)
         problems = [c for c in checks if c.gaps and not c.answering]
@@ -427,7 +426,6 @@ def missing_return_route(topo: Topology) -> Iterator[Finding]:
         lacking = sorted({label(p.direction.destination.vpc_id) for p in problems})
         subnets = [label(p.subnet.id, p.subnet.tags) for p in problems]
         yield found(
-            "peering-missing-return-route",
             account_id=first.destination.account_id,
             region=first.destination.region,
             resource_id=peering.id,
@@ -469,7 +467,7 @@ def missing_return_route(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("peering-asymmetric-return")
-def asymmetric_return(topo: Topology) -> Iterator[Finding]:
+def asymmetric_return(topo: Topology, found: Found) -> Iterator[Finding]:
     """Replies that leave the peer VPC by another path (a transit gateway, a virtual private
     gateway, an appliance): asymmetric, which works only if that path reaches the source."""
     for peering in topo.snapshot.peerings:
@@ -481,7 +479,6 @@ def asymmetric_return(topo: Topology) -> Iterator[Finding]:
         subnets = sorted({label(p.subnet.id, p.subnet.tags) for p in problems})
         paths = sorted({d.route.target_id for p in problems for d in p.detours})
         yield found(
-            "peering-asymmetric-return",
             account_id=way.destination.account_id,
             region=way.destination.region,
             resource_id=peering.id,
@@ -530,7 +527,7 @@ def asymmetric_return(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("peering-peer-not-audited")
-def peer_not_audited(topo: Topology) -> Iterator[Finding]:
+def peer_not_audited(topo: Topology, found: Found) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
         if peering.status != ACTIVE:
             continue
@@ -544,7 +541,6 @@ def peer_not_audited(topo: Topology) -> Iterator[Finding]:
         way = next(iter(unseen.values()))
         scope = ", ".join(f"account {a} in {r}" for a, r in sorted(unseen))
         yield found(
-            "peering-peer-not-audited",
             account_id=way.source.account_id,
             region=way.source.region,
             resource_id=peering.id,
@@ -567,7 +563,7 @@ def peer_not_audited(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("peering-dns-resolution-off")
-def dns_resolution_off(topo: Topology) -> Iterator[Finding]:
+def dns_resolution_off(topo: Topology, found: Found) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
         if peering.status != ACTIVE:
             continue
@@ -605,7 +601,6 @@ def dns_resolution_off(topo: Topology) -> Iterator[Finding]:
             for s in off
         ]
         yield found(
-            "peering-dns-resolution-off",
             account_id=off[0].account_id,
             region=off[0].region,
             resource_id=peering.id,
@@ -628,7 +623,7 @@ def dns_resolution_off(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("peering-partial-return-route")
-def partial_return_route(topo: Topology) -> Iterator[Finding]:
+def partial_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
     """Source subnets that some destination subnets answer and others cannot."""
     for peering in topo.snapshot.peerings:
         problems = [c for c in audited_checks(topo, peering) if c.answering and c.gaps]
@@ -645,7 +640,6 @@ def partial_return_route(topo: Topology) -> Iterator[Finding]:
             {label(g.table.id, g.table.tags) for p in problems for g in p.gaps if g.table}
         )
         yield found(
-            "peering-partial-return-route",
             account_id=way.destination.account_id,
             region=way.destination.region,
             resource_id=peering.id,
@@ -704,7 +698,7 @@ def answering_another_way(check: ReturnCheck) -> dict[str, str]:
 
 
 @rule("peering-overlapping-cidr")
-def overlapping_cidr(topo: Topology) -> Iterator[Finding]:
+def overlapping_cidr(topo: Topology, found: Found) -> Iterator[Finding]:
     """Overlapping address ranges on a peering that carries or could carry traffic.
 
     AWS does not allow it ("You cannot create a VPC peering connection between VPCs that have
@@ -720,7 +714,6 @@ def overlapping_cidr(topo: Topology) -> Iterator[Finding]:
             continue
         ranges = ", ".join(map(str, overlap))
         yield found(
-            "peering-overlapping-cidr",
             account_id=requester.account_id,
             region=requester.region,
             resource_id=peering.id,
@@ -855,7 +848,7 @@ def outside_route(
 
 
 @rule("peering-route-outside-peer")
-def route_outside_peer(topo: Topology) -> Iterator[Finding]:
+def route_outside_peer(topo: Topology, found: Found) -> Iterator[Finding]:
     """Routes through a peering to addresses outside the peer VPC: peering is not transitive."""
     for peering in topo.snapshot.peerings:
         if peering.status in INACTIVE:
@@ -880,7 +873,6 @@ def route_outside_peer(topo: Topology) -> Iterator[Finding]:
                 if str(net) not in existing
             ]
             yield found(
-                "peering-route-outside-peer",
                 account_id=table.account_id,
                 region=table.region,
                 resource_id=table.id,
@@ -924,7 +916,7 @@ def outside_row(outside: OutsideRoute, peer_space: list[Network]) -> dict[str, o
 
 
 @rule("peering-route-undetermined")
-def route_undetermined(topo: Topology) -> Iterator[Finding]:
+def route_undetermined(topo: Topology, found: Found) -> Iterator[Finding]:
     """Peering traffic whose route AWS picked at random among tied prefix-list routes: the
     snapshot does not say which, so the audit gives no verdict on it."""
     for peering in topo.snapshot.peerings:
@@ -935,7 +927,6 @@ def route_undetermined(topo: Topology) -> Iterator[Finding]:
             continue
         first = rows[0].table
         yield found(
-            "peering-route-undetermined",
             account_id=first.account_id,
             region=first.region,
             resource_id=peering.id,
@@ -994,7 +985,7 @@ def undecided(topo: Topology, peering: Peering) -> list[Undecided]:
 
 
 @rule("peering-unused")
-def unused(topo: Topology) -> Iterator[Finding]:
+def unused(topo: Topology, found: Found) -> Iterator[Finding]:
     """Active peerings no route table on either side sends traffic into."""
     for peering in topo.snapshot.peerings:
         if peering.status != ACTIVE or topo.routes_to(peering.id):
@@ -1003,7 +994,6 @@ def unused(topo: Topology) -> Iterator[Finding]:
             continue  # the unseen side may route through it
         requester, accepter = peering.sides()
         yield found(
-            "peering-unused",
             account_id=requester.account_id,
             region=requester.region,
             resource_id=peering.id,
@@ -1030,7 +1020,7 @@ def unused(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("peering-inactive-lingering")
-def inactive_lingering(topo: Topology) -> Iterator[Finding]:
+def inactive_lingering(topo: Topology, found: Found) -> Iterator[Finding]:
     """Routes still pointing at a peering that will never carry traffic again."""
     for peering in topo.snapshot.peerings:
         routes = topo.routes_to(peering.id)
@@ -1040,7 +1030,6 @@ def inactive_lingering(topo: Topology) -> Iterator[Finding]:
         tables = sorted({label(t.id, t.tags) for t, _ in routes})
         accounts = {t.account_id for t, _ in routes}
         yield found(
-            "peering-inactive-lingering",
             account_id=first.account_id,
             region=first.region,
             resource_id=peering.id,
@@ -1076,7 +1065,7 @@ def inactive_lingering(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("peering-untrusted-account")
-def untrusted_account(topo: Topology) -> Iterator[Finding]:
+def untrusted_account(topo: Topology, found: Found) -> Iterator[Finding]:
     """Peerings that connect our VPCs to accounts outside the organisation and the policy's
     trusted accounts. Judged only when that set is known (--org lists the organisation, or the
     policy names trusted accounts): otherwise every cross-account peering would be "untrusted"."""
@@ -1103,7 +1092,6 @@ def untrusted_account(topo: Topology) -> Iterator[Finding]:
                 f"--region {home.region}"
             )
         yield found(
-            "peering-untrusted-account",
             account_id=home.account_id,
             region=home.region,
             resource_id=peering.id,

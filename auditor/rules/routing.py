@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from auditor.model import Finding, Route, RouteTable
 from auditor.net import Topology
-from auditor.rules.base import found, label, rule, vpc_label
+from auditor.rules.base import Found, label, rule, vpc_label
 
 # Target kinds the snapshot holds, by how a message names them.
 NAMES = {
@@ -102,7 +102,7 @@ def dead_reason(topo: Topology, table: RouteTable, route: Route) -> tuple[str, s
 
 
 @rule("route-dead-target")
-def dead_target(topo: Topology) -> Iterator[Finding]:
+def dead_target(topo: Topology, found: Found) -> Iterator[Finding]:
     for table in topo.snapshot.route_tables:
         for route in table.routes:
             verdict = dead_reason(topo, table, route)
@@ -130,7 +130,6 @@ def dead_target(topo: Topology) -> Iterator[Finding]:
                     f"destination), or remove it: {delete_route_command(table, route)}"
                 )
             yield found(
-                "route-dead-target",
                 account_id=table.account_id,
                 region=table.region,
                 resource_id=table.id,

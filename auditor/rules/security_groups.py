@@ -14,7 +14,7 @@ from auditor.model import (
     Vpc,
 )
 from auditor.net import Topology, network
-from auditor.rules.base import found, label, rule, vpc_label
+from auditor.rules.base import Found, label, rule, vpc_label
 from auditor.rules.peering import ACTIVE
 
 PROTOCOL_NAMES = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
@@ -150,14 +150,13 @@ def stale_references(
 
 
 @rule("sg-stale-peer-reference")
-def stale_peer_reference(topo: Topology) -> Iterator[Finding]:
+def stale_peer_reference(topo: Topology, found: Found) -> Iterator[Finding]:
     groups = {g.id: g for g in topo.snapshot.security_groups}
     for stale, rows in stale_references(topo):
         sg = groups.get(stale.id, stale)  # the full group has the tags and region
         vpc_id = sg.vpc_id or stale.vpc_id
         reasons = sorted({reason for *_, reason in rows})
         yield found(
-            "sg-stale-peer-reference",
             account_id=sg.account_id,
             region=sg.region,
             resource_id=sg.id,
@@ -201,7 +200,7 @@ def world(cidrs: Iterable[str]) -> list[str]:
 
 
 @rule("sg-open-admin-port")
-def open_admin_port(topo: Topology) -> Iterator[Finding]:
+def open_admin_port(topo: Topology, found: Found) -> Iterator[Finding]:
     for sg in topo.snapshot.security_groups:
         rows: list[dict[str, str]] = []
         commands: list[str] = []
@@ -230,7 +229,6 @@ def open_admin_port(topo: Topology) -> Iterator[Finding]:
         services = " and ".join(f"{ADMIN_PORTS[p]} (TCP {p})" for p in sorted(open_ports))
         sources = ", ".join(sorted({row["source"] for row in rows}))
         yield found(
-            "sg-open-admin-port",
             account_id=sg.account_id,
             region=sg.region,
             resource_id=sg.id,
@@ -257,7 +255,7 @@ DEFAULT_RULES = {("ingress", "self"), ("egress", "0.0.0.0/0"), ("egress", "::/0"
 
 
 @rule("sg-default-allows-traffic")
-def default_allows_traffic(topo: Topology) -> Iterator[Finding]:
+def default_allows_traffic(topo: Topology, found: Found) -> Iterator[Finding]:
     for sg in topo.snapshot.security_groups:
         if sg.name != "default":
             continue
@@ -280,7 +278,6 @@ def default_allows_traffic(topo: Topology) -> Iterator[Finding]:
         if not rows:
             continue
         yield found(
-            "sg-default-allows-traffic",
             account_id=sg.account_id,
             region=sg.region,
             resource_id=sg.id,
@@ -317,7 +314,7 @@ def delivering(log: FlowLog) -> bool:
 
 
 @rule("vpc-flow-logs-off")
-def flow_logs_off(topo: Topology) -> Iterator[Finding]:
+def flow_logs_off(topo: Topology, found: Found) -> Iterator[Finding]:
     """VPCs whose traffic no working VPC-level flow log records. Subnet or interface flow logs
     cover only part of a VPC (and none of what is added later), so they are listed, not counted."""
     logs: dict[str, list[FlowLog]] = defaultdict(list)
@@ -334,7 +331,7 @@ def flow_logs_off(topo: Topology) -> Iterator[Finding]:
         if any(delivering(log) for log in on_vpc):
             continue
         if on_vpc:
-            yield delivery_failed(vpc, on_vpc)
+            yield delivery_failed(found, vpc, on_vpc)
             continue
         partial = [
             {"resource": label(s.id, s.tags), "flow_log": log.id}
@@ -356,7 +353,6 @@ def flow_logs_off(topo: Topology) -> Iterator[Finding]:
         )
         bucket = f"arn:{topo.snapshot.scope.partition}:s3:::BUCKET"
         yield found(
-            "vpc-flow-logs-off",
             account_id=vpc.account_id,
             region=vpc.region,
             resource_id=vpc.id,
@@ -380,12 +376,11 @@ def flow_logs_off(topo: Topology) -> Iterator[Finding]:
         )
 
 
-def delivery_failed(vpc: Vpc, logs: list[FlowLog]) -> Finding:
+def delivery_failed(found: Found, vpc: Vpc, logs: list[FlowLog]) -> Finding:
     # The snapshot lacks DeliverLogsErrorMessage and LogDestination (DescribeFlowLogs has both),
     # so the message cannot say which of role, bucket policy or throttling is to blame.
     ids = ", ".join(log.id for log in logs)
     return found(
-        "vpc-flow-logs-off",
         account_id=vpc.account_id,
         region=vpc.region,
         resource_id=vpc.id,

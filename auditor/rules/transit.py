@@ -17,7 +17,7 @@ from auditor.model import (
 )
 from auditor.net import Network, Topology, _networks, collapse, intersect, network, span, subtract
 from auditor.paths import DELIVERED, HUB_NO_ROUTE, NO_ROUTE, Path, Paths, paths
-from auditor.rules.base import found, label, rule, vpc_label
+from auditor.rules.base import Found, label, rule, vpc_label
 
 PENDING = "pendingAcceptance"
 GONE = frozenset({"deleted", "deleting", "failed", "rejected"})
@@ -25,7 +25,7 @@ LIVE = frozenset({"available", "modifying"})
 
 
 def attachment_finding(
-    rule_id: str,
+    found: Found,
     attachment: TransitGatewayAttachment,
     message: str,
     remediation: str,
@@ -33,7 +33,6 @@ def attachment_finding(
     detail: str = "",
 ) -> Finding:
     return found(
-        rule_id,
         account_id=attachment.account_id,
         region=attachment.region,
         resource_id=attachment.id,
@@ -76,7 +75,7 @@ def live_vpc_attachments(topo: Topology) -> list[TransitGatewayAttachment]:
 
 
 @rule("tgw-attachment-pending-acceptance")
-def attachment_pending_acceptance(topo: Topology) -> Iterator[Finding]:
+def attachment_pending_acceptance(topo: Topology, found: Found) -> Iterator[Finding]:
     for attachment in topo.snapshot.transit_gateway_attachments:
         if attachment.state != PENDING:
             continue
@@ -90,7 +89,7 @@ def attachment_pending_acceptance(topo: Topology) -> Iterator[Finding]:
             command = "accept-transit-gateway-vpc-attachment"
             who = "the transit gateway's owner"
         yield attachment_finding(
-            "tgw-attachment-pending-acceptance",
+            found,
             attachment,
             message=(
                 f"The {describe(topo, attachment)} is waiting for acceptance: no traffic flows "
@@ -106,7 +105,7 @@ def attachment_pending_acceptance(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("tgw-attachment-az-missing")
-def attachment_az_missing(topo: Topology) -> Iterator[Finding]:
+def attachment_az_missing(topo: Topology, found: Found) -> Iterator[Finding]:
     for attachment in live_vpc_attachments(topo):
         zones = {
             topo.subnets[s].availability_zone for s in attachment.subnet_ids if s in topo.subnets
@@ -123,7 +122,7 @@ def attachment_az_missing(topo: Topology) -> Iterator[Finding]:
             continue
         missing = sorted({s.availability_zone for s in stranded})
         yield attachment_finding(
-            "tgw-attachment-az-missing",
+            found,
             attachment,
             message=(
                 f"Subnets in {', '.join(missing)} route traffic to transit gateway "
@@ -158,7 +157,7 @@ def routes_to_hub(topo: Topology, subnet_id: str, tgw_id: str) -> bool:
 
 
 @rule("tgw-dns-support-off")
-def dns_support_off(topo: Topology) -> Iterator[Finding]:
+def dns_support_off(topo: Topology, found: Found) -> Iterator[Finding]:
     by_hub: dict[str, list[TransitGatewayAttachment]] = defaultdict(list)
     for attachment in live_vpc_attachments(topo):
         by_hub[attachment.transit_gateway_id].append(attachment)
@@ -169,7 +168,6 @@ def dns_support_off(topo: Topology) -> Iterator[Finding]:
         vpcs = sorted({a.resource_id for a in attachments})
         if tgw is not None and tgw.dns_support is False:
             yield found(
-                "tgw-dns-support-off",
                 account_id=tgw.account_id,
                 region=tgw.region,
                 resource_id=tgw.id,
@@ -193,7 +191,7 @@ def dns_support_off(topo: Topology) -> Iterator[Finding]:
             if attachment.dns_support is not False:
                 continue
             yield attachment_finding(
-                "tgw-dns-support-off",
+                found,
                 attachment,
                 message=(
                     f"The {describe(topo, attachment)} has DNS support off while other VPCs are "
@@ -211,7 +209,7 @@ def dns_support_off(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("tgw-appliance-mode-off")
-def appliance_mode_off(topo: Topology) -> Iterator[Finding]:
+def appliance_mode_off(topo: Topology, found: Found) -> Iterator[Finding]:
     for attachment in live_vpc_attachments(topo):
         if attachment.appliance_mode_support is not False:
             continue
@@ -219,7 +217,7 @@ def appliance_mode_off(topo: Topology) -> Iterator[Finding]:
         if not appliances:
             continue
         yield attachment_finding(
-            "tgw-appliance-mode-off",
+            found,
             attachment,
             message=(
                 f"VPC {vpc_label(topo, attachment.resource_id)} inspects traffic (routes to "
@@ -258,7 +256,7 @@ def inspection_targets(topo: Topology, vpc_id: str) -> list[str]:
 
 
 @rule("tgw-auto-accept-shared-attachments")
-def auto_accept_shared(topo: Topology) -> Iterator[Finding]:
+def auto_accept_shared(topo: Topology, found: Found) -> Iterator[Finding]:
     foreign: dict[str, set[str]] = defaultdict(set)
     for attachment in topo.snapshot.transit_gateway_attachments:
         if attachment.resource_owner_id and attachment.resource_owner_id != attachment.account_id:
@@ -270,7 +268,6 @@ def auto_accept_shared(topo: Topology) -> Iterator[Finding]:
         if not sharing:
             continue  # not shared with anyone, as far as the snapshot shows
         yield found(
-            "tgw-auto-accept-shared-attachments",
             account_id=tgw.account_id,
             region=tgw.region,
             resource_id=tgw.id,
@@ -300,7 +297,7 @@ def auto_accept_shared(topo: Topology) -> Iterator[Finding]:
 
 
 @rule("tgw-route-dead-attachment")
-def route_dead_attachment(topo: Topology) -> Iterator[Finding]:
+def route_dead_attachment(topo: Topology, found: Found) -> Iterator[Finding]:
     attachments = {a.id: a for a in topo.snapshot.transit_gateway_attachments}
     for table in topo.snapshot.transit_gateway_route_tables:
         for route in table.routes:
@@ -316,7 +313,6 @@ def route_dead_attachment(topo: Topology) -> Iterator[Finding]:
                 continue  # an active route to an attachment we did not see: not proof
             states = {a: attachments[a].state if a in attachments else "gone" for a in gone}
             yield found(
-                "tgw-route-dead-attachment",
                 account_id=table.account_id,
                 region=table.region,
                 resource_id=table.id,
@@ -414,7 +410,7 @@ def network_of(range_: tuple[int, int, int]) -> Network:
 
 
 @rule("tgw-route-missing")
-def route_missing(topo: Topology) -> Iterator[Finding]:
+def route_missing(topo: Topology, found: Found) -> Iterator[Finding]:
     engine = paths(topo)
     for table in topo.snapshot.route_tables:
         if not topo.subnets_of_table(table):
@@ -441,7 +437,7 @@ def route_missing(topo: Topology) -> Iterator[Finding]:
             shown = uncovered if whole else collapse(n for nets in reached.values() for n in nets)
             (path, *_) = engine.follow(table, shown[0])
             yield route_missing_finding(
-                topo, table, tgw_id, destination, hub_table, shown, reached, blackholes, path
+                found, topo, table, tgw_id, destination, hub_table, shown, reached, blackholes, path
             )
 
 
@@ -456,6 +452,7 @@ def hub_gaps(
 
 
 def route_missing_finding(
+    found: Found,
     topo: Topology,
     table: RouteTable,
     tgw_id: str,
@@ -473,7 +470,6 @@ def route_missing_finding(
         else ""
     )
     return found(
-        "tgw-route-missing",
         account_id=table.account_id,
         region=table.region,
         resource_id=table.id,
@@ -525,7 +521,7 @@ NOT_BACK_TARGETS = frozenset({"nat-gateway", "internet-gateway", "egress-only-in
 
 
 @rule("tgw-missing-return-route")
-def missing_return_route(topo: Topology) -> Iterator[Finding]:
+def missing_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
     """A reaches B through a hub; B's side (B's subnet table, or the hub table associated with
     B's attachment) has no way back to A's subnets.
 
@@ -536,7 +532,7 @@ def missing_return_route(topo: Topology) -> Iterator[Finding]:
     reported: set[tuple[str, str]] = set()
     for group in source_groups(topo):
         for suspect in suspects(topo, group):
-            finding = confirm(topo, *suspect, reported)
+            finding = confirm(found, topo, *suspect, reported)
             if finding is not None:
                 yield finding
 
@@ -707,6 +703,7 @@ def replies_via_hub(
 
 
 def confirm(
+    found: Found,
     topo: Topology,
     group: SourceGroup,
     table: RouteTable,
@@ -748,7 +745,6 @@ def confirm(
         else f"leads to {broken[0].end} {broken[0].end_id}, which cannot deliver it"
     )
     return found(
-        "tgw-missing-return-route",
         account_id=last.account_id if last else peer_table.account_id,
         region=last.region if last else peer_table.region,
         resource_id=where,
@@ -790,7 +786,7 @@ def return_fix(broken: Path, peer_table: RouteTable, missing: list[Network], for
 
 
 @rule("tgw-hub-not-audited")
-def hub_not_audited(topo: Topology) -> Iterator[Finding]:
+def hub_not_audited(topo: Topology, found: Found) -> Iterator[Finding]:
     """Say where paths could not be followed: a VPC routes to a transit gateway whose route
     tables this audit did not read (its owner is outside the audit, or its read failed)."""
     engine = paths(topo)
@@ -807,7 +803,6 @@ def hub_not_audited(topo: Topology) -> Iterator[Finding]:
             owner = tgw.account_id if tgw else "unknown"
             attachment = engine.vpc_attachments.get((tgw_id, table.vpc_id))
             yield found(
-                "tgw-hub-not-audited",
                 account_id=table.account_id,
                 region=table.region,
                 resource_id=attachment.id if attachment else tgw_id,
