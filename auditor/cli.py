@@ -9,10 +9,10 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, TypeVar
 
 import click
 
@@ -25,16 +25,11 @@ from auditor.deliver.files import STDOUT, write_text
 from auditor.errors import AuditError, InputError
 from auditor.model import Severity, Shard, Snapshot
 from auditor.policy import AuditPolicy, load_policy
-from auditor.report import build_report, render_html, render_json, render_rules_markdown
+from auditor.report import build_report, render_rules_markdown
 from auditor.report.baseline import STATE_FILE, Baseline, load_baseline, load_state
-from auditor.report.formats import (
-    render_asff,
-    render_csv,
-    render_junit,
-    render_markdown,
-    scope_label,
-    since_text,
-)
+from auditor.report.formats import FORMATS, RenderContext, Renderings
+from auditor.report.formats.html import DEFAULT_HTML
+from auditor.report.text import scope_label, since_text
 from auditor.rules import REGISTRY, all_rules, evaluate
 from auditor.serial import dumps, load_snapshot
 
@@ -46,7 +41,6 @@ EXIT_INCOMPLETE = 4  # added to EXIT_FINDINGS: 5 = findings and coverage gaps
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process ended by a signal
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_EMAIL = 6  # the report email could not be sent (the reports were written first)
-DEFAULT_HTML = "vpc-audit-report.html"
 FAIL_ON_CHOICES = [str(s) for s in Severity] + ["none"]
 
 AWS_OPTIONS = {
@@ -59,14 +53,10 @@ AWS_OPTIONS = {
     "snapshot_out": "--snapshot-out",
     "shard": "--shard",
 }
+SNAPSHOT_OUT_HELP = "Also save the collected snapshot, to re-audit it later with --from-snapshot."
 # What a --shard run does not do: it writes its snapshot and leaves the report to `merge`.
 SHARD_CLASHES = {
-    "json_path": "--json",
-    "html_path": "--html",
-    "csv_path": "--csv",
-    "junit_path": "--junit",
-    "markdown_path": "--markdown",
-    "asff_path": "--asff",
+    **{fmt.dest: fmt.option for fmt in FORMATS},
     "baseline_file": "--baseline",
     "state_dir": "--state-dir",
     "fail_on_new": "--fail-on-new",
@@ -90,40 +80,25 @@ Exit codes:
 
 @dataclass(frozen=True)
 class Outputs:
-    json_path: str | None = None
-    html_path: str | None = None
-    snapshot_path: str | None = None
-    csv_path: str | None = None
-    junit_path: str | None = None
-    markdown_path: str | None = None
-    asff_path: str | None = None
+    """Where each report goes, by format name (FILE, or '-' for stdout), and the snapshot."""
 
-    REPORTS: ClassVar[dict[str, str]] = {
-        "json_path": "--json",
-        "html_path": "--html",
-        "csv_path": "--csv",
-        "junit_path": "--junit",
-        "markdown_path": "--markdown",
-        "asff_path": "--asff",
-    }
+    reports: Mapping[str, str] = field(default_factory=dict)
+    snapshot_path: str | None = None
 
     def with_default_html(self) -> Outputs:
-        if any(getattr(self, name) for name in self.REPORTS):
+        if self.reports:
             return self
-        return dataclasses.replace(self, html_path=DEFAULT_HTML)
+        return dataclasses.replace(self, reports={"html": DEFAULT_HTML})
 
     def stdout_flags(self) -> list[str]:
-        flags = {**self.REPORTS, "snapshot_path": "--snapshot-out"}
-        return [flag for name, flag in flags.items() if getattr(self, name) == STDOUT]
+        flags = [fmt.option for fmt in FORMATS if self.reports.get(fmt.name) == STDOUT]
+        return flags + (["--snapshot-out"] if self.snapshot_path == STDOUT else [])
 
     def files(self) -> list[str]:
         """Where the JSON and HTML reports were written on disk, for an email too large to
         carry them."""
-        return [
-            str(Path(path).resolve())
-            for path in (self.html_path, self.json_path)
-            if path and path != STDOUT
-        ]
+        paths = (self.reports.get("html"), self.reports.get("json"))
+        return [str(Path(path).resolve()) for path in paths if path and path != STDOUT]
 
 
 @dataclass(frozen=True)
@@ -219,24 +194,11 @@ def run_pipeline(
     result = evaluate(snapshot, policy)
     report = build_report(snapshot, result, baseline, policy.enabled(REGISTRY))
     scope = scope_label(report, settings.profile)
-    json_text = render_json(report)
-    html_text: str | None = None
-    if outputs.json_path:
-        write_output(outputs.json_path, json_text, "JSON report", quiet)
-    if outputs.html_path or settings.email is not None:
-        html_text = render_html(report, snapshot)
-    if outputs.html_path:
-        assert html_text is not None
-        write_output(outputs.html_path, html_text, "HTML report", quiet)
-    renderers: list[tuple[str | None, str, Callable[[], str]]] = [
-        (outputs.csv_path, "CSV report", lambda: render_csv(report)),
-        (outputs.junit_path, "JUnit report", lambda: render_junit(report)),
-        (outputs.markdown_path, "Markdown report", lambda: render_markdown(report, scope)),
-        (outputs.asff_path, "ASFF findings", lambda: render_asff(report)),
-    ]
-    for path, what, render in renderers:
-        if path:
-            write_output(path, render(), what, quiet)
+    renderings = Renderings(report, RenderContext(snapshot, scope), kept_renderings(settings))
+    for fmt in FORMATS:
+        destination = outputs.reports.get(fmt.name)
+        if destination:
+            write_output(destination, renderings.text(fmt.name), fmt.what, quiet)
     if not quiet:
         say(summary_line(snapshot, report))
         for expired in report["expired_suppressions"]:
@@ -245,13 +207,24 @@ def run_pipeline(
                 f"and no longer applies ({len(expired['finding_ids'])} finding(s))"
             )
     if settings.email is not None:
-        assert html_text is not None
-        sent = deliver_email(report, scope, html_text, json_text, outputs, settings, ses_session)
+        sent = deliver_email(report, scope, renderings, outputs, settings, ses_session)
         if not sent:
             return EXIT_EMAIL
     if settings.state_dir is not None:
-        write_output(str(settings.state_dir / STATE_FILE), json_text, "state", quiet)
+        write_output(str(settings.state_dir / STATE_FILE), renderings.text("json"), "state", quiet)
     return exit_code(snapshot, failing_findings(report, settings))
+
+
+def kept_renderings(settings: RunSettings) -> set[str]:
+    """The renderings used again after the reports are written: by the email and the state."""
+    kept = set()
+    if settings.email is not None:
+        kept.add("html")
+        if settings.email.attach_json:
+            kept.add("json")
+    if settings.state_dir is not None:
+        kept.add("json")
+    return kept
 
 
 def load_comparison(settings: RunSettings) -> Baseline | None:
@@ -274,8 +247,7 @@ def load_comparison(settings: RunSettings) -> Baseline | None:
 def deliver_email(
     report: dict[str, Any],
     scope: str,
-    html_text: str,
-    json_text: str,
+    renderings: Renderings,
     outputs: Outputs,
     settings: RunSettings,
     ses_session: Any,
@@ -293,8 +265,8 @@ def deliver_email(
         sender=email.sender,
         recipients=email.recipients,
         scope=scope,
-        html_report=html_text,
-        json_report=json_text if email.attach_json else None,
+        html_report=renderings.text("html"),
+        json_report=renderings.text("json") if email.attach_json else None,
         locations=[f"{path} on {host}" for path in outputs.files()],
     )
     try:
@@ -409,15 +381,8 @@ def account_id(
 
 def outputs_from(options: dict[str, Any]) -> Outputs:
     """The output files the shared output options name; at most one may be stdout ('-')."""
-    outputs = Outputs(
-        options["json_path"],
-        options["html_path"],
-        options["snapshot_out"],
-        options["csv_path"],
-        options["junit_path"],
-        options["markdown_path"],
-        options["asff_path"],
-    )
+    reports = {fmt.name: options[fmt.dest] for fmt in FORMATS if options[fmt.dest]}
+    outputs = Outputs(reports, options["snapshot_out"])
     on_stdout = outputs.stdout_flags()
     if len(on_stdout) > 1:
         raise click.UsageError(
@@ -497,6 +462,21 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def report_options(command: Command) -> Command:
+    """`--<name> FILE` for each registered format, in the registry's order, with
+    `--snapshot-out` after `--html`, where it has always been."""
+    for fmt in reversed(FORMATS):  # a decorator applied last is listed first
+        if fmt.name == "html":
+            command = click.option("--snapshot-out", metavar="FILE", help=SNAPSHOT_OUT_HELP)(
+                command
+            )
+        command = click.option(fmt.option, fmt.dest, metavar="FILE", help=fmt.help)(command)
+    return command
+
+
 @click.group(
     invoke_without_command=True,
     epilog=EXIT_CODES_HELP,
@@ -533,41 +513,7 @@ def guarded(debug: bool, action: Any, *args: Any, **kwargs: Any) -> int:
     help="Role assumed in each account given by --account or --org [default: OrganizationAccountAccessRole]. The base credentials' own account is read directly.",
 )
 @click.option("--external-id", metavar="ID", help="ExternalId passed to sts:AssumeRole.")
-@click.option(
-    "--json", "json_path", metavar="FILE", help="Write the JSON report to FILE ('-' for stdout)."
-)
-@click.option(
-    "--html",
-    "html_path",
-    metavar="FILE",
-    help=f"Write the HTML report to FILE. With neither --json nor --html: ./{DEFAULT_HTML}.",
-)
-@click.option(
-    "--snapshot-out",
-    metavar="FILE",
-    help="Also save the collected snapshot, to re-audit it later with --from-snapshot.",
-)
-@click.option(
-    "--csv", "csv_path", metavar="FILE", help="Write the findings as CSV, one row per finding."
-)
-@click.option(
-    "--junit",
-    "junit_path",
-    metavar="FILE",
-    help="Write JUnit XML for CI: a testsuite per rule, a failing testcase per finding, a passing one for a rule with no finding, and a 'coverage' suite.",
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    metavar="FILE",
-    help="Write a compact Markdown summary grouped by severity (for chat or tickets).",
-)
-@click.option(
-    "--asff",
-    "asff_path",
-    metavar="FILE",
-    help="Write the findings in the AWS Security Finding Format, a JSON list for securityhub:BatchImportFindings (the file only; no API call).",
-)
+@report_options
 @click.option(
     "--baseline",
     "baseline_file",
@@ -865,7 +811,10 @@ def demo(ctx: click.Context, html_path: str, json_path: str, quiet: bool) -> Non
                 role_name=demo_estate.DEMO_ROLE,
             )
             return run_pipeline(
-                request, None, Outputs(json_path, html_path), RunSettings("none", quiet)
+                request,
+                None,
+                Outputs({"json": json_path, "html": html_path}),
+                RunSettings("none", quiet),
             )
 
     ctx.exit(guarded(False, run))
@@ -936,7 +885,7 @@ def merge(ctx: click.Context, /, snapshots: tuple[Path, ...], **options: Any) ->
 
 # `merge` takes the audit's own report, policy and email options, as they are defined above.
 MERGE_OPTIONS = {
-    *Outputs.REPORTS,
+    *(fmt.dest for fmt in FORMATS),
     "baseline_file",
     "state_dir",
     "fail_on_new",

@@ -15,7 +15,16 @@ from click.testing import CliRunner, Result
 
 from auditor.cli import main
 from auditor.model import CoverageNote, NatGateway, SecurityGroup, SecurityGroupRule
-from auditor.report.formats import md_text, render_asff, render_junit
+from auditor.report.formats import (
+    FORMATS,
+    RenderContext,
+    Renderings,
+    by_name,
+    md_text,
+    render_asff,
+    render_junit,
+)
+from auditor.report.formats import json as json_format
 from auditor.serial import dumps
 from tests.builders import R1, A, route, snapshot, subnet, table, vpc
 
@@ -335,3 +344,84 @@ def test_coverage_notes_reach_json_html_and_markdown(tmp_path: Path) -> None:
     markdown = (tmp_path / "r.md").read_text()
     assert "Not read, treated as unknown (2)" in markdown
     assert "vpc-1 enableDnsSupport" in markdown
+
+
+# --- the registry: every format gets the same options and the same writing rules ---
+
+FORMAT_NAMES = [fmt.name for fmt in FORMATS]
+
+
+def test_registry_lists_each_format_module_once_in_order() -> None:
+    names = [fmt.name for fmt in FORMATS]
+    assert names[:6] == ["json", "html", "csv", "junit", "markdown", "asff"]
+    assert len(set(names)) == len(names)
+    assert len({fmt.order for fmt in FORMATS}) == len(FORMATS)
+    modules = {p.stem for p in Path("auditor/report/formats").glob("*.py")} - {"__init__", "base"}
+    assert modules == set(names)  # one module per format, and every module is one
+
+
+@pytest.mark.parametrize("name", FORMAT_NAMES)
+def test_each_format_is_an_option_of_audit_and_merge(name: str) -> None:
+    fmt = by_name(name)
+    for args in ([], ["merge"]):
+        result = run(*args, "--help")
+        assert f"{fmt.option} FILE" in result.stdout
+
+
+@pytest.mark.parametrize("name", FORMAT_NAMES)
+def test_each_format_writes_a_file_or_stdout(tmp_path: Path, name: str) -> None:
+    fmt = by_name(name)
+    snap = write_snapshot(tmp_path / "s.json")
+    result = run("--from-snapshot", str(snap), fmt.option, str(tmp_path / "out"))
+    assert result.exit_code == 1, result.stderr
+    assert f"wrote {fmt.what}: {tmp_path / 'out'}" in result.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {"s.json", "out"}  # no temporary file left
+    on_stdout = run("--from-snapshot", str(snap), fmt.option, "-", "-q")
+    assert on_stdout.exit_code == 1
+    assert on_stdout.stderr == ""
+    first_line = (tmp_path / "out").read_text().splitlines()[0]
+    assert on_stdout.stdout.splitlines()[0] == first_line  # the same document (times aside)
+
+
+@pytest.mark.parametrize("name", FORMAT_NAMES)
+def test_a_shard_refuses_each_format(name: str) -> None:
+    option = by_name(name).option
+    result = run("--shard", "0/3", "--snapshot-out", "s.json", option, "out")
+    assert result.exit_code == 2
+    assert f"drop {option}" in result.stderr
+
+
+@pytest.mark.parametrize("name", [n for n in FORMAT_NAMES if n != "json"])
+def test_json_is_rendered_only_when_something_needs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    rendered: list[str] = []
+    real = json_format.render_json
+
+    def counting(report: dict[str, Any]) -> str:
+        rendered.append("json")
+        return real(report)
+
+    monkeypatch.setattr(json_format, "render_json", counting)
+    snap = write_snapshot(tmp_path / "s.json")
+    result = run("--from-snapshot", str(snap), by_name(name).option, str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert rendered == []
+    # --json and --state-dir share one rendering.
+    state = tmp_path / "state"
+    result = run(
+        "--from-snapshot", str(snap), "--json", str(tmp_path / "r.json"), "--state-dir", str(state)
+    )
+    assert result.exit_code == 1
+    assert rendered == ["json"]
+    assert (state / "last-report.json").read_text() == (tmp_path / "r.json").read_text()
+
+
+def test_renderings_keep_only_what_is_used_again() -> None:
+    report = {"findings": [], "generated_at": "2026-01-01T00:00:00Z", "coverage": []}
+    renderings = Renderings(report, RenderContext(), keep={"json"})
+    first = renderings.text("json")
+    assert renderings.text("json") is first  # kept: rendered once
+    assert "csv" not in renderings.texts
+    renderings.text("csv")
+    assert "csv" not in renderings.texts  # written once, then let go

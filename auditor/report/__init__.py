@@ -1,29 +1,35 @@
 """Report stage: Findings (+ the snapshot's scope and coverage) -> documents.
 
 `build_report` makes the one JSON-able structure every format renders from, so the JSON file,
-the HTML page and any later format can never disagree.
+the HTML page and any later format can never disagree. The formats are in `formats/`.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Any
 
-import jinja2
-
 from auditor import __version__
-from auditor.model import REPORT_SCHEMA_VERSION, Finding, Severity, Snapshot
+from auditor.model import REPORT_SCHEMA_VERSION, Finding, Snapshot
 from auditor.report.baseline import Baseline, compare
-from auditor.resources import data_path
+from auditor.report.formats.html import render_html
+from auditor.report.formats.json import render_json
+from auditor.report.templating import templates
+from auditor.report.text import SEVERITIES
 from auditor.rules import REGISTRY, AuditResult, cyclic_gc_paused
-from auditor.rules.base import catalogue
 from auditor.serial import to_jsonable
 
-SEVERITIES = [str(s) for s in sorted(Severity, reverse=True)]
+__all__ = [
+    "SEVERITIES",
+    "build_report",
+    "findings_jsonable",
+    "render_html",
+    "render_json",
+    "render_rules_markdown",
+    "templates",
+]
 
 
 def build_report(
@@ -79,48 +85,6 @@ def findings_jsonable(findings: list[Finding]) -> list[dict[str, Any]]:
     so the cyclic GC is paused as for the rules (its passes took most of the time)."""
     with cyclic_gc_paused():
         return [{**to_jsonable(f), "change": None} for f in findings]
-
-
-def render_json(report: dict[str, Any]) -> str:
-    """`json.dumps(report, indent=2, ensure_ascii=False)` plus a newline, joined in batches:
-    json.dumps lists every small piece before joining them, which took five times the size of
-    the text (some 700 MB at 10k VPCs). The cyclic GC is paused as for the rules: the encoder
-    makes no cycles, and a full pass over the heap cost a second at 10k VPCs."""
-    with cyclic_gc_paused():
-        chunks = json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(report)
-        pieces = []
-        while batch := list(islice(chunks, 65536)):
-            pieces.append("".join(batch))
-        pieces.append("\n")
-        return "".join(pieces)
-
-
-def templates(autoescape: bool = True) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(data_path("templates")),
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str:
-    """The self-contained HTML report; the snapshot, when given, feeds the topology map.
-
-    The cyclic GC is paused as for the rules: at 10k VPCs its passes over the heap took a third
-    of the time, and the few cycles Jinja leaves (some 14k objects) go on its next pass."""
-    from auditor.report.topology import build_topology
-
-    rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
-    with cyclic_gc_paused():
-        topology = build_topology(snapshot, report["findings"]) if snapshot is not None else None
-        return (
-            templates()
-            .get_template("report.html.j2")
-            .render(report=report, rules=rules, severities=SEVERITIES, topology=topology)
-        )
 
 
 def render_rules_markdown(rules: list[dict[str, Any]]) -> str:

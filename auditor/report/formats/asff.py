@@ -1,0 +1,108 @@
+"""AWS Security Finding Format: a JSON list for securityhub:BatchImportFindings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from auditor.report.formats.base import Format, RenderContext
+from auditor.report.text import clip
+
+ASFF_SCHEMA_VERSION = "2018-10-08"
+ASFF_TYPES = ["Software and Configuration Checks/AWS Security Best Practices"]
+ASFF_SEVERITY = {
+    "critical": "CRITICAL",
+    "high": "HIGH",
+    "medium": "MEDIUM",
+    "low": "LOW",
+    "info": "INFORMATIONAL",
+}
+ASFF_RESOURCE_TYPES = {
+    "route-table": "AwsEc2RouteTable",
+    "vpc": "AwsEc2Vpc",
+    "vpc-peering-connection": "AwsEc2VpcPeeringConnection",
+    "security-group": "AwsEc2SecurityGroup",
+    "vpc-endpoint-service": "AwsEc2VpcEndpointService",
+    "subnet": "AwsEc2Subnet",
+    "network-interface": "AwsEc2NetworkInterface",
+    "transit-gateway": "AwsEc2TransitGateway",
+    "nat-gateway": "AwsEc2NatGateway",
+}
+
+
+def asff_resource(finding: dict[str, Any], partition: str) -> dict[str, Any]:
+    """The finding's resource by its ARN (EC2 ARNs are `<resource-type>/<id>`)."""
+    kind = finding["resource_type"]
+    region, account = finding["region"], finding["account_id"]
+    return {
+        "Type": ASFF_RESOURCE_TYPES.get(kind, "Other"),
+        "Id": f"arn:{partition}:ec2:{region}:{account}:{kind}/{finding['resource_id']}",
+        "Region": region,
+        "Partition": partition,
+    }
+
+
+def asff_finding(
+    finding: dict[str, Any], report: dict[str, Any], record_state: str, workflow: str
+) -> dict[str, Any]:
+    partition = report["scope"]["partition"]
+    region, account = finding["region"], finding["account_id"]
+    fields = {
+        "vpc-audit/RuleId": finding["rule_id"],
+        "vpc-audit/FindingId": finding["id"],
+        "vpc-audit/ToolVersion": report["tool_version"],
+    }
+    if finding.get("change"):
+        fields["vpc-audit/Change"] = finding["change"]
+    if finding.get("vpc_id"):
+        fields["vpc-audit/VpcId"] = finding["vpc_id"]
+    document: dict[str, Any] = {
+        "SchemaVersion": ASFF_SCHEMA_VERSION,
+        "Id": f"vpc-audit/{account}/{region}/{finding['id']}",
+        "ProductArn": f"arn:{partition}:securityhub:{region}:{account}:product/{account}/default",
+        "GeneratorId": f"vpc-audit/{finding['rule_id']}",
+        "AwsAccountId": account,
+        "Types": ASFF_TYPES,
+        "CreatedAt": report["generated_at"],
+        "UpdatedAt": report["generated_at"],
+        "Severity": {"Label": ASFF_SEVERITY[finding["severity"]]},
+        "Title": clip(finding["title"], 256),
+        "Description": clip(finding.get("message") or finding["title"], 1024),
+        "Resources": [asff_resource(finding, partition)],
+        "ProductFields": fields,
+        "RecordState": record_state,
+        "Workflow": {"Status": workflow},
+    }
+    if finding.get("remediation"):
+        document["Remediation"] = {"Recommendation": {"Text": clip(finding["remediation"], 512)}}
+    return document
+
+
+def render_asff(report: dict[str, Any]) -> str:
+    """A JSON list for securityhub:BatchImportFindings (send it in batches of up to 100).
+
+    Active findings are ACTIVE (workflow NEW, or SUPPRESSED when the policy accepted them);
+    findings a baseline had and this run no longer finds are ARCHIVED/RESOLVED under the same
+    Id, so importing the file also closes them in Security Hub.
+    """
+    documents = [
+        asff_finding(f, report, "ACTIVE", "SUPPRESSED" if f["suppressed"] else "NEW")
+        for f in report["findings"]
+    ]
+    documents += [
+        asff_finding(r, report, "ARCHIVED", "RESOLVED") for r in report.get("resolved") or ()
+    ]
+    return json.dumps(documents, indent=2, ensure_ascii=False) + "\n"
+
+
+def render(report: dict[str, Any], _context: RenderContext) -> str:
+    return render_asff(report)
+
+
+FORMAT = Format(
+    name="asff",
+    what="ASFF findings",
+    help="Write the findings in the AWS Security Finding Format, a JSON list for securityhub:BatchImportFindings (the file only; no API call).",
+    render=render,
+    order=60,
+)

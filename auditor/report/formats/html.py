@@ -1,0 +1,44 @@
+"""The self-contained HTML report, with the network map drawn from the snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor.model import Snapshot
+from auditor.report.formats.base import Format, RenderContext
+from auditor.report.templating import templates
+from auditor.report.text import SEVERITIES
+from auditor.rules import cyclic_gc_paused
+from auditor.rules.base import catalogue
+
+DEFAULT_HTML = "vpc-audit-report.html"
+
+
+def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str:
+    """The self-contained HTML report; the snapshot, when given, feeds the topology map.
+
+    The cyclic GC is paused as for the rules: at 10k VPCs its passes over the heap took a third
+    of the time, and the few cycles Jinja leaves (some 14k objects) go on its next pass."""
+    from auditor.report.topology import build_topology
+
+    rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
+    with cyclic_gc_paused():
+        topology = build_topology(snapshot, report["findings"]) if snapshot is not None else None
+        return (
+            templates()
+            .get_template("report.html.j2")
+            .render(report=report, rules=rules, severities=SEVERITIES, topology=topology)
+        )
+
+
+def render(report: dict[str, Any], context: RenderContext) -> str:
+    return render_html(report, context.snapshot)
+
+
+FORMAT = Format(
+    name="html",
+    what="HTML report",
+    help=f"Write the HTML report to FILE. With neither --json nor --html: ./{DEFAULT_HTML}.",
+    render=render,
+    order=20,
+)

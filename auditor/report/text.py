@@ -1,0 +1,61 @@
+"""Counts, scope and dates in a few words, shared by the Markdown format and the email."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.model import Severity
+
+SEVERITIES = [str(s) for s in sorted(Severity, reverse=True)]
+
+
+def counts_text(report: dict[str, Any]) -> str:
+    """`3 high, 2 medium` (non-zero severities, highest first), or `no findings`."""
+    by_severity = report["summary"]["by_severity"]
+    parts = [f"{by_severity[s]} {s}" for s in SEVERITIES if by_severity.get(s)]
+    return ", ".join(parts) if parts else "no findings"
+
+
+def scope_label(report: dict[str, Any], profile: str | None = None) -> str:
+    """What was audited, in a few words: the --profile name, else the organisation (with
+    --org), else the account ids (or their number when there are more than three)."""
+    if profile:
+        return header_safe(profile, 60)
+    scope = report["scope"]
+    if scope.get("organization_accounts") and scope.get("organization_id"):
+        return header_safe(f"{scope['organization_id']} ({len(scope['accounts'])} accounts)", 60)
+    accounts = scope.get("accounts") or sorted({c["account_id"] for c in report["coverage"]})
+    if not accounts:
+        return "(no account)"
+    if len(accounts) <= 3:
+        return header_safe(", ".join(accounts), 60)
+    return f"{len(accounts)} accounts"
+
+
+def since_text(baseline: dict[str, Any]) -> str:
+    """`Tue` for a baseline of the last six days, `Tue 3 Nov` for an older one, '' if unknown."""
+    stamp = baseline.get("generated_at")
+    if not stamp:
+        return ""
+    try:
+        when = datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return ""
+    age = datetime.now(UTC) - when
+    return when.strftime("%a") if age.days < 6 else f"{when:%a} {when.day} {when:%b %Y}"
+
+
+SUBJECT_UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def header_safe(text: str, limit: int = 200) -> str:
+    """One line for a mail header: control and line/paragraph separator characters (CR, LF,
+    NEL, U+2028 …) become spaces, runs of space collapse, and the length is bounded."""
+    cleaned = "".join(" " if unicodedata.category(c) in SUBJECT_UNSAFE else c for c in text)
+    return clip(" ".join(cleaned.split()), limit)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
