@@ -34,6 +34,16 @@ class Severity(enum.IntEnum):
     def parse(cls, text: str) -> Severity:
         return cls[text.upper()]
 
+    @classmethod
+    def rank(cls, name: str | None) -> int:
+        """The order of a severity named in a report (`info` 0 … `critical` 4); -1 for none."""
+        member = cls.__members__.get((name or "").upper())
+        return -1 if member is None else int(member)
+
+
+# Severity names, most severe first: the order reports list and count them in.
+SEVERITY_NAMES: tuple[str, ...] = tuple(str(s) for s in sorted(Severity, reverse=True))
+
 
 def name_of(tags: Tags, default: str = "") -> str:
     return tags.get("Name", default)

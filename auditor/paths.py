@@ -29,6 +29,7 @@ from auditor.model import (
     TransitGatewayRouteTable,
 )
 from auditor.net import Network, Topology, _networks, networks, span
+from auditor.states import ATTACHMENT_LIVE, ATTACHMENT_REMOVED, NAT_LIVE
 
 # How a path ends.
 DELIVERED = "delivered"  # the destination is local to the VPC reached (a local route)
@@ -43,7 +44,6 @@ LOOP = "loop"
 # attachments vpn, direct-connect-gateway, connect, ...
 DROPPED = frozenset({NO_ROUTE, HUB_NO_ROUTE, BLACKHOLE})
 
-LIVE_ATTACHMENT = frozenset({"available", "modifying"})
 MAX_STEPS = 16
 
 
@@ -108,7 +108,7 @@ class Paths:
         self.hub_tables = {t.id: t for t in snap.transit_gateway_route_tables}
         self.vpc_attachments: dict[tuple[str, str], TransitGatewayAttachment] = {}
         for a in snap.transit_gateway_attachments:
-            if a.resource_type == "vpc" and a.state not in ("deleted", "deleting", "rejected"):
+            if a.resource_type == "vpc" and a.state not in ATTACHMENT_REMOVED:
                 self.vpc_attachments.setdefault((a.transit_gateway_id, a.resource_id), a)
         # Associations as the route tables list them; an attachment's own field as fallback.
         self.associated: dict[tuple[str, str], TransitGatewayRouteTable] = {}
@@ -214,7 +214,7 @@ class Paths:
 
     def _nat_alive(self, nat_id: str) -> bool:
         nat = self.topo.nat_gateways.get(nat_id)
-        return nat is None or nat.state in ("available", "pending")
+        return nat is None or nat.state in NAT_LIVE
 
     def _into_hub(
         self,
@@ -250,7 +250,7 @@ class Paths:
         az: str | None,
         seen: frozenset[str],
     ) -> Iterator[Path]:
-        if attachment.state not in LIVE_ATTACHMENT:
+        if attachment.state not in ATTACHMENT_LIVE:
             yield Path(
                 destination,
                 steps,
@@ -314,7 +314,7 @@ class Paths:
                 destination, steps, BOUNDARY, attachment_id, "attachment not in the snapshot"
             )
             return
-        if attachment.state not in LIVE_ATTACHMENT:
+        if attachment.state not in ATTACHMENT_LIVE:
             detail = f"attachment {attachment.id} is {attachment.state}"
             yield Path(destination, steps, BLACKHOLE, attachment.id, detail)
             return

@@ -16,6 +16,7 @@ from typing import Any
 from auditor.model import Endpoint, Finding, Route, Severity, name_of
 from auditor.net import Topology
 from auditor.resources import data_path
+from auditor.states import ENDPOINT_DEAD
 
 RuleFunction = Callable[[Topology], Iterable[Finding]]
 REGISTRY: dict[str, RuleFunction] = {}
@@ -130,10 +131,6 @@ def fingerprint(rule_id: str, resource_id: str, detail: str = "") -> str:
     """Stable across runs: only what identifies the problem, never text, tags or order."""
     key = f"{rule_id}|{resource_id}" + (f"|{detail}" if detail else "")
     return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-ENDPOINT_GONE = {"deleting", "deleted"}
-ENDPOINT_DEAD = ENDPOINT_GONE | {"failed", "rejected", "expired"}
 
 
 def endpoint_live(endpoint: Endpoint) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from auditor.model import Finding, Peering, Vpc
 from auditor.net import Topology
 from auditor.rules.base import Found, endpoint_live, label, rule
-from auditor.rules.peering import ACTIVE
+from auditor.states import PEERING_ACTIVE
 
 
 def dns_dependants(
@@ -30,7 +30,8 @@ def dns_dependants(
         "peerings_with_dns_resolution": [
             {"peering": label(p.id, p.tags), "peer_vpc": other.vpc_id}
             for p in peerings.get(vpc.id, [])
-            if p.status == ACTIVE and any(s.allow_dns_resolution_from_remote_vpc for s in p.sides())
+            if p.status == PEERING_ACTIVE
+            and any(s.allow_dns_resolution_from_remote_vpc for s in p.sides())
             for other in p.sides()
             if other.vpc_id != vpc.id
         ],

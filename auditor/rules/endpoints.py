@@ -11,8 +11,9 @@ from typing import Any
 
 from auditor.model import Endpoint, EndpointService, Finding, SecurityGroupRule
 from auditor.net import Network, Topology, networks, overlaps
-from auditor.rules.base import ENDPOINT_GONE, Found, endpoint_live, label, rule, vpc_label
+from auditor.rules.base import Found, endpoint_live, label, rule, vpc_label
 from auditor.rules.dns import attribute_command
+from auditor.states import ENDPOINT_GONE
 
 GATEWAY, INTERFACE = "gateway", "interface"
 HTTPS = ((443,), "HTTPS")

@@ -13,13 +13,13 @@ from auditor.net import Hop, Network, Topology, collapse, intersect, overlaps, s
 from auditor.paths import BLACKHOLE, DELIVERED, HUB_NO_ROUTE, NO_ROUTE, paths
 from auditor.rules.base import Found, label, routes_evidence, rule, vpc_label
 from auditor.rules.routing import NAMES, dead_reason, delete_route_command
-
-ACTIVE = "active"
-PENDING = "pending-acceptance"
-# Peerings that carry traffic, or will once the request goes through.
-LIVE_OR_COMING = {"initiating-request", PENDING, "provisioning", ACTIVE}
-# Peerings that will never carry traffic again (AWS keeps them listed for a while).
-INACTIVE = {"rejected", "failed", "expired", "deleting", "deleted"}
+from auditor.states import (
+    PEERING_ACTIVE,
+    PEERING_INACTIVE,
+    PEERING_LIVE_OR_COMING,
+    PEERING_OFFERED_OR_ACTIVE,
+    PEERING_PENDING_ACCEPTANCE,
+)
 
 
 def side_label(topo: Topology, side: PeeringSide) -> str:
@@ -33,7 +33,7 @@ def role_of(peering: Peering, side: PeeringSide) -> str:
 @rule("peering-pending-acceptance")
 def pending_acceptance(topo: Topology, found: Found) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
-        if peering.status != PENDING:
+        if peering.status != PEERING_PENDING_ACCEPTANCE:
             continue
         accepter, requester = peering.accepter, peering.requester
         expires = (
@@ -396,7 +396,7 @@ def return_checks(topo: Topology, peering: Peering, way: Direction) -> Iterator[
 
 def audited_checks(topo: Topology, peering: Peering) -> list[ReturnCheck]:
     """Return checks of an active peering, towards the sides we audited (worked out once)."""
-    if peering.status != ACTIVE:
+    if peering.status != PEERING_ACTIVE:
         return []
     return topo.memo(
         ("return-checks", peering.id),
@@ -529,7 +529,7 @@ def asymmetric_return(topo: Topology, found: Found) -> Iterator[Finding]:
 @rule("peering-peer-not-audited")
 def peer_not_audited(topo: Topology, found: Found) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
-        if peering.status != ACTIVE:
+        if peering.status != PEERING_ACTIVE:
             continue
         unseen = {
             (way.destination.account_id, way.destination.region): way
@@ -565,7 +565,7 @@ def peer_not_audited(topo: Topology, found: Found) -> Iterator[Finding]:
 @rule("peering-dns-resolution-off")
 def dns_resolution_off(topo: Topology, found: Found) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
-        if peering.status != ACTIVE:
+        if peering.status != PEERING_ACTIVE:
             continue
         problems = []
         for side, other in (peering.sides(), reversed(peering.sides())):
@@ -705,7 +705,7 @@ def overlapping_cidr(topo: Topology, found: Found) -> Iterator[Finding]:
     matching or overlapping IPv4 or IPv6 CIDR blocks"; such a request ends as `failed`), so a
     failed, rejected, expired or deleted peering with overlap is history, not a finding."""
     for peering in topo.snapshot.peerings:
-        if peering.status not in LIVE_OR_COMING:
+        if peering.status not in PEERING_LIVE_OR_COMING:
             continue
         requester, accepter = peering.sides()
         mine, theirs = topo.side_networks(requester), topo.side_networks(accepter)
@@ -748,7 +748,7 @@ def overlapping_cidr(topo: Topology, found: Found) -> Iterator[Finding]:
 
 def overlap_consequence(status: str) -> str:
     """What an overlap means for a peering in this status, without claiming AWS allowed it."""
-    if status == ACTIVE:
+    if status == PEERING_ACTIVE:
         return (
             "the overlap contradicts what AWS allows and one of the listed blocks may be stale; "
             "where both VPCs really hold addresses in it, each VPC's local route keeps that "
@@ -851,7 +851,7 @@ def outside_route(
 def route_outside_peer(topo: Topology, found: Found) -> Iterator[Finding]:
     """Routes through a peering to addresses outside the peer VPC: peering is not transitive."""
     for peering in topo.snapshot.peerings:
-        if peering.status in INACTIVE:
+        if peering.status in PEERING_INACTIVE:
             continue  # peering-inactive-lingering: every route to it is wrong
         for check in outside_checks(topo, peering):
             table, source, peer, peer_space = (
@@ -920,7 +920,7 @@ def route_undetermined(topo: Topology, found: Found) -> Iterator[Finding]:
     """Peering traffic whose route AWS picked at random among tied prefix-list routes: the
     snapshot does not say which, so the audit gives no verdict on it."""
     for peering in topo.snapshot.peerings:
-        if peering.status in INACTIVE:
+        if peering.status in PEERING_INACTIVE:
             continue
         rows = undecided(topo, peering)
         if not rows:
@@ -988,7 +988,7 @@ def undecided(topo: Topology, peering: Peering) -> list[Undecided]:
 def unused(topo: Topology, found: Found) -> Iterator[Finding]:
     """Active peerings no route table on either side sends traffic into."""
     for peering in topo.snapshot.peerings:
-        if peering.status != ACTIVE or topo.routes_to(peering.id):
+        if peering.status != PEERING_ACTIVE or topo.routes_to(peering.id):
             continue
         if not all(topo.side_audited(s) for s in peering.sides()):
             continue  # the unseen side may route through it
@@ -1024,7 +1024,7 @@ def inactive_lingering(topo: Topology, found: Found) -> Iterator[Finding]:
     """Routes still pointing at a peering that will never carry traffic again."""
     for peering in topo.snapshot.peerings:
         routes = topo.routes_to(peering.id)
-        if peering.status not in INACTIVE or not routes:
+        if peering.status not in PEERING_INACTIVE or not routes:
             continue
         first = routes[0][0]
         tables = sorted({label(t.id, t.tags) for t, _ in routes})
@@ -1072,7 +1072,7 @@ def untrusted_account(topo: Topology, found: Found) -> Iterator[Finding]:
     if not (topo.snapshot.scope.organization_accounts or topo.settings.trusted_accounts):
         return
     for peering in topo.snapshot.peerings:
-        if peering.status not in (ACTIVE, PENDING, "provisioning"):
+        if peering.status not in PEERING_OFFERED_OR_ACTIVE:
             continue
         strangers = [s for s in peering.sides() if s.account_id not in topo.trusted_accounts]
         ours = [s for s in peering.sides() if s.account_id in topo.trusted_accounts]
@@ -1081,7 +1081,7 @@ def untrusted_account(topo: Topology, found: Found) -> Iterator[Finding]:
         home = ours[0] if ours else peering.requester
         outside = "outside the organisation and the audit policy's trusted accounts"
         who = ", ".join(sorted({s.account_id for s in strangers}))
-        if peering.status == ACTIVE or home is not peering.accepter:
+        if peering.status == PEERING_ACTIVE or home is not peering.accepter:
             act = (
                 f"aws ec2 delete-vpc-peering-connection --vpc-peering-connection-id {peering.id} "
                 f"--region {home.region}"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from auditor.model import Finding, Route, RouteTable
 from auditor.net import Topology
 from auditor.rules.base import Found, label, rule, vpc_label
+from auditor.states import ENDPOINT_LIVE, NAT_LIVE, PEERING_ACTIVE, TGW_LIVE
 
 # Target kinds the snapshot holds, by how a message names them.
 NAMES = {
@@ -18,11 +19,6 @@ NAMES = {
     "instance": "instance",
     "vpc-peering-connection": "peering",
 }
-# States in which a target carries traffic, or will once it is created: "pending" is transient,
-# and a snapshot taken mid-deployment is not a broken route.
-LIVE_NAT = {"available", "pending"}
-LIVE_ENDPOINT = {"available", "pending"}
-LIVE_TGW = {"available", "pending", "modifying"}
 PROPAGATED = "EnableVgwRoutePropagation"
 
 
@@ -52,11 +48,11 @@ def target_state(
 ) -> tuple[bool, str] | None:
     """(usable, state) of a route target the snapshot holds; None when it holds no such id."""
     if kind == "nat-gateway" and (nat := topo.nat_gateways.get(target)):
-        return nat.state in LIVE_NAT, nat.state
+        return nat.state in NAT_LIVE, nat.state
     if kind == "vpc-endpoint" and (endpoint := topo.endpoints.get(target)):
-        return endpoint.state.lower() in LIVE_ENDPOINT, endpoint.state
+        return endpoint.state.lower() in ENDPOINT_LIVE, endpoint.state
     if kind == "transit-gateway" and (tgw := topo.transit_gateways.get(target)):
-        return tgw.state in LIVE_TGW, tgw.state
+        return tgw.state in TGW_LIVE, tgw.state
     if kind == "internet-gateway" and (igw := topo.internet_gateways.get(target)):
         if table.vpc_id in igw.vpc_ids:
             return True, "attached"
@@ -69,7 +65,7 @@ def target_state(
     if kind == "instance" and target in topo.instance_interfaces:
         return True, "has network interfaces"
     if kind == "vpc-peering-connection" and (peering := topo.peerings.get(target)):
-        return peering.status == "active", peering.status
+        return peering.status == PEERING_ACTIVE, peering.status
     return None
 
 

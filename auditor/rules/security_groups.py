@@ -15,7 +15,7 @@ from auditor.model import (
 )
 from auditor.net import Topology, network
 from auditor.rules.base import Found, label, rule, vpc_label
-from auditor.rules.peering import ACTIVE
+from auditor.states import PEERING_ACTIVE
 
 PROTOCOL_NAMES = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
 # RDP also uses UDP 3389, but only as an optional transport after a TCP session is set up, so an
@@ -88,7 +88,7 @@ def stale_reason(
             status = "not found"
         if status == "not found":
             reasons.append(f"peering {ref.peering_id} no longer exists")
-        elif status and status != ACTIVE:
+        elif status and status != PEERING_ACTIVE:
             reasons.append(f"peering {ref.peering_id} is {status}")
     owner = ref.user_id or sg.account_id
     # Groups can be referenced only within a region; a missing group whose owner-region was

@@ -18,10 +18,7 @@ from auditor.model import (
 from auditor.net import Network, Topology, _networks, collapse, intersect, network, span, subtract
 from auditor.paths import DELIVERED, HUB_NO_ROUTE, NO_ROUTE, Path, Paths, paths
 from auditor.rules.base import Found, label, rule, vpc_label
-
-PENDING = "pendingAcceptance"
-GONE = frozenset({"deleted", "deleting", "failed", "rejected"})
-LIVE = frozenset({"available", "modifying"})
+from auditor.states import ATTACHMENT_GONE, ATTACHMENT_LIVE, ATTACHMENT_PENDING_ACCEPTANCE
 
 
 def attachment_finding(
@@ -67,7 +64,7 @@ def live_vpc_attachments(topo: Topology) -> list[TransitGatewayAttachment]:
     return [
         a
         for a in topo.snapshot.transit_gateway_attachments
-        if a.resource_type == "vpc" and a.state in LIVE
+        if a.resource_type == "vpc" and a.state in ATTACHMENT_LIVE
     ]
 
 
@@ -77,7 +74,7 @@ def live_vpc_attachments(topo: Topology) -> list[TransitGatewayAttachment]:
 @rule("tgw-attachment-pending-acceptance")
 def attachment_pending_acceptance(topo: Topology, found: Found) -> Iterator[Finding]:
     for attachment in topo.snapshot.transit_gateway_attachments:
-        if attachment.state != PENDING:
+        if attachment.state != ATTACHMENT_PENDING_ACCEPTANCE:
             continue
         if attachment.resource_type == "peering":
             account = attachment.peer_account_id or "the peer transit gateway's owner"
@@ -304,7 +301,7 @@ def route_dead_attachment(topo: Topology, found: Found) -> Iterator[Finding]:
             gone = [
                 a
                 for a in route.attachment_ids
-                if (att := attachments.get(a)) is None or att.state in GONE
+                if (att := attachments.get(a)) is None or att.state in ATTACHMENT_GONE
             ]
             dead = route.state == "blackhole" and route.attachment_ids
             if not dead and not (gone and len(gone) == len(route.attachment_ids)):
@@ -366,7 +363,7 @@ def entry_table(topo: Topology, table: RouteTable, tgw_id: str) -> TransitGatewa
     its attachment); None when the attachment or its table is missing or was not read whole."""
     engine = paths(topo)
     attachment = engine.vpc_attachments.get((tgw_id, table.vpc_id))
-    if attachment is None or attachment.state not in LIVE:
+    if attachment is None or attachment.state not in ATTACHMENT_LIVE:
         return None
     hub_table = engine.association(tgw_id, attachment)
     return hub_table if hub_table is not None and hub_table.routes_complete else None
@@ -611,7 +608,11 @@ def suspects(
     by_hub_table: dict[str, list[TransitGatewayAttachment]] = defaultdict(list)
     for attachment_id in group.targets:
         attachment = engine.attachments.get(attachment_id)
-        if attachment is None or attachment.resource_type != "vpc" or attachment.state not in LIVE:
+        if (
+            attachment is None
+            or attachment.resource_type != "vpc"
+            or attachment.state not in ATTACHMENT_LIVE
+        ):
             continue  # peered hubs, VPNs, gone attachments: not followed here
         back_table = engine.association(group.tgw_id, attachment)
         if back_table is None or not back_table.routes_complete:
