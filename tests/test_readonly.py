@@ -17,9 +17,24 @@ IAM = Path(__file__).parent.parent / "policies" / "iam"
 BASE_ONLY = {"sts:GetCallerIdentity", "sts:AssumeRole", "organizations:DescribeOrganization"}
 
 
-def policy_actions(name: str) -> set[str]:
+def statement_actions(name: str) -> list[str]:
+    """Every action of the policy, statement after statement: the actions scoped to their
+    resource ARNs and those that can only be granted on Resource "*" alike."""
     document = json.loads((IAM / name).read_text())
-    return {a for statement in document["Statement"] for a in statement["Action"]}
+    actions: list[str] = []
+    for statement in document["Statement"]:
+        action = statement["Action"]
+        actions += [action] if isinstance(action, str) else action
+    return actions
+
+
+def policy_actions(name: str) -> set[str]:
+    return set(statement_actions(name))
+
+
+def test_each_policy_action_is_granted_once() -> None:
+    actions = statement_actions("vpc-audit-readonly.json")
+    assert len(actions) == len(set(actions)), sorted(a for a in actions if actions.count(a) > 1)
 
 
 def test_mutating_call_is_refused_before_it_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
