@@ -1,6 +1,8 @@
-"""Paths: follow a destination from a VPC route table, hop by hop, through transit gateways and
-into the next VPC, until it ends (a NAT or internet gateway, an endpoint, a VPC it is local to,
-a drop, or the edge of what the audit could read). Pure: reads the Topology only.
+"""The path engine: where traffic from a VPC route table ends, hop by hop across hubs.
+
+It follows a destination through transit gateways and into the next VPC until it ends (a NAT or
+internet gateway, an endpoint, a VPC it is local to, a drop, or the edge of what the audit could
+read). Pure: reads the Topology only.
 
 AWS semantics followed (cited in the rules that use it):
 - VPC route tables: longest-prefix match (net.Topology.lookup).
@@ -45,6 +47,9 @@ LOOP = "loop"
 DROPPED = frozenset({NO_ROUTE, HUB_NO_ROUTE, BLACKHOLE})
 
 MAX_STEPS = 16
+# For one destination, propagated routes rank by what propagates them ("How transit gateways
+# work", route evaluation order): VPC, then Direct Connect gateway, Connect, then VPN.
+PROPAGATED_RANK = {"vpc": 3, "direct-connect-gateway": 4, "connect": 5, "vpn": 6}
 
 
 @dataclass(frozen=True)
@@ -107,9 +112,10 @@ class Paths:
         self.attachments = {a.id: a for a in snap.transit_gateway_attachments}
         self.hub_tables = {t.id: t for t in snap.transit_gateway_route_tables}
         self.vpc_attachments: dict[tuple[str, str], TransitGatewayAttachment] = {}
-        for a in snap.transit_gateway_attachments:
+        # A VPC's live attachment wins over a failed or pending one to the same hub.
+        for a in sorted(snap.transit_gateway_attachments, key=lambda a: a.state in ATTACHMENT_LIVE):
             if a.resource_type == "vpc" and a.state not in ATTACHMENT_REMOVED:
-                self.vpc_attachments.setdefault((a.transit_gateway_id, a.resource_id), a)
+                self.vpc_attachments[(a.transit_gateway_id, a.resource_id)] = a
         # Associations as the route tables list them; an attachment's own field as fallback.
         self.associated: dict[tuple[str, str], TransitGatewayRouteTable] = {}
         self.tgws_with_tables: set[str] = set()
@@ -144,8 +150,8 @@ class Paths:
         return cached
 
     def hub_ranges(self, table: TransitGatewayRouteTable) -> list[Ranked]:
-        """Routes as ranges with AWS's priority: longer prefix, then static (1), prefix-list
-        (2), propagated (3)."""
+        """Routes as ranges with AWS's priority: longer prefix, then static, prefix-list, then
+        propagated routes by what propagates them (PROPAGATED_RANK)."""
         ranked: list[Ranked] = []
         for route in table.routes:
             if route.destination_prefix_list_id:
@@ -154,9 +160,22 @@ class Paths:
                 rank = 2
             else:
                 nets = networks([route.destination_cidr] if route.destination_cidr else [])
-                rank = 1 if route.route_type == "static" else 3
+                rank = 1 if route.route_type == "static" else self.propagated_rank(route)
             ranked.extend(Ranked(*span(n), -rank, route) for n in nets)
         return ranked
+
+    def propagated_rank(self, route: TransitGatewayRoute) -> int:
+        attachment = self.attachments.get(route.attachment_ids[0]) if route.attachment_ids else None
+        return PROPAGATED_RANK.get(attachment.resource_type if attachment else "", 9)
+
+    def readable(self, table: TransitGatewayRouteTable) -> bool:
+        """Whether the whole table is known: all its routes read, and the CIDRs of every prefix
+        list its routes name (else a more specific unread entry might win anywhere)."""
+        return table.routes_complete and all(
+            r.destination_prefix_list_id in self.topo.prefix_lists
+            for r in table.routes
+            if r.destination_prefix_list_id
+        )
 
     def hub_lookup(
         self, table: TransitGatewayRouteTable, destination: Network
@@ -275,13 +294,16 @@ class Paths:
         if table.id in seen or len(steps) >= MAX_STEPS:
             yield Path(destination, steps, LOOP, table.id, "the path comes back to this table")
             return
+        if not self.readable(table):
+            step = Step(table.id, table.account_id, table.region, "", "", attachment.id, tgw_id)
+            why = "the table's routes, or the prefix lists they name, were not all read"
+            yield Path(destination, (*steps, step), BOUNDARY, table.id, why)
+            return
         seen = seen | {table.id}
         for piece, route in self.hub_lookup(table, destination):
             if route is None:
                 step = Step(table.id, table.account_id, table.region, "", "", attachment.id, tgw_id)
-                detail = "" if table.routes_complete else "the table's routes were not all read"
-                end = HUB_NO_ROUTE if table.routes_complete else BOUNDARY
-                yield Path(piece, (*steps, step), end, table.id, detail)
+                yield Path(piece, (*steps, step), HUB_NO_ROUTE, table.id)
                 continue
             target = ", ".join(route.attachment_ids) or "blackhole"
             step = Step(
@@ -357,15 +379,6 @@ class Paths:
             "tgw-attachment-subnets",
             lambda: {s for a in self.vpc_attachments.values() for s in a.subnet_ids},
         )
-
-    def attachments_by_vpc(self) -> dict[str, list[TransitGatewayAttachment]]:
-        def build() -> dict[str, list[TransitGatewayAttachment]]:
-            index: dict[str, list[TransitGatewayAttachment]] = defaultdict(list)
-            for attachment in self.vpc_attachments.values():
-                index[attachment.resource_id].append(attachment)
-            return index
-
-        return self.topo.memo("tgw-attachments-by-vpc", build)
 
 
 def blackhole_detail(route: TransitGatewayRoute) -> str:

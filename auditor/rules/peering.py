@@ -1,6 +1,9 @@
-"""VPC peering, judged from both sides at once: acceptance, return routes (missing, partial or
-by another path), DNS resolution, overlapping CIDRs, routes beyond the peer, routes AWS picks at
-random, unused, lingering and untrusted peerings."""
+"""VPC peerings, judged from both sides at once.
+
+Acceptance, return routes (missing, partial or by another path), DNS resolution, overlapping
+CIDRs, routes beyond the peer, routes AWS picks at random, unused, lingering and untrusted
+peerings.
+"""
 
 from __future__ import annotations
 
