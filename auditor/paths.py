@@ -18,7 +18,6 @@ AWS semantics followed (cited in the rules that use it):
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -226,10 +225,25 @@ class Paths:
                 yield from self._into_hub(
                     table.vpc_id, route.target_id, hop.destination, here, az, seen
                 )
+            elif (appliance := self.appliance_table(route.target_id, az)) is not None:
+                # A Gateway Load Balancer endpoint hands the traffic to the appliances, which
+                # return it to the endpoint: its subnet's route table routes it on.
+                yield from self._from_table(appliance, hop.destination, here, az, seen)
             elif route.target_type == "nat-gateway" and not self._nat_alive(route.target_id):
                 yield Path(hop.destination, here, BLACKHOLE, route.target_id, "NAT gateway is gone")
             else:
                 yield Path(hop.destination, here, route.target_type, route.target_id)
+
+    def appliance_table(self, endpoint_id: str, az: str | None) -> RouteTable | None:
+        """The route table of a Gateway Load Balancer endpoint's subnet (in the traffic's zone
+        when it has one there); None for any other target or an endpoint not in the snapshot."""
+        endpoint = self.topo.endpoints.get(endpoint_id) if endpoint_id.startswith("vpce-") else None
+        if endpoint is None or endpoint.endpoint_type.lower() != "gatewayloadbalancer":
+            return None
+        subnets = [self.topo.subnets[s] for s in endpoint.subnet_ids if s in self.topo.subnets]
+        same_zone = [s for s in subnets if az and s.availability_zone == az]
+        subnet = next(iter(same_zone or subnets), None)
+        return self.topo.table_for_subnet(subnet) if subnet else None
 
     def _nat_alive(self, nat_id: str) -> bool:
         nat = self.topo.nat_gateways.get(nat_id)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.model import PrefixList, TransitGatewayRoute
+from auditor.model import Endpoint, PrefixList, TransitGatewayAttachment, TransitGatewayRoute
 from auditor.net import Topology, collapse, network
 from auditor.paths import BLACKHOLE, BOUNDARY, DELIVERED, HUB_NO_ROUTE, UNDETERMINED, Path, paths
-from tests.builders import R1, S3_CIDRS, A, B, route, s3_prefix_list, snapshot
-from tests.hub import hub_estate, hub_route, hub_table, tgw
+from tests.builders import R1, S3_CIDRS, A, B, route, s3_prefix_list, snapshot, subnet, table
+from tests.hub import AZ_A, attachment, hub_estate, hub_route, hub_table, tgw
 
 
 def walk(items: list[object], table_id: str, destination: str, **kw: object) -> list[Path]:
@@ -156,3 +157,52 @@ def test_tied_prefix_list_routes_end_the_path_undetermined() -> None:
     (path, *_) = walk(items, "rtb-spoke2", "52.216.0.0/15")
     assert path.end == UNDETERMINED
     assert "vpce-spoke2" in path.detail and "tgw-1" in path.detail
+
+
+def item(items: list[object], id: str) -> Any:
+    return next(i for i in items if getattr(i, "id", "") == id)
+
+
+def test_hub_route_to_an_unknown_prefix_list_makes_the_table_a_boundary() -> None:
+    # Its entries could be more specific than any other route: nothing is claimed there.
+    items = hub_estate()
+    item(items, "tgw-rtb-egress").routes.append(hub_route("pl-unread", "tgw-attach-spoke1"))
+    (path,) = walk(items, "rtb-spoke1", "10.2.0.0/16")
+    assert path.end == BOUNDARY and "prefix lists" in path.detail
+
+
+def test_vpc_propagated_route_beats_vpn_propagated_for_the_same_destination() -> None:
+    items = hub_estate()
+    vpn = TransitGatewayAttachment("tgw-attach-vpn", A, R1, "tgw-1", "vpn", resource_id="vpn-1")
+    items.append(vpn)
+    spokes = item(items, "tgw-rtb-spokes")
+    spokes.routes.insert(0, hub_route("10.2.0.0/16", "tgw-attach-vpn", kind="propagated"))
+    spokes.routes.append(hub_route("10.2.0.0/16", "tgw-attach-spoke2", kind="propagated"))
+    (path,) = walk(items, "rtb-spoke1", "10.2.1.0/24")
+    assert (path.end, path.end_id) == (DELIVERED, "vpc-spoke2")
+
+
+def test_a_failed_attachment_does_not_shadow_the_live_one() -> None:
+    items = hub_estate()
+    old = attachment("tgw-attach-old", "vpc-spoke1", "subnet-spoke1-tgw", state="failed")
+    items.insert(0, old)
+    (path,) = walk(items, "rtb-spoke1", S3_CIDRS[0])
+    assert (path.end, path.end_id) == ("nat-gateway", "nat-eg")
+
+
+def test_gateway_load_balancer_endpoint_is_followed_into_its_subnets_table() -> None:
+    # Inspection between the attachment and the NAT gateway: attachment subnets -> firewall
+    # endpoint -> (appliances) -> the endpoint's subnet's table -> NAT gateway.
+    items = hub_estate()
+    item(items, "rtb-eg-tgw").routes[1] = route("0.0.0.0/0", "vpce-fw")
+    items += [
+        subnet("subnet-eg-fw", "vpc-egress", "10.100.254.0/28", availability_zone=AZ_A),
+        Endpoint(
+            "vpce-fw", A, R1, "vpc-egress", "GatewayLoadBalancer", "com.amazonaws.vpce.x",
+            subnet_ids=["subnet-eg-fw"],
+        ),
+        table("rtb-eg-fw", "vpc-egress", route("0.0.0.0/0", "nat-eg"), subnets=("subnet-eg-fw",)),
+    ]  # fmt: skip
+    (path,) = walk(items, "rtb-spoke1", S3_CIDRS[0])
+    assert (path.end, path.end_id) == ("nat-gateway", "nat-eg")
+    assert [s.table_id for s in path.steps][-2:] == ["rtb-eg-tgw", "rtb-eg-fw"]
