@@ -369,3 +369,32 @@ def test_both_sides_of_a_peering_between_one_account_s_regions_stay_apart() -> N
         (EUW1, "tgw-2", "tgw-rtb-2"),
         (USE1, "tgw-1", "tgw-rtb-1"),
     ]
+
+
+def test_prefix_lists_named_only_by_hub_routes_are_read(aws_tgw: MotoServer) -> None:
+    """A hub route to a customer prefix list: its entries decide the hub's routing, so the
+    list is read although no VPC route or security group names it."""
+    table = table_with_routes(0)
+    plist = ec2().create_managed_prefix_list(
+        PrefixListName="corp", MaxEntries=5, AddressFamily="IPv4",
+        Entries=[{"Cidr": "10.8.0.0/16"}],
+    )["PrefixList"]["PrefixListId"]  # fmt: skip
+    body = (
+        '<SearchTransitGatewayRoutesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        f"<requestId>r</requestId><routeSet><item><prefixListId>{plist}</prefixListId>"
+        "<type>static</type><state>blackhole</state></item></routeSet>"
+        "<additionalRoutesAvailable>false</additionalRoutesAvailable>"
+        "</SearchTransitGatewayRoutesResponse>"
+    )
+    aws_tgw.faults = lambda call: (
+        Fault.page(200, body)
+        if call.action == "SearchTransitGatewayRoutes"
+        and call.params.get("TransitGatewayRouteTableId") == table
+        else None
+    )
+
+    snap = audit()
+
+    rt = one(snap.transit_gateway_route_tables, table)
+    assert [r.destination_prefix_list_id for r in rt.routes] == [plist]
+    assert one(snap.prefix_lists, plist).cidrs == ["10.8.0.0/16"]

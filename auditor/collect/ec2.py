@@ -208,15 +208,27 @@ def read_region(
     ]
     note(view, account_id, region, run_reads(run, second))
 
-    # Last round, only where the API is offered: the other VPCs' stale groups.
+    # Last round: the other VPCs' stale groups, only where the API is offered, and the prefix
+    # lists that only hub routes name (known once the hub tables are read).
+    last: list[Read] = []
     if checks and checks[0] is not None:
-        run_reads(
-            run,
-            [
-                Read(checks, partial(stale_groups, ec2, v, account_id, region), list.append)
-                for v in stale_vpcs[1:]
-            ],
-        )
+        last += [
+            Read(checks, partial(stale_groups, ec2, v, account_id, region), list.append)
+            for v in stale_vpcs[1:]
+        ]
+    hub_lists = {
+        r.destination_prefix_list_id
+        for t in view.transit_gateway_route_tables
+        for r in t.routes
+        if r.destination_prefix_list_id
+    } - referenced
+    last += [
+        Read(customer, partial(customer_list, ec2, pl_id, region), append_known)
+        for pl_id in sorted(hub_lists - set(known))
+    ]
+    referenced |= hub_lists
+    if last:
+        run_reads(run, last)
     # Where the API is not offered, or not asked, record nothing: the rules cross-reference
     # security-group rules against the peerings and groups of the audited accounts themselves.
     view.stale_group_checks = (
