@@ -304,10 +304,12 @@ class TransitGatewayAttachment:
     dns_support: bool | None = None
     appliance_mode_support: bool | None = None
     ipv6_support: bool | None = None
-    # Peering attachments: the transit gateway on the other side.
+    # Peering attachments: the transit gateway on the other side, and whether this side
+    # (transit_gateway_id) is the accepter, who must accept a pending request.
     peer_transit_gateway_id: str | None = None
     peer_account_id: str | None = None
     peer_region: str | None = None
+    accepter_side: bool | None = None
     tags: Tags = field(default_factory=dict)
 
 

@@ -18,7 +18,7 @@ from moto.ram.models import ResourceAccessManagerBackend
 from auditor.collect import Request, collect, merge_views
 from auditor.collect.ec2 import parse_tgw_attachment, parse_tgw_route
 from auditor.demo import Call, Fault, MotoServer
-from auditor.model import Coverage, Snapshot
+from auditor.model import Coverage, Snapshot, TransitGatewayAttachment
 from auditor.moto_shapes import attach_across_accounts
 
 A, B = "123456789012", "222222222222"
@@ -398,3 +398,31 @@ def test_prefix_lists_named_only_by_hub_routes_are_read(aws_tgw: MotoServer) -> 
     rt = one(snap.transit_gateway_route_tables, table)
     assert [r.destination_prefix_list_id for r in rt.routes] == [plist]
     assert one(snap.prefix_lists, plist).cidrs == ["10.8.0.0/16"]
+
+
+def test_peering_attachment_knows_which_side_accepts() -> None:
+    """DescribeTransitGatewayPeeringAttachments names the requester and the accepter; each side
+    records the other as its peer, and whether it is the accepter itself."""
+    from auditor.collect.ec2 import add_attachment_details
+
+    info = {
+        "TransitGatewayAttachmentId": "tgw-attach-p",
+        "RequesterTgwInfo": {"TransitGatewayId": "tgw-req", "OwnerId": A, "Region": USE1},
+        "AccepterTgwInfo": {"TransitGatewayId": "tgw-acc", "OwnerId": B, "Region": EUW1},
+    }
+    sides = []
+    for tgw_id, account, region in (("tgw-req", A, USE1), ("tgw-acc", B, EUW1)):
+        side = TransitGatewayAttachment("tgw-attach-p", account, region, tgw_id, "peering")
+        add_attachment_details(side, {"peering": {"tgw-attach-p": info}})
+        sides.append(side)
+    requester, accepter = sides
+    assert (requester.peer_account_id, requester.peer_region, requester.accepter_side) == (
+        B,
+        EUW1,
+        False,
+    )
+    assert (accepter.peer_account_id, accepter.peer_region, accepter.accepter_side) == (
+        A,
+        USE1,
+        True,
+    )

@@ -130,10 +130,30 @@ def test_peering_attachment_waits_for_the_peer_transit_gateways_owner() -> None:
         peer_transit_gateway_id="tgw-2",
         peer_account_id=B,
         peer_region="eu-west-1",
+        accepter_side=False,
     )
     (finding,) = findings(snapshot(*hub_estate(), peering), "tgw-attachment-pending-acceptance")
     assert finding.evidence["must_accept"] == {"account_id": B, "region": "eu-west-1"}
     assert "accept-transit-gateway-peering-attachment" in finding.remediation
+
+
+def test_peering_attachment_seen_from_the_accepter_names_the_accepter() -> None:
+    # The accepter's own read: its transit gateway is this side, the requester the peer.
+    seen_by_accepter = TransitGatewayAttachment(
+        "tgw-attach-peer",
+        B,
+        "eu-west-1",
+        "tgw-2",
+        "peering",
+        state="pendingAcceptance",
+        peer_transit_gateway_id="tgw-1",
+        peer_account_id=A,
+        peer_region=R1,
+        accepter_side=True,
+    )
+    (finding,) = findings(snapshot(seen_by_accepter), "tgw-attachment-pending-acceptance")
+    assert finding.evidence["must_accept"] == {"account_id": B, "region": "eu-west-1"}
+    assert f"In account {B}" in finding.remediation
 
 
 def test_available_attachments_are_not_pending() -> None:

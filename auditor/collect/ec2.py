@@ -864,6 +864,7 @@ def add_attachment_details(
         attachment.peer_transit_gateway_id = peer.get("TransitGatewayId")
         attachment.peer_account_id = peer.get("OwnerId")
         attachment.peer_region = peer.get("Region")
+        attachment.accepter_side = not ours
 
 
 def parse_tgw_route_table(raw: Raw, viewer: str, region: str) -> TransitGatewayRouteTable:

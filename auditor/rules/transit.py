@@ -76,7 +76,12 @@ def attachment_pending_acceptance(topo: Topology, found: Found) -> Iterator[Find
     for attachment in topo.snapshot.transit_gateway_attachments:
         if attachment.state != ATTACHMENT_PENDING_ACCEPTANCE:
             continue
-        if attachment.resource_type == "peering":
+        if attachment.resource_type == "peering" and attachment.accepter_side:
+            # Seen from the accepter's side: its own transit gateway's owner accepts.
+            account, region = attachment.account_id, attachment.region
+            command = "accept-transit-gateway-peering-attachment"
+            who = f"the owner of transit gateway {attachment.transit_gateway_id} (the accepter)"
+        elif attachment.resource_type == "peering":
             account = attachment.peer_account_id or "the peer transit gateway's owner"
             region = attachment.peer_region or attachment.region
             command = "accept-transit-gateway-peering-attachment"
