@@ -22,6 +22,7 @@ from tests.hub import (
     attachment,
     hub_estate,
     hub_route,
+    hub_table,
     spoke,
     tgw,
 )
@@ -433,3 +434,60 @@ def test_hub_side_break_is_found_through_the_table_that_replies_via_the_hub() ->
     item(items, "tgw-rtb-egress").routes.pop(0)
     reported = {f.resource_id for f in findings(snapshot(*items), "tgw-missing-return-route")}
     assert "tgw-rtb-egress" in reported
+
+
+def segmented_hub(*, prod_routes_back: bool) -> list[Any]:
+    """Development (spoke 1) and production (spoke 2) on one hub, each with its own hub route
+    table reaching only the shared services (egress) VPC: AWS's documented way to keep them
+    apart. Both spokes send 10.0.0.0/8 to the hub."""
+    items = [i for i in hub_estate() if getattr(i, "id", "") != "tgw-rtb-spokes"]
+    for name in ("spoke1", "spoke2"):
+        item(items, f"rtb-{name}").routes[1] = route("10.0.0.0/8", "tgw-1")
+    items.append(
+        hub_table(
+            "tgw-rtb-dev",
+            hub_route("10.100.0.0/16", "tgw-attach-egress"),
+            associations=("tgw-attach-spoke1",),
+        )
+    )
+    prod = [hub_route("10.100.0.0/16", "tgw-attach-egress")]
+    if prod_routes_back:
+        prod.append(hub_route("10.1.0.0/16", "tgw-attach-spoke1"))
+    items.append(hub_table("tgw-rtb-prod", *prod, associations=("tgw-attach-spoke2",)))
+    return items
+
+
+def test_route_table_segmentation_is_isolation_by_design_not_a_missing_route() -> None:
+    assert findings(snapshot(*segmented_hub(prod_routes_back=False)), "tgw-route-missing") == []
+
+
+def test_a_missing_route_one_way_where_the_other_way_is_routed_is_reported() -> None:
+    reported = findings(snapshot(*segmented_hub(prod_routes_back=True)), "tgw-route-missing")
+    (finding,) = [f for f in reported if f.resource_id == "rtb-spoke1"]
+    assert list(finding.evidence["vpcs_there"]) == ["vpc-spoke2"]  # type: ignore[call-overload]
+    assert "meant to talk" in finding.message
+
+
+def test_a_spoke_inspecting_only_its_own_egress_needs_no_appliance_mode() -> None:
+    # The firewall sits in spoke 1's app table, not in the table of its attachment subnet.
+    items = hub_estate()
+    items.append(subnet("subnet-spoke1-fw", "vpc-spoke1", "10.1.3.0/28", availability_zone=AZ_A))
+    items.append(
+        Endpoint(
+            "vpce-own-fw", A, R1, "vpc-spoke1", "GatewayLoadBalancer", "com.amazonaws.vpce.x",
+            subnet_ids=["subnet-spoke1-fw"],
+        )
+    )  # fmt: skip
+    item(items, "rtb-spoke1").associations = [
+        a for a in item(items, "rtb-spoke1").associations if a.subnet_id != "subnet-spoke1-app"
+    ]
+    items.append(
+        table(
+            "rtb-spoke1-app",
+            "vpc-spoke1",
+            route("10.1.0.0/16", "local"),
+            route("0.0.0.0/0", "vpce-own-fw"),
+            subnets=("subnet-spoke1-app",),
+        )
+    )
+    assert findings(snapshot(*items), "tgw-appliance-mode-off") == []

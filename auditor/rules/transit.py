@@ -215,7 +215,7 @@ def appliance_mode_off(topo: Topology, found: Found) -> Iterator[Finding]:
     for attachment in live_vpc_attachments(topo):
         if attachment.appliance_mode_support is not False:
             continue
-        appliances = inspection_targets(topo, attachment.resource_id)
+        appliances = inspection_targets(topo, attachment)
         if not appliances:
             continue
         yield attachment_finding(
@@ -237,14 +237,18 @@ def appliance_mode_off(topo: Topology, found: Found) -> Iterator[Finding]:
         )
 
 
-def inspection_targets(topo: Topology, vpc_id: str) -> list[str]:
+def inspection_targets(topo: Topology, attachment: TransitGatewayAttachment) -> list[str]:
     """Gateway Load Balancer endpoints (and AWS Network Firewall's, which are service-managed
-    GWLB endpoints) that the VPC's tables route to. A vpce- target that is not among the VPC
-    owner's endpoints although its account-region was read is taken as a firewall endpoint."""
+    GWLB endpoints) that the attachment subnets' tables route to: where traffic from the hub is
+    inspected. A VPC inspecting only its own egress elsewhere does not need appliance mode. A
+    vpce- target that is not among the VPC owner's endpoints although its account-region was
+    read is taken as a firewall endpoint."""
     found_ids: set[str] = set()
-    vpc = topo.vpcs.get(vpc_id)
+    vpc = topo.vpcs.get(attachment.resource_id)
     complete = vpc is not None and (vpc.account_id, vpc.region) in topo.audited
-    for table in topo.tables_by_vpc.get(vpc_id, []):
+    subnets = [topo.subnets[s] for s in attachment.subnet_ids if s in topo.subnets]
+    tables = {t.id: t for s in subnets if (t := topo.table_for_subnet(s)) is not None}
+    for table in tables.values():
         for route in table.routes:
             if route.target_type != "vpc-endpoint" or route.state == "blackhole":
                 continue
@@ -371,7 +375,7 @@ def entry_table(topo: Topology, table: RouteTable, tgw_id: str) -> TransitGatewa
     if attachment is None or attachment.state not in ATTACHMENT_LIVE:
         return None
     hub_table = engine.association(tgw_id, attachment)
-    return hub_table if hub_table is not None and hub_table.routes_complete else None
+    return hub_table if hub_table is not None and engine.readable(hub_table) else None
 
 
 class HubVpcs:
@@ -389,14 +393,17 @@ class HubVpcs:
         ranges.sort()
         self.spans = [r for r, _ in ranges]
         self.vpc_ids = [v for _, v in ranges]
-        self.widest = max((last - first for _, first, last in self.spans), default=0)
+        self.widest = {
+            version: max((b - a for v, a, b in self.spans if v == version), default=0)
+            for version in (4, 6)
+        }
 
     def within(self, ranges: list[Network], exclude: str) -> dict[str, list[Network]]:
         found_vpcs: dict[str, list[Network]] = defaultdict(list)
         for net in ranges:
             version, first, last = span(net)
             # VPC ranges starting up to `widest` before this one may still reach into it.
-            i = bisect.bisect_left(self.spans, (version, first - self.widest, 0))
+            i = bisect.bisect_left(self.spans, (version, first - self.widest[version], 0))
             while i < len(self.spans) and self.spans[i] < (version, last + 1, 0):
                 vpc_range, vpc_id = self.spans[i], self.vpc_ids[i]
                 i += 1
@@ -433,14 +440,41 @@ def route_missing(topo: Topology, found: Found) -> Iterator[Finding]:
                 continue
             whole = not subtract(sent, uncovered)
             attached = topo.memo(("hub-vpcs", tgw_id), partial(HubVpcs, topo, tgw_id))
-            reached = attached.within(uncovered, exclude=table.vpc_id)
+            reached = {
+                vpc_id: nets
+                for vpc_id, nets in attached.within(uncovered, exclude=table.vpc_id).items()
+                if routed_back(topo, tgw_id, vpc_id, table.vpc_id)
+            }
             if not whole and not reached:
-                continue  # the rest of a summary route: no VPC attached to the hub lives there
+                # The rest of a summary route: no VPC attached to the hub lives there, or only
+                # VPCs the hub keeps apart both ways (segmentation by route tables, by design).
+                continue
             shown = uncovered if whole else collapse(n for nets in reached.values() for n in nets)
             (path, *_) = engine.follow(table, shown[0])
             yield route_missing_finding(
                 found, topo, table, tgw_id, destination, hub_table, shown, reached, blackholes, path
             )
+
+
+def routed_back(topo: Topology, tgw_id: str, vpc_id: str, source_vpc_id: str) -> bool:
+    """Whether the hub routes `vpc_id`'s traffic to the source VPC: the table associated with
+    its attachment sends some of the source VPC's range to the source's attachment. Then the
+    two are meant to talk, and a missing route the other way is a mistake, not isolation."""
+    engine = paths(topo)
+    theirs = engine.vpc_attachments.get((tgw_id, vpc_id))
+    ours = engine.vpc_attachments.get((tgw_id, source_vpc_id))
+    source = topo.vpcs.get(source_vpc_id)
+    if theirs is None or ours is None or source is None:
+        return False
+    back_table = engine.association(tgw_id, theirs)
+    if back_table is None:
+        return False
+    routed = engine.routed(back_table)
+    return any(
+        route is not None and ours.id in route.attachment_ids
+        for cidr in source.cidr_blocks + source.ipv6_cidr_blocks
+        for _, _, route in routed.clip(span(network(cidr)))
+    )
 
 
 def hub_gaps(
@@ -467,7 +501,8 @@ def route_missing_finding(
 ) -> Finding:
     where = (
         f", where {', '.join(vpc_label(topo, v) for v in sorted(reached)[:5])} "
-        f"live{'s' if len(reached) == 1 else ''}"
+        f"live{'s' if len(reached) == 1 else ''} (the hub routes their traffic to this VPC, so "
+        f"they are meant to talk)"
         if reached
         else ""
     )
@@ -483,13 +518,16 @@ def route_missing_finding(
             f"{', '.join(map(str, shown[:5]))}{where}: the transit gateway drops that traffic."
         ),
         remediation=(
-            f"In account {hub_table.account_id}: propagate the destination VPC's attachment into "
+            f"If this traffic should reach its destination: in account {hub_table.account_id}, "
+            f"propagate the destination VPC's attachment into "
             f"{hub_table.id} (aws ec2 enable-transit-gateway-route-table-propagation "
             f"--transit-gateway-route-table-id {hub_table.id} --transit-gateway-attachment-id "
             f"<its attachment> --region {hub_table.region}) or add a static route (aws ec2 "
             f"create-transit-gateway-route --transit-gateway-route-table-id {hub_table.id} "
             f"--destination-cidr-block {shown[0]} --transit-gateway-attachment-id <its "
-            f"attachment> --region {hub_table.region})."
+            f"attachment> --region {hub_table.region}). If the hub keeps these networks apart "
+            f"on purpose, narrow the route in {table.id} instead, or drop the traffic with a "
+            f"static blackhole route so the intent is explicit."
         ),
         evidence={
             "route": f"{destination} -> {tgw_id}",
