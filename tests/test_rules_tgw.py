@@ -491,3 +491,11 @@ def test_a_spoke_inspecting_only_its_own_egress_needs_no_appliance_mode() -> Non
         )
     )
     assert findings(snapshot(*items), "tgw-appliance-mode-off") == []
+
+
+def test_dual_stack_source_is_answered_in_its_own_ip_version() -> None:
+    # Spoke 1 also has an IPv6 range, but nobody routes IPv6 through the hub: no IPv6 reply is
+    # owed, and nothing is reported for it.
+    items = hub_estate()
+    item(items, "subnet-spoke1-app").ipv6_cidr_blocks = ["2600:1::/64"]
+    assert findings(snapshot(*items), "tgw-missing-return-route") == []

@@ -15,7 +15,17 @@ from auditor.model import (
     TransitGatewayRoute,
     TransitGatewayRouteTable,
 )
-from auditor.net import Network, Topology, _networks, collapse, intersect, network, span, subtract
+from auditor.net import (
+    Network,
+    Topology,
+    _networks,
+    collapse,
+    intersect,
+    network,
+    overlaps,
+    span,
+    subtract,
+)
 from auditor.paths import DELIVERED, HUB_NO_ROUTE, NO_ROUTE, Path, Paths, paths
 from auditor.rules.base import Found, label, rule, vpc_label
 from auditor.states import ATTACHMENT_GONE, ATTACHMENT_LIVE, ATTACHMENT_PENDING_ACCEPTANCE
@@ -622,18 +632,50 @@ def source_groups(topo: Topology) -> list[SourceGroup]:
 
 def routing_signature(topo: Topology, table: RouteTable) -> tuple[object, ...]:
     """What decides where a table's traffic to other VPCs goes, besides its own local range:
-    its hub routes and any other route that could carve into them (AWS service prefix-list
-    routes to gateway endpoints cannot: no VPC lives in those ranges)."""
-    kept = []
+    its hub routes and the other routes that carve into them (more specific and overlapping).
+    A broader route (0.0.0.0/0 to the VPC's own NAT gateway beside 10.0.0.0/8 to the hub) does
+    not, nor do AWS service prefix-list routes to gateway endpoints (no VPC lives there), so
+    tables that differ only there share a group."""
+    hub = [d for _, d in hub_routes(table)]
+    kept: list[tuple[str, str, str]] = [
+        (r.destination, r.target_id, r.state)
+        for r in table.routes
+        if r.target_type == "transit-gateway"
+    ]
     for r in table.routes:
-        if r.target_type == "local":
+        if r.target_type in ("local", "transit-gateway"):
             continue
         if r.target_type == "vpc-endpoint" and r.destination_prefix_list_id:
             endpoint = topo.endpoints.get(r.target_id)
             if endpoint is not None and endpoint.endpoint_type.lower() == "gateway":
                 continue
-        kept.append((r.destination, r.target_id, r.state))
+        carves = any(
+            overlaps(n, d) and n.prefixlen > d.prefixlen
+            for n in topo.route_networks(r)
+            for d in hub
+        )
+        if carves or (r.destination_prefix_list_id and not topo.route_networks(r)):
+            kept.append((r.destination, r.target_id, r.state))
     return tuple(sorted(kept))
+
+
+class Sources:
+    """A group's source ranges, sorted and disjoint, to find those a gap touches by bisection
+    instead of subtracting every source from every peer table (quadratic in a full mesh)."""
+
+    def __init__(self, nets: list[Network]) -> None:
+        self.nets = nets
+        self.spans = [span(n) for n in nets]
+
+    def touching(self, gap: Network) -> list[Network]:
+        version, first, last = span(gap)
+        i = max(bisect.bisect_right(self.spans, (version, first, first)) - 1, 0)
+        hits = []
+        while i < len(self.spans) and self.spans[i] < (version, last + 1, 0):
+            if self.spans[i][0] == version and self.spans[i][2] >= first:
+                hits += intersect([self.nets[i]], [gap])
+            i += 1
+        return hits
 
 
 def group_sources(topo: Topology, group: SourceGroup) -> list[Network]:
@@ -647,7 +689,7 @@ def suspects(
 ) -> Iterator[tuple[SourceGroup, RouteTable, RouteTable, Network]]:
     """(group, source table, peer table, source range) where the way back may be missing."""
     engine = paths(topo)
-    sources = group_sources(topo, group)
+    sources = Sources(group_sources(topo, group))
     by_hub_table: dict[str, list[TransitGatewayAttachment]] = defaultdict(list)
     for attachment_id in group.targets:
         attachment = engine.attachments.get(attachment_id)
@@ -658,7 +700,7 @@ def suspects(
         ):
             continue  # peered hubs, VPNs, gone attachments: not followed here
         back_table = engine.association(group.tgw_id, attachment)
-        if back_table is None or not back_table.routes_complete:
+        if back_table is None or not engine.readable(back_table):
             continue
         by_hub_table[back_table.id].append(attachment)
         # B's side: its tables must send the group's sources somewhere that may lead back.
@@ -695,24 +737,21 @@ def suspects(
                     yield group, table, answering, source
 
 
-def no_way_back(topo: Topology, table: RouteTable, sources: list[Network]) -> list[Network]:
-    """The parts of `sources` this table drops or sends to the internet."""
+def no_way_back(topo: Topology, table: RouteTable, sources: Sources) -> list[Network]:
+    """The parts of `sources` this table drops or sends to the internet: its few gaps (the
+    address space no route that may lead back covers), worked out once per table."""
 
-    def build() -> tuple[list[Network], frozenset[int]]:
+    def build() -> list[Network]:
         covered = collapse(
             n
             for r in table.routes
             if r.state != "blackhole" and r.target_type not in NOT_BACK_TARGETS
             for n in topo.route_networks(r)
         )
-        return covered, frozenset(n.version for n in covered if n.prefixlen == 0)
+        return subtract([network("0.0.0.0/0"), network("::/0")], covered)
 
-    covered, defaults = topo.memo(("maybe-back", table.id), build)
-    if all(n.version in defaults for n in sources[:1]) and all(
-        n.version in defaults for n in sources[-1:]
-    ):
-        return []  # a default route covers every source (sources are sorted by version)
-    return subtract([n for n in sources if n.version not in defaults], covered)
+    gaps = topo.memo(("no-way-back", table.id), build)
+    return [hit for gap in gaps for hit in sources.touching(gap)]
 
 
 def returns_to(
@@ -758,8 +797,12 @@ def confirm(
     """Walk the suspected pair both ways: A must reach B's subnets through the hub, and the
     way back from B's table to `source` must end without reaching A."""
     engine = paths(topo)
+    # Replies go back in the version the traffic came in: IPv4 to IPv4, IPv6 to IPv6.
     peer_nets = collapse(
-        n for s in topo.subnets_of_table(peer_table) for n in topo.subnet_networks(s)
+        n
+        for s in topo.subnets_of_table(peer_table)
+        for n in topo.subnet_networks(s)
+        if n.version == source.version
     )
     forward = next(
         (
