@@ -18,6 +18,7 @@ AWS semantics followed (cited in the rules that use it):
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -387,18 +388,65 @@ class Paths:
 
     # --- what rules ask ---
 
-    def attachment_subnet_ids(self) -> set[str]:
-        """Subnets that hold transit gateway attachment interfaces."""
-        return self.topo.memo(
-            "tgw-attachment-subnets",
-            lambda: {s for a in self.vpc_attachments.values() for s in a.subnet_ids},
-        )
+    def carriers(self, ranges: tuple[str, ...]) -> Carriers:
+        """The route tables that carry other VPCs' traffic to `ranges` (memoised per ranges)."""
+        return self.topo.memo(("carriers", ranges), lambda: self._carriers(networks(ranges)))
+
+    def _tables_inside(self, subnet_id: str, ranges: list[Network]) -> set[str]:
+        """The tables traffic entering by this subnet crosses before it leaves the VPC."""
+        subnet = self.topo.subnets.get(subnet_id)
+        table = self.topo.table_for_subnet(subnet) if subnet else None
+        if subnet is None or table is None:
+            return set()
+        found: set[str] = set()
+        for net in ranges:
+            for path in self._from_table(table, net, (), subnet.availability_zone, frozenset()):
+                for step in path.steps:
+                    if step.hub:
+                        break
+                    found.add(step.table_id)
+        return found
+
+    def _carriers(self, ranges: list[Network]) -> Carriers:
+        """Tables a hub hands traffic to these ranges to: those of the attachment subnets of
+        every VPC attachment a hub route table sends part of them to, and the tables after them
+        inside that VPC (a firewall endpoint's subnet); with the subnets that exist only for
+        that transit (attachment and Gateway Load Balancer endpoint subnets)."""
+        tables: set[str] = set()
+        transit_subnets: set[str] = set()
+        by_hub: dict[str, list[TransitGatewayRouteTable]] = defaultdict(list)
+        for hub_table in self.hub_tables.values():
+            by_hub[hub_table.transit_gateway_id].append(hub_table)
+        for attachment in self.vpc_attachments.values():
+            routed_here = any(
+                route is not None and attachment.id in route.attachment_ids
+                for hub_table in by_hub.get(attachment.transit_gateway_id, [])
+                for net in ranges
+                for _, _, route in self.routed(hub_table).clip(span(net))
+            )
+            if not routed_here:
+                continue
+            transit_subnets.update(attachment.subnet_ids)
+            for subnet_id in attachment.subnet_ids:
+                tables |= self._tables_inside(subnet_id, ranges)
+        for endpoint in self.topo.snapshot.endpoints:
+            if endpoint.endpoint_type.lower() == "gatewayloadbalancer":
+                transit_subnets.update(endpoint.subnet_ids)
+        return Carriers(frozenset(tables), frozenset(transit_subnets))
 
 
 def blackhole_detail(route: TransitGatewayRoute) -> str:
     if route.attachment_ids:
         return f"route to {', '.join(route.attachment_ids)} is blackhole: its attachment is gone"
     return "static blackhole route: a deliberate block"
+
+
+class Carriers(NamedTuple):
+    """Route tables carrying other VPCs' traffic through a hub, and the subnets that exist only
+    for that transit: where a gateway endpoint route would cut those VPCs off."""
+
+    tables: frozenset[str]
+    transit_subnets: frozenset[str]
 
 
 class Ranked(NamedTuple):

@@ -70,14 +70,50 @@ def test_egress_vpc_attachment_table_is_never_told_to_add_a_gateway_endpoint() -
     assert "rtb-eg-tgw" not in reported
 
 
-def test_egress_vpc_table_with_its_own_workloads_is_judged() -> None:
+def test_egress_vpc_table_shared_with_workloads_is_reported_without_breaking_the_spokes() -> None:
+    # Its own workloads pay NAT for S3, but an endpoint route in this table would also catch
+    # the spokes' S3 traffic arriving by the attachment subnet: the fix splits the table first.
     items = hub_estate()
     items.append(subnet("subnet-eg-app", "vpc-egress", "10.100.1.0/24", availability_zone=AZ_A))
     eg_table = next(i for i in items if getattr(i, "id", "") == "rtb-eg-tgw")
-    eg_table.associations[0].subnet_id = "subnet-eg-tgw"
     eg_table.associations.append(RouteTableAssociation("rtbassoc-app", subnet_id="subnet-eg-app"))
+    (finding,) = [
+        f for f in findings(snapshot(*items), "s3-egress-via-nat") if f.resource_id == "rtb-eg-tgw"
+    ]
+    assert [s["id"] for s in finding.evidence["subnets"]] == ["subnet-eg-app"]  # type: ignore[union-attr]
+    assert finding.evidence["carries_other_vpcs_traffic_via"] == ["subnet-eg-tgw"]
+    assert "--route-table-ids rtb-eg-tgw" not in finding.remediation
+    assert "route table of their own" in finding.remediation
+
+
+def test_inspection_between_attachment_and_nat_is_followed_and_the_firewall_table_is_quiet() -> (
+    None
+):
+    # AWS's centralised egress with inspection: attachment subnets -> firewall endpoint ->
+    # firewall subnet's table -> NAT gateway. The spoke pays, the firewall table carries others'.
+    items = hub_estate()
+    item(items, "rtb-eg-tgw").routes[1] = route("0.0.0.0/0", "vpce-fw")
+    items += [
+        subnet("subnet-eg-fw", "vpc-egress", "10.100.254.0/28", availability_zone=AZ_A),
+        Endpoint(
+            "vpce-fw", A, R1, "vpc-egress", "GatewayLoadBalancer", "com.amazonaws.vpce.x",
+            subnet_ids=["subnet-eg-fw"],
+        ),
+        table("rtb-eg-fw", "vpc-egress", route("0.0.0.0/0", "nat-eg"), subnets=("subnet-eg-fw",)),
+    ]  # fmt: skip
     reported = {f.resource_id for f in findings(snapshot(*items), "s3-egress-via-nat")}
-    assert "rtb-eg-tgw" in reported
+    assert reported == {"rtb-spoke1"}
+
+
+def test_spoke_with_its_attachment_in_an_app_subnet_is_still_judged() -> None:
+    # The hub sends nothing but spoke 1's own range to its attachment: its table carries only
+    # its own traffic, and its own NAT gateway route is a finding like any other.
+    items = hub_estate()
+    spoke_table = item(items, "rtb-spoke1")
+    spoke_table.routes[1] = route("0.0.0.0/0", "nat-own")
+    item(items, "tgw-attach-spoke1").subnet_ids = ["subnet-spoke1-app"]
+    reported = {f.resource_id for f in findings(snapshot(*items), "s3-egress-via-nat")}
+    assert "rtb-spoke1" in reported
 
 
 def test_hub_owned_outside_the_audit_is_not_guessed() -> None:

@@ -128,12 +128,17 @@ class ServiceCheck:
                 return endpoint
         return None
 
-    def only_attachment_subnets(self, subnets: list[Subnet]) -> bool:
-        """Subnets holding only transit gateway attachment interfaces carry other VPCs' traffic
-        (an egress VPC's): a gateway endpoint cannot be used from outside its VPC, and its
-        prefix-list route would cut those VPCs off from the service."""
-        attached = paths(self.topo).attachment_subnet_ids()
-        return bool(attached) and all(s.id in attached for s in subnets)
+    def carried_for_others(self, ranges: list[str]) -> list[str] | None:
+        """None when the table carries only its own subnets' traffic; else the subnets that
+        exist only for other VPCs' traffic through a hub (attachment, firewall endpoint). A
+        gateway endpoint cannot be used from outside its VPC, and its prefix-list route in such
+        a table would cut those VPCs off from the service."""
+        carriers = paths(self.topo).carriers(tuple(ranges))
+        if self.table.id not in carriers.tables:
+            return None
+        return [
+            s.id for s in self.topo.subnets_of_table(self.table) if s.id in carriers.transit_subnets
+        ]
 
     def hub_nat_paths(self, ranges: list[str]) -> list[tuple[Route, Path]]:
         """The table's routes to a transit gateway for the service's ranges, each with the path
@@ -173,8 +178,11 @@ class ServiceCheck:
             # AWS adds the endpoint's route when it associates a table: a snapshot that lists
             # the association without the route is inconsistent, not proof of a NAT path.
             return
-        if self.only_attachment_subnets(subnets):
-            return  # what this table routes comes from other VPCs: their endpoints, not ours
+        transit = self.carried_for_others(ranges or [ANYWHERE])
+        if transit is not None:
+            subnets = [s for s in subnets if s.id not in transit]
+            if not subnets:
+                return  # only other VPCs' traffic passes here: their endpoints, not one here
         hops = nat_hops(self.topo, table, ranges or [ANYWHERE])
         hub_paths = self.hub_nat_paths(ranges or [ANYWHERE])
         if not (hops or hub_paths) or self.interface_answers():
@@ -205,6 +213,17 @@ class ServiceCheck:
                 f"Create a {display} gateway endpoint in {table.vpc_id} and associate this table: "
                 f"aws ec2 create-vpc-endpoint --vpc-id {table.vpc_id} --service-name "
                 f"{self.service_name} --route-table-ids {table.id} --region {table.region}"
+            )
+        if transit:
+            # The table also carries other VPCs' traffic: an endpoint route here would catch
+            # theirs too, and a gateway endpoint cannot be used from outside its VPC.
+            fix = (
+                f"First give the workload subnets ({', '.join(s.id for s in subnets)}) a route "
+                f"table of their own, apart from the subnets that carry other VPCs' traffic "
+                f"through the hub ({', '.join(transit)}): {table_label} also routes theirs, and "
+                f"a {display} gateway endpoint route in it would send their {display} traffic "
+                f"to an endpoint they cannot use. Then add the endpoint to the new table only. "
+                f"Do not associate {table.id} itself with a gateway endpoint."
             )
         if self.interfaces and dns_off:
             vpc = self.topo.vpcs[table.vpc_id]
@@ -238,6 +257,7 @@ class ServiceCheck:
             saving,
             hub_ways=tuple(hub_paths),
             evidence={
+                **({"carries_other_vpcs_traffic_via": transit} if transit else {}),
                 **undetermined_evidence(self.topo, table, ranges or [ANYWHERE]),
                 "prefix_list": self.plist.id
                 if self.plist
@@ -261,7 +281,9 @@ class ServiceCheck:
             or (s.enable_dns64 is None and s.cidr_block is None and s.ipv6_cidr_blocks)
         ]
         hops = nat_hops(self.topo, self.table, [NAT64_PREFIX]) if translated else []
-        if not hops:
+        if not hops or self.interface_answers():
+            # An interface endpoint answering for the service may publish IPv6 (dualstack)
+            # records, which need no NAT64; the snapshot does not say which: no verdict.
             return
         display, table = self.display, self.table
         cause = (
