@@ -783,9 +783,9 @@ def seed_hub(endpoint_url: str, ids: dict[str, str]) -> dict[str, str]:
     """Add the hub-and-spoke estate (A/us-east-1 owns the hub): centralised egress through a
     transit gateway shared with account B through AWS RAM.
 
-    * ``egress-hub`` (A): the NAT gateway every spoke's internet traffic leaves by; its
-      attachment subnets' table must stay quiet. A firewall (Gateway Load Balancer endpoint)
-      inspects the return traffic, but the attachment has appliance mode off.
+    * ``egress-hub`` (A): the NAT gateway every spoke's internet traffic leaves by, after a
+      firewall (Gateway Load Balancer endpoint) inspects it; the attachment subnets' and the
+      firewall's tables must stay quiet, and the attachment has appliance mode off.
     * ``payments`` (A): no gateway endpoints, so S3 and DynamoDB traffic crosses the hub to the
       egress NAT gateway; a subnet in a zone the attachment does not cover.
     * ``ledger`` (B): its own S3 and DynamoDB gateway endpoints (the healthy look-alike), DNS
@@ -842,27 +842,14 @@ def seed_hub(endpoint_url: str, ids: dict[str, str]) -> dict[str, str]:
         )["TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
         return a._keep(key, attachment)
 
-    # egress-hub (A): NAT egress for the spokes, a firewall on the way back.
+    # egress-hub (A): the spokes' traffic enters by the attachment subnets, is inspected by a
+    # firewall (Gateway Load Balancer endpoint), then leaves by the NAT gateway.
     egress = a.vpc("vpc_egress", "egress-hub", "10.100.0.0/16")
     nat = a.public_tier("egress", egress, "egress-hub", "10.100.0.0/24")
     tgw_a = a.subnet("subnet_egress_tgw_a", egress, "egress-hub-tgw-a", "10.100.255.0/28", "a")
     tgw_b = a.subnet("subnet_egress_tgw_b", egress, "egress-hub-tgw-b", "10.100.255.16/28", "b")
-    a.route_table(
-        "rtb_egress_tgw",
-        egress,
-        "egress-hub-tgw",
-        [tgw_a, tgw_b],
-        {"0.0.0.0/0": nat, "10.0.0.0/8": hub},
-    )
     firewall_subnet = a.subnet(
         "subnet_egress_fw", egress, "egress-hub-firewall", "10.100.254.0/28", "a"
-    )
-    a.route_table(
-        "rtb_egress_fw",
-        egress,
-        "egress-hub-firewall",
-        [firewall_subnet],
-        {"10.0.0.0/8": hub},
     )
     firewall = a.ec2.create_vpc_endpoint(
         VpcEndpointType="GatewayLoadBalancer",
@@ -872,6 +859,20 @@ def seed_hub(endpoint_url: str, ids: dict[str, str]) -> dict[str, str]:
         TagSpecifications=_tags("vpc-endpoint", "egress-hub-firewall"),
     )["VpcEndpoint"]["VpcEndpointId"]
     a._keep("vpce_egress_firewall", firewall)
+    a.route_table(
+        "rtb_egress_tgw",
+        egress,
+        "egress-hub-tgw",
+        [tgw_a, tgw_b],
+        {"0.0.0.0/0": firewall, "10.0.0.0/8": hub},
+    )
+    a.route_table(
+        "rtb_egress_fw",
+        egress,
+        "egress-hub-firewall",
+        [firewall_subnet],
+        {"0.0.0.0/0": nat, "10.0.0.0/8": hub},
+    )
     a.route(ids["rtb_egress_public"], "10.0.0.0/8", firewall)
     egress_attachment = attach("tgw_attach_egress", egress, [tgw_a, tgw_b])
     a.flow_log(egress, "egress-hub")
