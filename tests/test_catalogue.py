@@ -36,7 +36,13 @@ def test_docs_rules_md_is_current() -> None:
     assert DOCS.read_text() == generated, "regenerate: vpc-audit rules --markdown > docs/rules.md"
     for meta in all_rules():
         section = generated[generated.index(f"## {meta.id}\n") :]
-        for heading in ("### What it checks", "### Why it matters", "### How to fix"):
+        for heading in (
+            "### What it checks",
+            "### Why it matters",
+            "### How to fix",
+            "### Reported",
+            "### Not reported",
+        ):
             assert heading in section
 
 

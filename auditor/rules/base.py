@@ -1,7 +1,8 @@
 """The rule registry and catalogue: what every rule module builds on.
 
 A rule's title, severity and documentation live in policies/rules/<rule-id>.toml, so the text exists in
-one place and `vpc-audit rules`, the docs and the reports share it.
+one place and `vpc-audit rules`, the docs and the reports share it; its cases (small networks it
+reports, or not) in policies/rules/cases/<rule-id>.yaml, which the tests run and the docs show.
 """
 
 from __future__ import annotations
@@ -9,17 +10,73 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, wraps
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from auditor.model import Endpoint, Finding, Route, Severity, name_of
 from auditor.net import Topology
 from auditor.resources import data_path
 from auditor.states import ENDPOINT_DEAD
 
+# libyaml's loader when PyYAML has it: some 40 files are read at the start of every audit.
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 RuleFunction = Callable[[Topology], Iterable[Finding]]
 REGISTRY: dict[str, RuleFunction] = {}
+
+
+class Unaliased(yaml.SafeDumper):
+    """Writes a resource a case file shares by YAML alias (&name, *name) out in full."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    """One small network a rule is run on, with what it reports there (nothing, for a case of
+    `not_reported`). The tests run every case; the docs show them as the rule's examples."""
+
+    case: str  # what the network shows, in a sentence
+    network: tuple[dict[str, Any], ...]  # one {kind: fields} per resource
+    finds: tuple[str, ...] = ()  # ids of the resources reported
+    settings: dict[str, Any] = field(default_factory=dict)  # audit policy settings (RuleSettings)
+    unaudited: tuple[tuple[str, str], ...] = ()  # (account, region) whose read failed
+
+    @classmethod
+    def parse(cls, entry: dict[str, Any]) -> RuleCase:
+        return cls(
+            case=entry["case"],
+            network=tuple(entry["network"]),
+            finds=tuple(entry.get("finds", ())),
+            settings=dict(entry.get("settings", {})),
+            unaudited=tuple(tuple(u) for u in entry.get("unaudited", ())),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "network": self.network_yaml(),
+            "finds": list(self.finds),
+            "settings": dict(self.settings),
+            "unaudited": [list(u) for u in self.unaudited],
+        }
+
+    def network_yaml(self) -> str:
+        """The network as YAML for the docs: a resource a line where it fits, else a block."""
+        lines = []
+        for item in self.network:
+            flow = dump_yaml(item, flow=True, width=10_000).strip()
+            lines.append(f"- {flow}" if len(flow) <= 96 else dump_yaml([item]).rstrip())
+        return "\n".join(lines) + "\n"
+
+
+def dump_yaml(data: Any, flow: bool | None = None, width: int = 100) -> str:
+    return yaml.dump(data, Dumper=Unaliased, sort_keys=False, default_flow_style=flow, width=width)
 
 
 @dataclass(frozen=True)
@@ -32,6 +89,8 @@ class RuleMeta:
     why: str
     fix: str
     references: tuple[str, ...]
+    reported: tuple[RuleCase, ...] = ()
+    not_reported: tuple[RuleCase, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +102,8 @@ class RuleMeta:
             "why": self.why,
             "fix": self.fix,
             "references": list(self.references),
+            "reported": [c.as_dict() for c in self.reported],
+            "not_reported": [c.as_dict() for c in self.not_reported],
         }
 
 
@@ -109,11 +170,14 @@ def rule(rule_id: str) -> Callable[[RuleBody], RuleFunction]:
 
 @cache
 def catalogue() -> dict[str, RuleMeta]:
-    """Every rule's metadata, from policies/rules/<rule-id>.toml."""
+    """Every rule's metadata, from policies/rules/<rule-id>.toml, and its cases, from
+    policies/rules/cases/<rule-id>.yaml."""
     metas = {}
-    for path in sorted((data_path("policies") / "rules").glob("*.toml")):
+    folder = data_path("policies") / "rules"
+    for path in sorted(folder.glob("*.toml")):
         with open(path, "rb") as f:
             entry = tomllib.load(f)
+        cases = load_cases(folder / "cases" / f"{path.stem}.yaml")
         metas[path.stem] = RuleMeta(
             id=path.stem,
             title=entry["title"],
@@ -123,8 +187,19 @@ def catalogue() -> dict[str, RuleMeta]:
             why=entry["why"].strip(),
             fix=entry["fix"].strip(),
             references=tuple(entry.get("references", ())),
+            reported=tuple(RuleCase.parse(c) for c in cases.get("reported", ())),
+            not_reported=tuple(RuleCase.parse(c) for c in cases.get("not_reported", ())),
         )
     return metas
+
+
+def load_cases(path: Path) -> dict[str, Any]:
+    """A rule's cases file ({reported: [...], not_reported: [...]}); empty when it has none."""
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as f:
+        data = yaml.load(f, Loader=SafeLoader)
+    return data if isinstance(data, dict) else {}
 
 
 def fingerprint(rule_id: str, resource_id: str, detail: str = "") -> str:
