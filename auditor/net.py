@@ -43,6 +43,12 @@ def network(cidr: str) -> Network:
     return ipaddress.ip_network(cidr, strict=False)
 
 
+@cache
+def text(net: Network) -> str:
+    """A network's CIDR text, made once: evidence names the same few ranges thousands of times."""
+    return str(net)
+
+
 def networks(cidrs: Iterable[str]) -> list[Network]:
     return [network(c) for c in cidrs]
 

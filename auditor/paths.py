@@ -30,7 +30,7 @@ from auditor.model import (
     TransitGatewayRoute,
     TransitGatewayRouteTable,
 )
-from auditor.net import Network, Topology, _networks, networks, span
+from auditor.net import Hop, Network, Topology, _networks, networks, span, text
 from auditor.states import ATTACHMENT_LIVE, ATTACHMENT_REMOVED, NAT_LIVE
 
 # How a path ends.
@@ -91,7 +91,7 @@ class Path:
 
     def as_evidence(self) -> dict[str, object]:
         return {
-            "destination": str(self.destination),
+            "destination": text(self.destination),
             "hops": [s.as_evidence() for s in self.steps],
             "ends_at": f"{self.end} {self.end_id}".strip(),
             **({"detail": self.detail} if self.detail else {}),
@@ -124,6 +124,12 @@ class Paths:
             for attachment_id in t.associations:
                 self.associated[(t.transit_gateway_id, attachment_id)] = t
         self._routed: dict[str, Routed] = {}
+        self._readable: dict[str, bool] = {}
+        self._lookups: dict[tuple[str, Network], list[Hop]] = {}
+        self._decisions: dict[
+            tuple[str, Network, str | None],
+            list[tuple[Network, TransitGatewayRoute | None, list[Path]]],
+        ] = {}
 
     # --- transit gateway tables ---
 
@@ -171,11 +177,22 @@ class Paths:
     def readable(self, table: TransitGatewayRouteTable) -> bool:
         """Whether the whole table is known: all its routes read, and the CIDRs of every prefix
         list its routes name (else a more specific unread entry might win anywhere)."""
-        return table.routes_complete and all(
-            r.destination_prefix_list_id in self.topo.prefix_lists
-            for r in table.routes
-            if r.destination_prefix_list_id
-        )
+        known = self._readable.get(table.id)
+        if known is None:
+            known = self._readable[table.id] = table.routes_complete and all(
+                r.destination_prefix_list_id in self.topo.prefix_lists
+                for r in table.routes
+                if r.destination_prefix_list_id
+            )
+        return known
+
+    def lookup(self, table: RouteTable, destination: Network) -> list[Hop]:
+        """Topology.lookup, kept: the tables after a hub are walked once per spoke."""
+        key = (table.id, destination)
+        hops = self._lookups.get(key)
+        if hops is None:
+            hops = self._lookups[key] = self.topo.lookup(table, destination)
+        return hops
 
     def hub_lookup(
         self, table: TransitGatewayRouteTable, destination: Network
@@ -205,7 +222,7 @@ class Paths:
             yield Path(destination, steps, LOOP, table.id, "the path comes back to this table")
             return
         seen = seen | {table.id}
-        for hop in self.topo.lookup(table, destination):
+        for hop in self.lookup(table, destination):
             route = hop.route
             if route is None:
                 step = Step(table.id, table.account_id, table.region, "", "")
@@ -314,27 +331,42 @@ class Paths:
             why = "the table's routes, or the prefix lists they name, were not all read"
             yield Path(destination, (*steps, step), BOUNDARY, table.id, why)
             return
-        seen = seen | {table.id}
-        for piece, route in self.hub_lookup(table, destination):
-            if route is None:
-                step = Step(table.id, table.account_id, table.region, "", "", attachment.id, tgw_id)
-                yield Path(piece, (*steps, step), HUB_NO_ROUTE, table.id)
-                continue
-            target = ", ".join(route.attachment_ids) or "blackhole"
+        for _, route, tails in self._hub_decisions(tgw_id, table, destination, az):
             step = Step(
                 table.id,
                 table.account_id,
                 table.region,
-                route.destination,
-                target,
+                route.destination if route else "",
+                (", ".join(route.attachment_ids) or "blackhole") if route else "",
                 attachment.id,
                 tgw_id,
             )
-            here = (*steps, step)
-            if route.state == "blackhole" or not route.attachment_ids:
-                yield Path(piece, here, BLACKHOLE, table.id, blackhole_detail(route))
-                continue
-            yield from self._out_of_hub(tgw_id, route.attachment_ids[0], piece, here, az, seen)
+            for tail in tails:
+                steps_all = (*steps, step, *tail.steps)
+                yield Path(tail.destination, steps_all, tail.end, tail.end_id, tail.detail)
+
+    def _hub_decisions(
+        self, tgw_id: str, table: TransitGatewayRouteTable, destination: Network, az: str | None
+    ) -> list[tuple[Network, TransitGatewayRoute | None, list[Path]]]:
+        """What the hub table does with `destination`, and where each piece goes after it
+        (paths relative to the hub step). The same for every VPC whose attachment the table is
+        associated with, so worked out once: thousands of spokes share a hub's table."""
+        key = (table.id, destination, az)
+        cached = self._decisions.get(key)
+        if cached is not None:
+            return cached
+        decisions = []
+        for piece, route in self.hub_lookup(table, destination):
+            if route is None:
+                tails = [Path(piece, (), HUB_NO_ROUTE, table.id)]
+            elif route.state == "blackhole" or not route.attachment_ids:
+                tails = [Path(piece, (), BLACKHOLE, table.id, blackhole_detail(route))]
+            else:
+                seen = frozenset({table.id})
+                tails = list(self._out_of_hub(tgw_id, route.attachment_ids[0], piece, (), az, seen))
+            decisions.append((piece, route, tails))
+        self._decisions[key] = decisions
+        return decisions
 
     def _out_of_hub(
         self,

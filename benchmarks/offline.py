@@ -11,8 +11,9 @@ tens of thousands.
 `--estate hub` measures a hub-and-spoke estate instead: the VPCs behind 20 transit gateways (5
 per region), each with an egress VPC (NAT gateway) and two hub route tables (the spokes', with a
 default route to egress and a propagated route per spoke, and egress's, a propagated route per
-spoke: 500+ routes each at 10k VPCs). A few spokes lack a gateway endpoint, an attachment subnet
-in one zone, a hub route or DNS support, so the transit gateway rules have findings.
+spoke: 500+ routes each at 10k VPCs). One spoke in ten lacks its S3 and DynamoDB gateway
+endpoints (its three tables are reported by both egress rules, through the hub), and a few lack
+an attachment subnet in one zone, a hub route or DNS support, so every hub rule has findings.
 
 Peak RSS is the child's high-water mark (ru_maxrss), read three times: after building the
 snapshot, after the rules ("+rules": snapshot and rules, before any rendering, so the rules
@@ -311,7 +312,9 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
             for s in range(3)
         ]  # fmt: skip
         snap.subnets += subnets
-        endpoint = rnd.random() > 0.1  # most spokes have their own S3 endpoint
+        # Most spokes have their own S3 and DynamoDB gateway endpoints (an organisation's
+        # baseline); the others send both through the hub to the egress NAT gateway.
+        endpoint = rnd.random() > 0.1
         tables = []
         for t in range(3):
             routes = [
@@ -319,13 +322,14 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
                 Route("transit-gateway", tgw_id, destination_cidr="0.0.0.0/0"),
             ]
             if endpoint:
-                routes.append(
+                routes += [
                     Route(
                         "vpc-endpoint",
-                        f"vpce-s3{i:08x}",
-                        destination_prefix_list_id=f"pl-s3-{region}",
+                        f"vpce-{short}{i:08x}",
+                        destination_prefix_list_id=f"pl-{short}-{region}",
                     )
-                )
+                    for short in ("s3", "ddb")
+                ]
             assoc = [
                 RouteTableAssociation(
                     f"rtbassoc-{i}-{t}", main=t == 0, subnet_id=None if t == 0 else subnets[t].id
@@ -334,17 +338,18 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
             tables.append(RouteTable(f"rtb-{i:08x}{t}", account, region, vpc_id, routes, assoc))
         snap.route_tables += tables
         if endpoint:
-            snap.endpoints.append(
+            snap.endpoints += [
                 Endpoint(
-                    f"vpce-s3{i:08x}",
+                    f"vpce-{short}{i:08x}",
                     account,
                     region,
                     vpc_id,
                     "Gateway",
-                    f"com.amazonaws.{region}.s3",
+                    f"com.amazonaws.{region}.{service}",
                     route_table_ids=[t.id for t in tables],
                 )
-            )
+                for short, service in (("s3", "s3"), ("ddb", "dynamodb"))
+            ]
         attach = f"tgw-attach-{i:08x}"
         zones = 2 if rnd.random() < 0.02 else 3  # a few attachments miss a zone
         snap.transit_gateway_attachments.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.model import Endpoint, Finding, PrefixList, Route, RouteTable, Subnet
-from auditor.net import Hop, Topology, networks
+from auditor.net import Hop, Topology, networks, text
 from auditor.paths import Path, paths
 from auditor.rules.base import Found, endpoint_live, label, routes_evidence, rule, vpc_label
 from auditor.rules.dns import attribute_command
@@ -52,8 +52,24 @@ def nat_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list
     ]
 
 
+def hub_pieces(topo: Topology, table: RouteTable, destinations: list[str]) -> list[str]:
+    """The pieces of `destinations` the table sends to a transit gateway (none, mostly: spares
+    the walk through the hub)."""
+    if not any(r.target_type == "transit-gateway" for r in table.routes):
+        return []
+    return [
+        text(hop.destination)
+        for dest in networks(destinations)
+        for hop in topo.lookup(table, dest)
+        if hop.route and hop.route.target_type == "transit-gateway"
+    ]
+
+
 def undetermined_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list[Hop]:
-    """Pieces where one of the tied routes AWS picks among goes to a NAT gateway."""
+    """Pieces where one of the tied routes AWS picks among goes to a NAT gateway (ties need
+    two prefix-list routes in the table)."""
+    if sum(1 for r in table.routes if r.destination_prefix_list_id) < 2:
+        return []
     return [
         hop
         for dest in networks(destinations)
@@ -141,21 +157,26 @@ class ServiceCheck:
         ]
 
     def hub_nat_paths(self, ranges: list[str]) -> list[tuple[Route, Path]]:
-        """The table's routes to a transit gateway for the service's ranges, each with the path
-        from there that ends at a working NAT gateway in another VPC."""
+        """The table's routes to a transit gateway for these ranges (the service's, where the
+        table sends them to the hub), each with the path from there that ends at a working NAT
+        gateway in another VPC."""
         table = self.table
-        if not any(r.target_type == "transit-gateway" for r in table.routes):
+        hub_routes = {
+            (r.destination, r.target_id): r
+            for r in table.routes
+            if r.target_type == "transit-gateway"
+        }
+        if not hub_routes:
             return []
         engine = paths(self.topo)
         found_paths = []
         for dest in networks(ranges):
-            for hop in self.topo.lookup(table, dest):
-                if hop.route is None or hop.route.target_type != "transit-gateway":
-                    continue
-                for path in engine.follow(table, hop.destination):
-                    nat = self.topo.nat_gateways.get(path.end_id)
-                    if path.end == "nat-gateway" and nat and nat.state == "available":
-                        found_paths.append((hop.route, path))
+            for path in engine.follow(table, dest):
+                first = path.steps[0]
+                route = hub_routes.get((first.matched, first.target))
+                nat = self.topo.nat_gateways.get(path.end_id)
+                if route and path.end == "nat-gateway" and nat and nat.state == "available":
+                    found_paths.append((route, path))
         return found_paths
 
     def nat_place(self, nat_id: str) -> str:
@@ -184,7 +205,7 @@ class ServiceCheck:
             if not subnets:
                 return  # only other VPCs' traffic passes here: their endpoints, not one here
         hops = nat_hops(self.topo, table, ranges or [ANYWHERE])
-        hub_paths = self.hub_nat_paths(ranges or [ANYWHERE])
+        hub_paths = self.hub_nat_paths(hub_pieces(self.topo, table, ranges or [ANYWHERE]))
         if not (hops or hub_paths) or self.interface_answers():
             return
         table_label = label(table.id, table.tags)
@@ -392,6 +413,6 @@ def path_evidence(hub: list[Path], limit: int = 5) -> list[dict[str, object]]:
     rows = []
     for same in list(grouped.values())[:limit]:
         row = same[0].as_evidence()
-        row["destination"] = ", ".join(str(p.destination) for p in same)
+        row["destination"] = ", ".join(text(p.destination) for p in same)
         rows.append(row)
     return rows
