@@ -18,7 +18,6 @@ AWS semantics followed (cited in the rules that use it):
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -446,17 +445,16 @@ class Paths:
         that transit (attachment and Gateway Load Balancer endpoint subnets)."""
         tables: set[str] = set()
         transit_subnets: set[str] = set()
-        by_hub: dict[str, list[TransitGatewayRouteTable]] = defaultdict(list)
-        for hub_table in self.hub_tables.values():
-            by_hub[hub_table.transit_gateway_id].append(hub_table)
+        receiving = {
+            attachment_id
+            for hub_table in self.hub_tables.values()
+            for net in ranges
+            for _, _, route in self.routed(hub_table).clip(span(net))
+            if route is not None
+            for attachment_id in route.attachment_ids
+        }
         for attachment in self.vpc_attachments.values():
-            routed_here = any(
-                route is not None and attachment.id in route.attachment_ids
-                for hub_table in by_hub.get(attachment.transit_gateway_id, [])
-                for net in ranges
-                for _, _, route in self.routed(hub_table).clip(span(net))
-            )
-            if not routed_here:
+            if attachment.id not in receiving:
                 continue
             transit_subnets.update(attachment.subnet_ids)
             for subnet_id in attachment.subnet_ids:

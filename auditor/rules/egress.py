@@ -37,32 +37,26 @@ def carries(topo: Topology, route: Route) -> bool:
     return route.state != "blackhole" and nat is not None and nat.state == "available"
 
 
-def nat_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list[Hop]:
-    """Pieces the table surely sends to a working NAT gateway. A piece AWS settles at random
+def service_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list[Hop]:
+    """How the table routes the service's ranges, piece by piece (longest-prefix match)."""
+    return [hop for dest in networks(destinations) for hop in topo.lookup(table, dest)]
+
+
+def to_nat(topo: Topology, hop: Hop) -> bool:
+    """A piece the table surely sends to a working NAT gateway. A piece AWS settles at random
     among tied prefix-list routes (e.g. a customer list holding S3 ranges to a NAT gateway beside
     the endpoint's) is not counted: `undetermined_hops` names those."""
-    return [
-        hop
-        for dest in networks(destinations)
-        for hop in topo.lookup(table, dest)
-        if hop.route
+    route = hop.route
+    return (
+        route is not None
         and not hop.undetermined
-        and hop.route.target_type == "nat-gateway"
-        and carries(topo, hop.route)
-    ]
+        and route.target_type == "nat-gateway"
+        and carries(topo, route)
+    )
 
 
-def hub_pieces(topo: Topology, table: RouteTable, destinations: list[str]) -> list[str]:
-    """The pieces of `destinations` the table sends to a transit gateway (none, mostly: spares
-    the walk through the hub)."""
-    if not any(r.target_type == "transit-gateway" for r in table.routes):
-        return []
-    return [
-        text(hop.destination)
-        for dest in networks(destinations)
-        for hop in topo.lookup(table, dest)
-        if hop.route and hop.route.target_type == "transit-gateway"
-    ]
+def nat_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list[Hop]:
+    return [hop for hop in service_hops(topo, table, destinations) if to_nat(topo, hop)]
 
 
 def undetermined_hops(topo: Topology, table: RouteTable, destinations: list[str]) -> list[Hop]:
@@ -204,8 +198,15 @@ class ServiceCheck:
             subnets = [s for s in subnets if s.id not in transit]
             if not subnets:
                 return  # only other VPCs' traffic passes here: their endpoints, not one here
-        hops = nat_hops(self.topo, table, ranges or [ANYWHERE])
-        hub_paths = self.hub_nat_paths(hub_pieces(self.topo, table, ranges or [ANYWHERE]))
+        every = service_hops(self.topo, table, ranges or [ANYWHERE])
+        hops = [hop for hop in every if to_nat(self.topo, hop)]
+        hub_paths = self.hub_nat_paths(
+            [
+                text(h.destination)
+                for h in every
+                if h.route and h.route.target_type == "transit-gateway"
+            ]
+        )
         if not (hops or hub_paths) or self.interface_answers():
             return
         table_label = label(table.id, table.tags)

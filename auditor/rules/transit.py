@@ -565,6 +565,7 @@ def route_missing_finding(
 NO_WAY_BACK = frozenset(
     {NO_ROUTE, HUB_NO_ROUTE, "nat-gateway", "internet-gateway", "egress-only-internet-gateway"}
 )
+ALL_ADDRESSES = (network("0.0.0.0/0"), network("::/0"))
 # Route targets that may carry a reply back some other way (a peering, a VPN, an appliance):
 # a reply through them is an asymmetric path, not a missing one.
 NOT_BACK_TARGETS = frozenset({"nat-gateway", "internet-gateway", "egress-only-internet-gateway"})
@@ -742,13 +743,16 @@ def no_way_back(topo: Topology, table: RouteTable, sources: Sources) -> list[Net
     address space no route that may lead back covers), worked out once per table."""
 
     def build() -> list[Network]:
-        covered = collapse(
+        maybe_back = [
             n
             for r in table.routes
             if r.state != "blackhole" and r.target_type not in NOT_BACK_TARGETS
             for n in topo.route_networks(r)
-        )
-        return subtract([network("0.0.0.0/0"), network("::/0")], covered)
+        ]
+        # A default route that may lead back covers its whole IP version: the common case.
+        defaults = {n.version for n in maybe_back if n.prefixlen == 0}
+        everything = [net for net in ALL_ADDRESSES if net.version not in defaults]
+        return subtract(everything, maybe_back) if everything else []
 
     gaps = topo.memo(("no-way-back", table.id), build)
     return [hit for gap in gaps for hit in sources.touching(gap)]
