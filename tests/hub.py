@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.model import (
+    Endpoint,
     TransitGateway,
     TransitGatewayAttachment,
     TransitGatewayRoute,
@@ -152,3 +153,20 @@ def hub_estate(*, spoke2_endpoints: bool = True) -> list[Any]:
             associations=("tgw-attach-egress",),
         ),
     ]
+
+
+def with_inspection(items: list[Any]) -> list[Any]:
+    """AWS's centralised egress with inspection: the egress VPC's attachment subnets send the
+    spokes' traffic to a firewall (Gateway Load Balancer endpoint), whose subnet's table sends
+    it on to the NAT gateway."""
+    eg_tgw = next(i for i in items if getattr(i, "id", "") == "rtb-eg-tgw")
+    eg_tgw.routes[1] = route("0.0.0.0/0", "vpce-fw")
+    return [
+        *items,
+        subnet("subnet-eg-fw", "vpc-egress", "10.100.254.0/28", availability_zone=AZ_A),
+        Endpoint(
+            "vpce-fw", A, R1, "vpc-egress", "GatewayLoadBalancer", "com.amazonaws.vpce.x",
+            subnet_ids=["subnet-eg-fw"],
+        ),
+        table("rtb-eg-fw", "vpc-egress", route("0.0.0.0/0", "nat-eg"), subnets=("subnet-eg-fw",)),
+    ]  # fmt: skip

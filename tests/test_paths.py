@@ -8,11 +8,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.model import Endpoint, PrefixList, TransitGatewayAttachment, TransitGatewayRoute
+from auditor.model import PrefixList, TransitGatewayAttachment, TransitGatewayRoute
 from auditor.net import Topology, collapse, network
 from auditor.paths import BLACKHOLE, BOUNDARY, DELIVERED, HUB_NO_ROUTE, UNDETERMINED, Path, paths
-from tests.builders import R1, S3_CIDRS, A, B, route, s3_prefix_list, snapshot, subnet, table
-from tests.hub import AZ_A, attachment, hub_estate, hub_route, hub_table, tgw
+from tests.builders import R1, S3_CIDRS, A, B, route, s3_prefix_list, snapshot
+from tests.hub import attachment, hub_estate, hub_route, hub_table, tgw, with_inspection
 
 
 def walk(items: list[object], table_id: str, destination: str, **kw: object) -> list[Path]:
@@ -193,16 +193,7 @@ def test_a_failed_attachment_does_not_shadow_the_live_one() -> None:
 def test_gateway_load_balancer_endpoint_is_followed_into_its_subnets_table() -> None:
     # Inspection between the attachment and the NAT gateway: attachment subnets -> firewall
     # endpoint -> (appliances) -> the endpoint's subnet's table -> NAT gateway.
-    items = hub_estate()
-    item(items, "rtb-eg-tgw").routes[1] = route("0.0.0.0/0", "vpce-fw")
-    items += [
-        subnet("subnet-eg-fw", "vpc-egress", "10.100.254.0/28", availability_zone=AZ_A),
-        Endpoint(
-            "vpce-fw", A, R1, "vpc-egress", "GatewayLoadBalancer", "com.amazonaws.vpce.x",
-            subnet_ids=["subnet-eg-fw"],
-        ),
-        table("rtb-eg-fw", "vpc-egress", route("0.0.0.0/0", "nat-eg"), subnets=("subnet-eg-fw",)),
-    ]  # fmt: skip
+    items = with_inspection(hub_estate())
     (path,) = walk(items, "rtb-spoke1", S3_CIDRS[0])
     assert (path.end, path.end_id) == ("nat-gateway", "nat-eg")
     assert [s.table_id for s in path.steps][-2:] == ["rtb-eg-tgw", "rtb-eg-fw"]

@@ -25,6 +25,7 @@ from tests.hub import (
     hub_table,
     spoke,
     tgw,
+    with_inspection,
 )
 
 
@@ -91,16 +92,7 @@ def test_inspection_between_attachment_and_nat_is_followed_and_the_firewall_tabl
 ):
     # AWS's centralised egress with inspection: attachment subnets -> firewall endpoint ->
     # firewall subnet's table -> NAT gateway. The spoke pays, the firewall table carries others'.
-    items = hub_estate()
-    item(items, "rtb-eg-tgw").routes[1] = route("0.0.0.0/0", "vpce-fw")
-    items += [
-        subnet("subnet-eg-fw", "vpc-egress", "10.100.254.0/28", availability_zone=AZ_A),
-        Endpoint(
-            "vpce-fw", A, R1, "vpc-egress", "GatewayLoadBalancer", "com.amazonaws.vpce.x",
-            subnet_ids=["subnet-eg-fw"],
-        ),
-        table("rtb-eg-fw", "vpc-egress", route("0.0.0.0/0", "nat-eg"), subnets=("subnet-eg-fw",)),
-    ]  # fmt: skip
+    items = with_inspection(hub_estate())
     reported = {f.resource_id for f in findings(snapshot(*items), "s3-egress-via-nat")}
     assert reported == {"rtb-spoke1"}
 

@@ -11,6 +11,7 @@ from functools import partial
 from auditor.model import (
     Finding,
     RouteTable,
+    TransitGateway,
     TransitGatewayAttachment,
     TransitGatewayRoute,
     TransitGatewayRouteTable,
@@ -55,6 +56,25 @@ def attachment_finding(
             **evidence,
         },
         detail=detail,
+    )
+
+
+def hub_finding(
+    found: Found,
+    tgw: TransitGateway,
+    message: str,
+    remediation: str,
+    evidence: dict[str, object],
+) -> Finding:
+    """A finding on the transit gateway itself (in its owner's account and region)."""
+    return found(
+        account_id=tgw.account_id,
+        region=tgw.region,
+        resource_id=tgw.id,
+        vpc_id=None,
+        message=message,
+        remediation=remediation,
+        evidence=evidence,
     )
 
 
@@ -179,11 +199,9 @@ def dns_support_off(topo: Topology, found: Found) -> Iterator[Finding]:
         tgw = topo.transit_gateways.get(tgw_id)
         vpcs = sorted({a.resource_id for a in attachments})
         if tgw is not None and tgw.dns_support is False:
-            yield found(
-                account_id=tgw.account_id,
-                region=tgw.region,
-                resource_id=tgw.id,
-                vpc_id=None,
+            yield hub_finding(
+                found,
+                tgw,
                 message=(
                     f"Transit gateway {label(tgw.id, tgw.tags)} has DNS support off while "
                     f"{len(vpcs)} VPCs are attached to it: instances in one VPC resolve the "
@@ -283,11 +301,9 @@ def auto_accept_shared(topo: Topology, found: Found) -> Iterator[Finding]:
         sharing = sorted(set(tgw.shared_with or []) | foreign.get(tgw.id, set()))
         if not sharing:
             continue  # not shared with anyone, as far as the snapshot shows
-        yield found(
-            account_id=tgw.account_id,
-            region=tgw.region,
-            resource_id=tgw.id,
-            vpc_id=None,
+        yield hub_finding(
+            found,
+            tgw,
             message=(
                 f"Transit gateway {label(tgw.id, tgw.tags)} is shared with other accounts "
                 f"({', '.join(sharing[:5])}{'…' if len(sharing) > 5 else ''}) and accepts their "
