@@ -31,6 +31,11 @@ def dynamodb_egress_via_nat(topo: Topology, found: Found) -> Iterator[Finding]:
     yield from service_egress_via_nat(topo, found, "dynamodb", "DynamoDB")
 
 
+def an(display: str) -> str:
+    """The service's name with its article, as it is said: "an S3", "a DynamoDB"."""
+    return f"{'an' if display[0] in 'AEFHILMNORSX' else 'a'} {display}"
+
+
 def carries(topo: Topology, route: Route) -> bool:
     """A NAT route that really passes traffic (and bills it): dead ones are route-dead-target's."""
     nat = topo.nat_gateways.get(route.target_id)
@@ -232,7 +237,7 @@ class ServiceCheck:
         else:
             cause = f"the VPC has no {display} gateway endpoint"
             fix = (
-                f"Create a {display} gateway endpoint in {table.vpc_id} and associate this table: "
+                f"Create {an(display)} gateway endpoint in {table.vpc_id} and associate this table: "
                 f"aws ec2 create-vpc-endpoint --vpc-id {table.vpc_id} --service-name "
                 f"{self.service_name} --route-table-ids {table.id} --region {table.region}"
             )
@@ -243,7 +248,7 @@ class ServiceCheck:
                 f"First give the workload subnets ({', '.join(s.id for s in subnets)}) a route "
                 f"table of their own, apart from the subnets that carry other VPCs' traffic "
                 f"through the hub ({', '.join(transit)}): {table_label} also routes theirs, and "
-                f"a {display} gateway endpoint route in it would send their {display} traffic "
+                f"{an(display)} gateway endpoint route in it would send their {display} traffic "
                 f"to an endpoint they cannot use. Then add the endpoint to the new table only. "
                 f"Do not associate {table.id} itself with a gateway endpoint."
             )
@@ -316,7 +321,7 @@ class ServiceCheck:
         fix = (
             f"Have clients in these subnets use {display}'s dual-stack endpoints (e.g. "
             f"AWS_USE_DUALSTACK_ENDPOINT=true in the SDKs and CLI), whose IPv6 addresses need no "
-            f"translation, or create a {display} interface endpoint with IPv6 (dualstack) DNS "
+            f"translation, or create {an(display)} interface endpoint with IPv6 (dualstack) DNS "
             f"records: aws ec2 create-vpc-endpoint --vpc-endpoint-type Interface --vpc-id "
             f"{table.vpc_id} --service-name {self.service_name} --ip-address-type dualstack "
             f"--dns-options DnsRecordIpType=dualstack --subnet-ids … --region {table.region}"
