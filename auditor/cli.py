@@ -12,26 +12,29 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from auditor import __version__
-from auditor.collect import DEFAULT_WORKERS, Request, collect, merge_snapshots
-from auditor.collect.processes import DEFAULT_PROCESSES
-from auditor.collect.sessions import base_session
+from auditor.concurrency import DEFAULT_PROCESSES, DEFAULT_WORKERS
 from auditor.deliver import email as mail
 from auditor.deliver.files import STDOUT, write_text
 from auditor.errors import AuditError, InputError
 from auditor.model import Severity, Shard, Snapshot
-from auditor.policy import AuditPolicy, load_policy
 from auditor.report import build_report, render_rules_markdown
 from auditor.report.baseline import STATE_FILE, Baseline, load_baseline, load_state
 from auditor.report.formats import FORMATS, RenderContext, Renderings
 from auditor.report.formats.html import DEFAULT_HTML
 from auditor.report.text import scope_label, since_text
-from auditor.rules import REGISTRY, all_rules, evaluate
 from auditor.serial import dumps, load_snapshot
+
+if TYPE_CHECKING:
+    from auditor.collect import Request
+
+# What only some runs need is imported where it is used, so that --help, `rules` and an offline
+# --from-snapshot run start fast: boto3 and botocore (the collector, SES), the email stack
+# (auditor.deliver.email imports it when sending), the policy's YAML parser and the rule pack.
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -140,6 +143,13 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def collect(request: Request, progress: Progress) -> Snapshot:
+    """Read AWS (auditor.collect.collect), importing the collector and boto3 only now."""
+    from auditor.collect import collect as read_aws
+
+    return read_aws(request, progress)
+
+
 def run_pipeline(
     request: Request | None,
     snapshot_file: Path | None,
@@ -152,6 +162,9 @@ def run_pipeline(
     A --shard run stops after collecting: it writes its snapshot, and the exit code says only
     whether its account-regions were all read (0) or not (4).
     """
+    from auditor.policy import AuditPolicy, load_policy
+    from auditor.rules import REGISTRY, evaluate
+
     quiet = settings.quiet
     # Every input is read first: a typo in the policy or a bad baseline should not cost a
     # whole organisation's scan.
@@ -159,12 +172,16 @@ def run_pipeline(
     baseline = load_comparison(settings)
     ses_session = None
     if settings.email is not None and settings.email.ses is not None:
+        from auditor.collect.sessions import base_session
+
         ses_session = base_session(settings.email.ses.profile or settings.profile)
     if snapshot_file is not None:
         snapshot = load_snapshot(snapshot_file)
         if not snapshot.coverage:
             raise AuditError(f"nothing to audit: {snapshot_file} holds no account-region")
     elif merge_files:
+        from auditor.collect import merge_snapshots
+
         snapshot, notes = merge_snapshots([(str(f), load_snapshot(f)) for f in merge_files])
         if not quiet:
             for note in notes:
@@ -657,6 +674,8 @@ def main(ctx: click.Context, /, **options: Any) -> None:
             raise click.UsageError(f"--from-snapshot audits offline; drop {clashing[0]}")
         request = None
     else:
+        from auditor.collect import Request
+
         request = Request(
             profile=options["profile"],
             regions=options["regions"],
@@ -798,6 +817,7 @@ def demo(ctx: click.Context, html_path: str, json_path: str, quiet: bool) -> Non
     collector (assuming a role into each account) and writes the reports.
     """
     from auditor import demo as demo_estate
+    from auditor.collect import Request
 
     def run() -> int:
         with demo_estate.MotoServer() as server:
@@ -840,6 +860,8 @@ def isolate_from_real_aws(endpoint_url: str) -> None:
 )
 def rules(markdown: bool) -> None:
     """List the rules: id, default severity and title (--markdown: what/why/how to fix)."""
+    from auditor.rules import all_rules
+
     metas = list(all_rules())
     if markdown:
         click.echo(render_rules_markdown([m.as_dict() for m in metas]), nl=False)

@@ -27,9 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
 from auditor.collect import ec2 as ec2_reader
@@ -50,21 +48,15 @@ from auditor.collect.sessions import (
     organization_id,
     preload_model,
 )
+from auditor.concurrency import DEFAULT_WORKERS as DEFAULT_WORKERS
 from auditor.errors import InputError
 from auditor.model import Coverage, CoverageNote, PrefixList, Scope, Shard, Snapshot
 
+if TYPE_CHECKING:
+    import boto3
+
 log = logging.getLogger(__name__)
 
-# Threads, so also the most calls in flight at once. Each account-region is read by one thread
-# at a time (by up to REGION_FANOUT near the end of a run), so this count does not change how
-# hard any one account-region is hit (sessions.EC2_REQUEST_RATE bounds that): it sets the
-# throughput. An organisation of 200 accounts x 17 regions with 30 calls per account-region
-# (5 VPCs each, as in benchmarks/collect.py) makes about 100,000 calls: at 100 ms a call, 32
-# threads take 100,000 x 0.1 s / 32 = 5.2 minutes; 16 would take 10.4 and, with the overhead
-# measured at 100 ms (x1.26 in one process), 13. The threads share the --processes
-# (two per core), since one process with 32 threads is CPU-bound (botocore's signing and
-# parsing under one GIL, 2.5 ms a call, and the GIL's hand-offs between threads as much again).
-DEFAULT_WORKERS = 32
 # Most threads that may read one account-region at once.
 REGION_FANOUT = 4
 ALL_REGIONS = "*"

@@ -18,19 +18,21 @@ elsewhere a run uses one process.
 from __future__ import annotations
 
 import gc
-import math
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import sys
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import urllib3
 
+# Defined apart so that the CLI shows them without importing the collector; named here too.
+from auditor.concurrency import DEFAULT_PROCESSES as DEFAULT_PROCESSES
+from auditor.concurrency import can_fork as can_fork
+from auditor.concurrency import default_processes as default_processes
+from auditor.concurrency import usable_cores as usable_cores
 from auditor.errors import AuditError
 
 if TYPE_CHECKING:
@@ -38,30 +40,6 @@ if TYPE_CHECKING:
 
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-def default_processes() -> int:
-    """Two per usable core, at most 8: a process with half as many threads spends much less
-    on handing its GIL around (benchmarks/collect.py, 2 cores: calls took 50 ms + 13 ms with
-    2 processes of 16 threads, 50 ms + 8 ms with 4 of 8), and each process costs some 80 MB."""
-    return min(2 * usable_cores(), 8) if can_fork() else 1
-
-
-def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """The cores this process may use: those it may run on, fewer if a cgroup (a container's
-    CPU limit: ECS, Kubernetes) gives it less time than that, e.g. 0.5 vCPU counts as 1."""
-    cores = len(os.sched_getaffinity(0))
-    try:
-        quota, period = cpu_max.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 CPU limit visible: the affinity stands
-    return cores
-
-
-def can_fork() -> bool:
-    return sys.platform.startswith("linux")
 
 
 def share(items: Sequence[str], count: int, workers: int) -> list[tuple[list[str], int]]:
@@ -207,6 +185,3 @@ def connection_pools() -> list[urllib3.PoolManager]:
     the heap in each child would copy every page of it.
     """
     return [obj for obj in gc.get_objects() if isinstance(obj, urllib3.PoolManager)]
-
-
-DEFAULT_PROCESSES = default_processes()

@@ -10,30 +10,23 @@ even that is too large, the message goes without them and says where the reports
 
 from __future__ import annotations
 
-import gzip
-import smtplib
 import socket
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.exceptions
-
-from auditor.collect.sessions import client, one_line
 from auditor.report.baseline import new_findings
-from auditor.report.formats import (
-    Attachment,
-    EmailContext,
-    email_subject,
-    header_safe,
-    render_email_html,
-    render_email_text,
-)
+from auditor.report.text import header_safe
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    import boto3
+
+    from auditor.report.email_body import EmailContext
+
+# The mail itself (smtplib, email, the templates, css_inline, boto3 for SES) is imported where
+# it is used: most runs send no email, and these cost ~60 ms of every start-up.
 
 PASSWORD_ENV = "VPC_AUDIT_SMTP_PASSWORD"
 MAX_MESSAGE_BYTES = 9_000_000
@@ -85,6 +78,8 @@ def default_port(tls: str) -> int:
 
 def valid_address(address: str) -> bool:
     """One address, no header tricks: no control characters, a local part and a domain."""
+    from email.utils import parseaddr
+
     if header_safe(address, limit=320) != address.strip():
         return False
     _, bare = parseaddr(address)
@@ -93,6 +88,8 @@ def valid_address(address: str) -> bool:
 
 
 def bare_address(address: str) -> str:
+    from email.utils import parseaddr
+
     return parseaddr(address)[1]
 
 
@@ -120,6 +117,12 @@ def build_message(
 ) -> EmailMessage:
     """The message with the reports attached as they are, gzip-compressed, or not at all:
     the first that fits in `limit` bytes (default MAX_MESSAGE_BYTES) once encoded."""
+    import gzip
+    from email import policy
+    from email.message import EmailMessage
+
+    from auditor.report.email_body import Attachment, EmailContext
+
     limit = MAX_MESSAGE_BYTES if limit is None else limit
     files = [(HTML_NAME, html_report.encode(), "text", "html")]
     if json_report is not None:
@@ -146,6 +149,12 @@ def compose(
     recipients: Sequence[str],
     files: list[tuple[str, bytes, str, str]],
 ) -> EmailMessage:
+    from email import policy
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
+    from auditor.report.email_body import email_subject, render_email_html, render_email_text
+
     message = EmailMessage(policy=policy.SMTP)
     message["Subject"] = email_subject(context.report, context.scope)
     message["From"] = sender
@@ -166,6 +175,9 @@ def compose(
 
 def send_smtp(message: EmailMessage, settings: EmailSettings, password: str | None = None) -> None:
     """Send through SMTP: TLS as --smtp-tls says; log in only when a user is given."""
+    import smtplib
+    import ssl
+
     smtp = settings.smtp
     assert smtp is not None
     where = f"{smtp.host}:{smtp.port}"
@@ -207,6 +219,8 @@ def send_smtp(message: EmailMessage, settings: EmailSettings, password: str | No
 
 
 def describe(exc: BaseException) -> str:
+    import smtplib
+
     if isinstance(exc, smtplib.SMTPResponseException):
         detail = (
             exc.smtp_error.decode(errors="replace")
@@ -226,6 +240,12 @@ def redact(text: str, secret: str | None) -> str:
 
 def send_ses(message: EmailMessage, settings: EmailSettings, session: boto3.Session) -> str:
     """SendRawEmail with the given session; the client may make that one call and no other."""
+    from email import policy
+
+    import botocore.exceptions
+
+    from auditor.collect.sessions import client, one_line
+
     ses_settings = settings.ses
     assert ses_settings is not None
     ses = client(session, "ses", ses_settings.region, allowed=SES_ALLOWED)

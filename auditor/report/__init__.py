@@ -6,20 +6,23 @@ the HTML page and any later format can never disagree. The formats are in `forma
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
 from auditor.model import REPORT_SCHEMA_VERSION, Finding, Snapshot
 from auditor.report.baseline import Baseline, compare
 from auditor.report.formats.html import render_html
 from auditor.report.formats.json import render_json
-from auditor.report.templating import templates
 from auditor.report.text import SEVERITIES
-from auditor.rules import REGISTRY, AuditResult, cyclic_gc_paused
 from auditor.serial import to_jsonable
+
+if TYPE_CHECKING:
+    from auditor.report.templating import templates
+    from auditor.rules import AuditResult
 
 __all__ = [
     "SEVERITIES",
@@ -46,6 +49,8 @@ def build_report(
     `rules_evaluated` (default: every registered rule) is the set of rules that ran, so a rule
     with no finding can be told from a rule that was switched off (JUnit's passing suites).
     """
+    from auditor.rules import REGISTRY
+
     findings = [f for f in result.findings if not f.suppressed]
     coverage = Counter(c.status for c in snapshot.coverage)
     by_severity = Counter(str(f.severity) for f in findings)
@@ -83,10 +88,23 @@ def build_report(
 def findings_jsonable(findings: list[Finding]) -> list[dict[str, Any]]:
     """The findings as JSON dicts, `change` unset: a million small dicts and lists at 10k VPCs,
     so the cyclic GC is paused as for the rules (its passes took most of the time)."""
+    from auditor.rules import cyclic_gc_paused
+
     with cyclic_gc_paused():
         return [{**to_jsonable(f), "change": None} for f in findings]
 
 
 def render_rules_markdown(rules: list[dict[str, Any]]) -> str:
     """The rule catalogue as Markdown (Markdown is not HTML: no autoescape)."""
+    from auditor.report.templating import templates
+
     return templates(autoescape=False).get_template("rules.md.j2").render(rules=rules)
+
+
+def __getattr__(name: str) -> Any:
+    """`templates`, imported when first asked for: Jinja is loaded only by a run that renders
+    a template (HTML, email, the rule docs). The rules, too, are imported where used: the CLI
+    loads this package for --help."""
+    if name == "templates":
+        return importlib.import_module("auditor.report.templating").templates
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,21 +11,36 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from auditor.report.email_body import (
-    Attachment,
-    EmailContext,
-    email_subject,
-    render_email_html,
-    render_email_text,
-)
 from auditor.report.formats.asff import render_asff
 from auditor.report.formats.base import Format, RenderContext
 from auditor.report.formats.csv import render_csv
 from auditor.report.formats.junit import render_junit
 from auditor.report.formats.markdown import md_text, render_markdown
 from auditor.report.text import header_safe, scope_label, since_text
+
+if TYPE_CHECKING:
+    from auditor.report.email_body import (
+        Attachment,
+        EmailContext,
+        email_subject,
+        render_email_html,
+        render_email_text,
+    )
+
+# The email's names are imported when first asked for: the email body needs css_inline and
+# Jinja, which a run that sends no email never loads.
+EMAIL_NAMES = frozenset(
+    {"Attachment", "EmailContext", "email_subject", "render_email_html", "render_email_text"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in EMAIL_NAMES:
+        return getattr(importlib.import_module("auditor.report.email_body"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Named here for the modules and tests that import them from `auditor.report.formats`.
 __all__ = [

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from auditor.model import Snapshot
 from auditor.report.formats.base import Format, RenderContext
-from auditor.report.templating import templates
 from auditor.report.text import SEVERITIES
-from auditor.rules import cyclic_gc_paused
-from auditor.rules.base import catalogue
+
+if TYPE_CHECKING:
+    from auditor.model import Snapshot
 
 DEFAULT_HTML = "vpc-audit-report.html"
 
@@ -19,7 +18,11 @@ def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str
 
     The cyclic GC is paused as for the rules: at 10k VPCs its passes over the heap took a third
     of the time, and the few cycles Jinja leaves (some 14k objects) go on its next pass."""
+    # Here, not at the top: the format registry imports every format for --help.
+    from auditor.report.templating import templates
     from auditor.report.topology import build_topology
+    from auditor.rules import cyclic_gc_paused
+    from auditor.rules.base import catalogue
 
     rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
     with cyclic_gc_paused():

@@ -7,7 +7,6 @@ from itertools import islice
 from typing import Any
 
 from auditor.report.formats.base import Format, RenderContext
-from auditor.rules import cyclic_gc_paused
 
 
 def render_json(report: dict[str, Any]) -> str:
@@ -15,6 +14,8 @@ def render_json(report: dict[str, Any]) -> str:
     json.dumps lists every small piece before joining them, which took five times the size of
     the text (some 700 MB at 10k VPCs). The cyclic GC is paused as for the rules: the encoder
     makes no cycles, and a full pass over the heap cost a second at 10k VPCs."""
+    from auditor.rules import cyclic_gc_paused  # here: the registry imports every format
+
     with cyclic_gc_paused():
         chunks = json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(report)
         pieces = []
