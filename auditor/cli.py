@@ -864,7 +864,7 @@ def rules(markdown: bool) -> None:
 
     metas = list(all_rules())
     if markdown:
-        click.echo(render_rules_markdown([m.as_dict() for m in metas]), nl=False)
+        click.echo(render_rules_markdown([m.as_dict(cases=True) for m in metas]), nl=False)
         return
     width = max(len(m.id) for m in metas)
     for meta in metas:

@@ -89,11 +89,19 @@ class RuleMeta:
     why: str
     fix: str
     references: tuple[str, ...]
-    reported: tuple[RuleCase, ...] = ()
-    not_reported: tuple[RuleCase, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    @property
+    def reported(self) -> tuple[RuleCase, ...]:
+        return rule_cases(self.id)[0]
+
+    @property
+    def not_reported(self) -> tuple[RuleCase, ...]:
+        return rule_cases(self.id)[1]
+
+    def as_dict(self, cases: bool = False) -> dict[str, Any]:
+        """The metadata as the report and the docs show it; `cases` adds the examples (read
+        from their files only then: an audit needs none of them)."""
+        meta: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
             "severity": str(self.severity),
@@ -102,9 +110,11 @@ class RuleMeta:
             "why": self.why,
             "fix": self.fix,
             "references": list(self.references),
-            "reported": [c.as_dict() for c in self.reported],
-            "not_reported": [c.as_dict() for c in self.not_reported],
         }
+        if cases:
+            meta["reported"] = [c.as_dict() for c in self.reported]
+            meta["not_reported"] = [c.as_dict() for c in self.not_reported]
+        return meta
 
 
 @dataclass(frozen=True)
@@ -170,14 +180,12 @@ def rule(rule_id: str) -> Callable[[RuleBody], RuleFunction]:
 
 @cache
 def catalogue() -> dict[str, RuleMeta]:
-    """Every rule's metadata, from policies/rules/<rule-id>.toml, and its cases, from
-    policies/rules/cases/<rule-id>.yaml."""
+    """Every rule's metadata, from policies/rules/<rule-id>.toml (its cases: rule_cases)."""
     metas = {}
     folder = data_path("policies") / "rules"
     for path in sorted(folder.glob("*.toml")):
         with open(path, "rb") as f:
             entry = tomllib.load(f)
-        cases = load_cases(folder / "cases" / f"{path.stem}.yaml")
         metas[path.stem] = RuleMeta(
             id=path.stem,
             title=entry["title"],
@@ -187,10 +195,19 @@ def catalogue() -> dict[str, RuleMeta]:
             why=entry["why"].strip(),
             fix=entry["fix"].strip(),
             references=tuple(entry.get("references", ())),
-            reported=tuple(RuleCase.parse(c) for c in cases.get("reported", ())),
-            not_reported=tuple(RuleCase.parse(c) for c in cases.get("not_reported", ())),
         )
     return metas
+
+
+@cache
+def rule_cases(rule_id: str) -> tuple[tuple[RuleCase, ...], tuple[RuleCase, ...]]:
+    """A rule's (reported, not reported) cases, from policies/rules/cases/<rule-id>.yaml: read
+    on first use (the docs and the tests), so an audit's start does not pay for 40 YAML files."""
+    cases = load_cases(data_path("policies") / "rules" / "cases" / f"{rule_id}.yaml")
+    return (
+        tuple(RuleCase.parse(c) for c in cases.get("reported", ())),
+        tuple(RuleCase.parse(c) for c in cases.get("not_reported", ())),
+    )
 
 
 def load_cases(path: Path) -> dict[str, Any]:
