@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
-from auditor.model import REPORT_SCHEMA_VERSION, Finding, Snapshot
+from auditor.model import REPORT_SCHEMA_VERSION, SEVERITY_NAMES, Finding, Snapshot
 from auditor.report.baseline import Baseline, compare
 from auditor.report.formats.html import render_html
 from auditor.report.formats.json import render_json
-from auditor.report.text import SEVERITIES
 from auditor.serial import to_jsonable
 
 if TYPE_CHECKING:
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from auditor.rules import AuditResult
 
 __all__ = [
-    "SEVERITIES",
     "build_report",
     "findings_jsonable",
     "render_html",
@@ -65,7 +63,7 @@ def build_report(
         "coverage_notes": to_jsonable(snapshot.coverage_notes),
         "summary": {
             "total": len(findings),
-            "by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},
+            "by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_NAMES},
             "by_rule": dict(sorted(Counter(f.rule_id for f in findings).items())),
             "by_account": dict(sorted(Counter(f.account_id for f in findings).items())),
             "coverage": {"ok": coverage.get("ok", 0), "error": coverage.get("error", 0)},

@@ -7,9 +7,9 @@ from typing import Any
 
 import css_inline
 
-from auditor.model import Severity
+from auditor.model import SEVERITY_NAMES, Severity
 from auditor.report.templating import templates
-from auditor.report.text import SEVERITIES, counts_text, header_safe, since_text
+from auditor.report.text import counts_text, header_safe, since_text
 
 EMAIL_TOP_FINDINGS = 20
 EMAIL_LIST_LIMIT = 20
@@ -60,7 +60,7 @@ class EmailContext:
             "report": self.report,
             "scope": self.scope,
             "subject": email_subject(self.report, self.scope),
-            "severities": SEVERITIES,
+            "severities": SEVERITY_NAMES,
             "counts": counts_text(self.report),
             "top": ranked[: self.top],
             "more": max(0, len(ranked) - self.top),

@@ -6,15 +6,13 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from auditor.model import Severity
-
-SEVERITIES = [str(s) for s in sorted(Severity, reverse=True)]
+from auditor.model import SEVERITY_NAMES
 
 
 def counts_text(report: dict[str, Any]) -> str:
     """`3 high, 2 medium` (non-zero severities, highest first), or `no findings`."""
     by_severity = report["summary"]["by_severity"]
-    parts = [f"{by_severity[s]} {s}" for s in SEVERITIES if by_severity.get(s)]
+    parts = [f"{by_severity[s]} {s}" for s in SEVERITY_NAMES if by_severity.get(s)]
     return ", ".join(parts) if parts else "no findings"
 
 

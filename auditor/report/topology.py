@@ -28,22 +28,19 @@ from auditor.model import (
     NatGateway,
     Peering,
     PeeringSide,
+    Severity,
     Snapshot,
     TransitGateway,
     TransitGatewayAttachment,
     Vpc,
     name_of,
 )
+from auditor.states import ATTACHMENT_LEAVING, ATTACHMENT_LIVE, ATTACHMENT_WAITING
 
-SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-EDGE_SEVERITY_MIN = SEVERITY_RANK["medium"]  # an edge takes a finding's colour from here up
+EDGE_SEVERITY_MIN = int(Severity.MEDIUM)  # an edge takes a finding's colour from here up
 PEERING_RESOURCE = "vpc-peering-connection"
 PENDING_STATES = frozenset({"pending-acceptance", "initiating-request", "provisioning"})
 GONE_STATES = frozenset({"deleted", "deleting", "failed", "rejected", "expired"})
-# Transit gateway attachment states (lower-cased): what counts as up, and as waiting.
-ATTACHMENT_ACTIVE = frozenset({"available", "modifying"})
-ATTACHMENT_PENDING = frozenset({"pendingacceptance", "pending", "initiating", "initiatingrequest"})
-ATTACHMENT_GONE = frozenset({"deleted", "deleting", "failed", "failing", "rejected", "rejecting"})
 
 MAX_MAP_VPCS = 60
 # Account-regions drawn as maps, those with the worst findings first; the others are listed in
@@ -251,11 +248,11 @@ class _Tally:
     def worst(self) -> str | None:
         if not self.counts:
             return None
-        return max(self.counts, key=lambda s: (SEVERITY_RANK.get(s, -1), s))
+        return max(self.counts, key=lambda s: (Severity.rank(s), s))
 
     def ordered(self) -> tuple[tuple[str, int], ...]:
         return tuple(
-            sorted(self.counts.items(), key=lambda item: (-SEVERITY_RANK.get(item[0], -1), item[0]))
+            sorted(self.counts.items(), key=lambda item: (-Severity.rank(item[0]), item[0]))
         )
 
 
@@ -292,7 +289,7 @@ def _hubs(snapshot: Snapshot, vpcs: Mapping[str, Vpc]) -> _Hubs:
     types: dict[str, dict[str, int]] = defaultdict(dict)
     for key, a in attachments.items():
         hub_of[key] = a.transit_gateway_id
-        if a.state.lower() not in ATTACHMENT_GONE:
+        if a.state not in ATTACHMENT_LEAVING:
             kinds = types[a.transit_gateway_id]
             kinds[a.resource_type] = kinds.get(a.resource_type, 0) + 1
         if a.resource_type == "vpc" and a.resource_id in vpcs:
@@ -388,10 +385,9 @@ def _status_class(status: str) -> str:
 
 def _attachment_class(state: str) -> str:
     """An attachment's state in a peering's terms, so that both kinds of line read alike."""
-    state = state.lower()
-    if state in ATTACHMENT_ACTIVE:
+    if state in ATTACHMENT_LIVE:
         return "active"
-    return "pending" if state in ATTACHMENT_PENDING else "other"
+    return "pending" if state in ATTACHMENT_WAITING else "other"
 
 
 # --- geometry ---
@@ -540,7 +536,7 @@ def build_topology(
         for key in keys
     }
     worst_first = sorted(
-        keys, key=lambda k: (-SEVERITY_RANK.get(tallies[k].worst or "", -1), -tallies[k].total, k)
+        keys, key=lambda k: (-Severity.rank(tallies[k].worst), -tallies[k].total, k)
     )
     drawn = set(worst_first[:max_maps])
     groups = [
@@ -747,7 +743,7 @@ def _build_group(
 
 
 def _worst_first(vpc: Vpc, tally: _Tally | None) -> tuple[int, int, bool, str, str]:
-    worst = SEVERITY_RANK.get(tally.worst, -1) if tally and tally.worst else -1
+    worst = Severity.rank(tally.worst) if tally else -1
     return (-worst, -(tally.total if tally else 0), *_vpc_sort_key(vpc))
 
 
@@ -1080,7 +1076,7 @@ def _geometry(line: _Line) -> dict[str, Any]:
 def _look(tally: _Tally | None, status_class: str) -> tuple[str, str]:
     """(colour, line style) of a line: a finding of medium or worse shows, else the status."""
     worst = tally.worst if tally else None
-    if worst is not None and SEVERITY_RANK.get(worst, -1) >= EDGE_SEVERITY_MIN:
+    if worst is not None and Severity.rank(worst) >= EDGE_SEVERITY_MIN:
         return worst, "dashed"
     return f"status-{status_class}", "solid" if status_class == "active" else "dotted"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from auditor.model import SEVERITY_NAMES
 from auditor.report.formats.base import Format, RenderContext
-from auditor.report.text import SEVERITIES
 
 if TYPE_CHECKING:
     from auditor.model import Snapshot
@@ -30,7 +30,7 @@ def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str
         return (
             templates()
             .get_template("report.html.j2")
-            .render(report=report, rules=rules, severities=SEVERITIES, topology=topology)
+            .render(report=report, rules=rules, severities=SEVERITY_NAMES, topology=topology)
         )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from auditor.model import SEVERITY_NAMES
 from auditor.report.formats.base import Format, RenderContext
-from auditor.report.text import SEVERITIES, counts_text, since_text
+from auditor.report.text import counts_text, since_text
 
 MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#|~!])")
 MD_LINE_START = re.compile(r"^(\d*)([-+=.)])")
@@ -50,7 +51,7 @@ def render_markdown(report: dict[str, Any], scope: str = "") -> str:
             f"**{baseline['new']} new**, {baseline['resolved']} resolved"
         )
     findings = [f for f in report["findings"] if not f["suppressed"]]
-    for severity in SEVERITIES:
+    for severity in SEVERITY_NAMES:
         group = [f for f in findings if f["severity"] == severity]
         if not group:
             continue
