@@ -355,22 +355,6 @@ class Topology:
             for net in _networks([(destination.version, first, last)], {})
         ]
 
-    def resolve_to(
-        self, table: RouteTable, destinations: Iterable[Network], target_id: str
-    ) -> list[Network]:
-        """The parts of `destinations` that `table` sends to `target_id` (on a tie between
-        routes to different targets, as if the first in table order won: see `sends`)."""
-        if not any(route.target_id == target_id for route in table.routes):
-            return []  # the common answer for a peer's tables, without the lookups
-        known = _known(destinations)
-        routed = [
-            (version, first, last)
-            for version, lo, hi in known
-            for first, last, route, _ in _runs(self._candidates(table), (version, lo, hi))
-            if route and route.target_id == target_id
-        ]
-        return _networks(_merge(routed), known)
-
     def sends(self, table: RouteTable, destinations: Iterable[Network], target_id: str) -> Sent:
         """The parts of `destinations` that `table` surely sends to `target_id`, and apart from
         them the parts it may send there, where AWS's random pick among tied routes decides."""

@@ -20,6 +20,7 @@ from auditor.collect.ec2 import parse_tgw_attachment, parse_tgw_route
 from auditor.demo import Call, Fault, MotoServer
 from auditor.model import Coverage, Snapshot, TransitGatewayAttachment
 from auditor.moto_shapes import attach_across_accounts
+from tests.test_collect import creds
 
 A, B = "123456789012", "222222222222"
 USE1, EUW1 = "us-east-1", "eu-west-1"
@@ -35,19 +36,6 @@ def aws_tgw(aws: MotoServer) -> MotoServer:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def creds(account: str) -> dict[str, str]:
-    if account == A:
-        return {}
-    c = boto3.client("sts", region_name=USE1).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/X", RoleSessionName="test-setup"
-    )["Credentials"]
-    return {
-        "aws_access_key_id": c["AccessKeyId"],
-        "aws_secret_access_key": c["SecretAccessKey"],
-        "aws_session_token": c["SessionToken"],
-    }
 
 
 def ec2(account: str = A) -> Any:

@@ -70,13 +70,13 @@ def test_set_algebra_matches_ipaddress_at_the_edges() -> None:
         assert intersect(iter(nets), iter(others)) == expected
 
 
-def test_resolve_to_a_target_the_table_never_names_is_empty() -> None:
+def test_sends_to_a_target_the_table_never_names_is_empty() -> None:
     table = RouteTable(
         "rtb-1", "111111111111", "us-east-1", "vpc-1", [Route("nat-gateway", "nat-1", "0.0.0.0/0")]
     )
     topo = Topology(Snapshot(route_tables=[table]))
-    assert topo.resolve_to(table, [network("10.0.0.0/8")], "pcx-1") == []
-    assert topo.resolve_to(table, [network("10.0.0.0/8")], "nat-1") == [network("10.0.0.0/8")]
+    assert topo.sends(table, [network("10.0.0.0/8")], "pcx-1") == ([], [])
+    assert topo.sends(table, [network("10.0.0.0/8")], "nat-1") == ([network("10.0.0.0/8")], [])
 
 
 # --- ties AWS settles at random -----------------------------------------------------------
@@ -130,7 +130,7 @@ def test_more_specific_route_settles_part_of_a_tie() -> None:
     assert hops["10.0.0.128/25"].undetermined
 
 
-def test_sends_keeps_the_tied_pieces_apart_and_resolve_to_is_unchanged() -> None:
+def test_sends_keeps_the_tied_pieces_apart() -> None:
     topo, table = tied_table(route("pl-a", "pcx-1"), route("pl-b", "tgw-1"))
     wide = [network("10.0.0.0/8")]
     assert topo.sends(table, wide, "pcx-1") == Sent([], [network("10.0.0.0/24")])
@@ -138,8 +138,6 @@ def test_sends_keeps_the_tied_pieces_apart_and_resolve_to_is_unchanged() -> None
         [network("10.9.0.0/24")], [network("10.0.0.0/24")]
     )
     assert topo.sends(table, wide, "nat-1") == Sent([], [])
-    # resolve_to keeps its old answer (first route in table order) for callers that want one
-    assert topo.resolve_to(table, wide, "pcx-1") == [network("10.0.0.0/24")]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -289,10 +289,10 @@ def test_lookup_partitions_destination_by_longest_prefix(case: Case) -> None:
 
 @FAST
 @given(routing_cases(max_destinations=3), st.sampled_from(TARGETS))
-def test_resolve_to_is_the_addresses_routed_to_target(case: Case, target: str) -> None:
+def test_sends_surely_is_the_addresses_routed_to_target(case: Case, target: str) -> None:
     table, plists, destinations = case
     topo = Topology(Snapshot(route_tables=[table], prefix_lists=plists))
-    result = topo.resolve_to(table, iter(destinations), target)
+    result = topo.sends(table, iter(destinations), target).surely
 
     surely, maybe = set(), set()  # a true tie may go either way; anything else may not
     for addr in addresses(destinations):
@@ -304,12 +304,12 @@ def test_resolve_to_is_the_addresses_routed_to_target(case: Case, target: str) -
     got = addresses(result)
     assert surely <= got <= maybe
     assert_collapsed(result, got)
-    # And it agrees with lookup, which decides the ties.
+    # And it agrees with lookup, leaving out the pieces AWS settles at random.
     via_lookup = {
         a
         for d in destinations
         for h in topo.lookup(table, d)
-        if h.route and h.route.target_id == target
+        if h.route and h.route.target_id == target and not h.undetermined
         for a in addresses([h.destination])
     }
     assert got == via_lookup

@@ -330,7 +330,7 @@ def auto_accept_shared(topo: Topology, found: Found) -> Iterator[Finding]:
 
 @rule("tgw-route-dead-attachment")
 def route_dead_attachment(topo: Topology, found: Found) -> Iterator[Finding]:
-    attachments = {a.id: a for a in topo.snapshot.transit_gateway_attachments}
+    attachments = paths(topo).attachments
     for table in topo.snapshot.transit_gateway_route_tables:
         for route in table.routes:
             gone = [
