@@ -158,7 +158,7 @@ def read_versioned(path: Path, what: str, key: str, versions: tuple[int, ...]) -
         readable = " and ".join(str(v) for v in versions)
         raise InputError(
             f"{path}: {what} schema_version {data['schema_version']!r} is not supported "
-            f"(this vpc-audit reads version {readable})"
+            f"(this vpc-audit reads version{'s' if len(versions) > 1 else ''} {readable})"
         )
     return data
 
