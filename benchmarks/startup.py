@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAKE_SNAPSHOT = """
 import sys
 from auditor import demo
-from auditor.cli import isolate_from_real_aws
+from auditor.cli.demo import isolate_from_real_aws
 from auditor.collect import Request, collect
 from auditor.serial import dumps
 

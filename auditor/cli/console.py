@@ -1,0 +1,92 @@
+"""The terminal side of a run: messages and progress on stderr, logging, and every failure
+turned into one line and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from auditor.cli.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from auditor.errors import AuditError, InputError
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class Progress:
+    """`collecting: 12/34 account-regions` on stderr, only for a person watching a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def __call__(self, done: int, total: int, failed: int) -> None:
+        if not self.enabled:
+            return
+        gaps = f" ({failed} not audited)" if failed else ""
+        sys.stderr.write(f"\rcollecting: {done}/{total} account-regions{gaps}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    level = (
+        logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+    )
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # Never botocore's or urllib3's debug logs: they print request headers, session tokens included.
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so that collector processes and temporary files
+    are cleaned up on the way out."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the process at once
+    raise Terminated
+
+
+def guarded(debug: bool, action: Callable[..., int], *args: Any, **kwargs: Any) -> int:
+    """Run a pipeline and turn every failure into a one-line message and an exit code."""
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
+    try:
+        return int(action(*args, **kwargs))
+    except Terminated:
+        say("vpc-audit: terminated")
+        return EXIT_TERMINATED
+    except InputError as exc:
+        say(f"vpc-audit: error: {exc}")
+        return EXIT_USAGE
+    except AuditError as exc:
+        say(f"vpc-audit: error: {exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        say("vpc-audit: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        say(
+            f"vpc-audit: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)"
+        )
+        return EXIT_ERROR
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
