@@ -28,9 +28,10 @@ from botocore.stub import Stubber
 
 import auditor.collect
 import auditor.collect.ec2
+import auditor.collect.fanout
 import auditor.collect.sessions
 from auditor import __version__
-from auditor.collect import Request, collect, merge_views
+from auditor.collect import Request, collect
 from auditor.collect.ec2 import (
     parse_endpoint,
     parse_peering,
@@ -39,6 +40,7 @@ from auditor.collect.ec2 import (
     parse_vpc,
     vpcs_referencing_unaudited,
 )
+from auditor.collect.merge import merge_views
 from auditor.collect.sessions import (
     Identity,
     PlainJSONFileLoader,
@@ -1464,7 +1466,7 @@ def test_jobs_interleave_accounts_and_rotate_regions() -> None:
     regions = ["r0", "r1", "r2"]
     accounts = [auditor.collect._Account(f"a{i}", boto3.Session(), list(regions)) for i in range(4)]
     accounts.append(auditor.collect._Account("failed", None, [], "AccessDenied"))
-    jobs = [(a.account_id, r) for a, r in auditor.collect.interleave(accounts)]
+    jobs = [(a.account_id, r) for a, r in auditor.collect.fanout.interleave(accounts)]
 
     assert sorted(jobs) == sorted((f"a{i}", r) for i in range(4) for r in regions)
     # Neighbours are other accounts, and the first round starts each account in another region.
@@ -1488,13 +1490,13 @@ def test_fanout_runs_each_call_once_in_order_and_bounds_the_threads() -> None:
         return i * i
 
     with ThreadPoolExecutor(8) as pool:
-        fanout = auditor.collect.Fanout(pool, 3)
+        fanout = auditor.collect.fanout.Fanout(pool, 3)
         results = fanout([lambda i=i: call(i) for i in range(20)])
 
     assert results == [i * i for i in range(20)]
     assert sorted(seen) == list(range(20))
     assert 1 < peak <= 3  # idle pool threads helped, no more than the width at once
-    assert auditor.collect.Fanout(None, 3)([lambda: 1, lambda: 2]) == [1, 2]
+    assert auditor.collect.fanout.Fanout(None, 3)([lambda: 1, lambda: 2]) == [1, 2]
 
 
 def test_fanout_raises_the_first_failure_in_list_order_and_starts_nothing_after() -> None:
@@ -1507,7 +1509,7 @@ def test_fanout_raises_the_first_failure_in_list_order_and_starts_nothing_after(
         return i
 
     with pytest.raises(botocore.exceptions.ClientError, match="Op2"):
-        auditor.collect.Fanout(None, 4)([lambda i=i: call(i) for i in range(6)])
+        auditor.collect.fanout.Fanout(None, 4)([lambda i=i: call(i) for i in range(6)])
     assert started == [0, 1, 2]
 
 

@@ -15,8 +15,9 @@ import pytest
 from moto.core.exceptions import JsonRESTError
 from moto.ram.models import ResourceAccessManagerBackend
 
-from auditor.collect import Request, collect, merge_views
+from auditor.collect import Request, collect
 from auditor.collect.ec2 import parse_tgw_attachment, parse_tgw_route
+from auditor.collect.merge import merge_views
 from auditor.demo import Call, Fault, MotoServer
 from auditor.model import Coverage, Snapshot, TransitGatewayAttachment
 from auditor.moto_shapes import attach_across_accounts

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from auditor.collect import merge_views
 from auditor.collect.ec2 import RegionView
+from auditor.collect.merge import merge_views
 from auditor.model import (
     Finding,
     NetworkInterface,

@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from auditor.cli import EXIT_USAGE, main
-from auditor.collect import merge_views, shard_of
+from auditor.collect.fanout import shard_of
+from auditor.collect.merge import merge_views
 from auditor.demo import (
     DEMO_ACCOUNTS,
     DEMO_REGIONS,

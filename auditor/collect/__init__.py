@@ -6,23 +6,23 @@ of threads does everything: it opens its accounts (one AssumeRole each), reads e
 AWS service prefix lists once, then reads the account-regions, one account-region per thread,
 in an order that spreads neighbouring jobs over different accounts and regions. A thread that
 finds no account-region left to start helps one still being read with its independent calls
-(see Fanout), so the last account-regions of a run, or a run of a few large ones, finish
+(see fanout.Fanout), so the last account-regions of a run, or a run of a few large ones, finish
 sooner; at most `workers` calls are ever in flight. A failure anywhere becomes a Coverage
 record for that account-region and the run goes on; collectors never judge what they read.
 
-`--shard INDEX/COUNT` keeps a fixed share of the (account, region) jobs; `merge_snapshots`
+`--shard INDEX/COUNT` keeps a fixed share of the (account, region) jobs; merge.merge_snapshots
 combines the shards' snapshots with the same merge that combines the account-regions of a run.
+
+This module runs a run (Request, collect, the per-account job); fanout.py holds the thread and
+batch machinery, merge.py the merges.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
 import threading
-import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
 from auditor.collect import ec2 as ec2_reader
+from auditor.collect.fanout import Fanout, interleave, shard_of, thread_pool
+
+# re-exported for auditor.cli until it imports auditor.collect.merge
+from auditor.collect.merge import merge_snapshots as merge_snapshots
+from auditor.collect.merge import merge_views
 from auditor.collect.processes import can_fork, read_in_processes
 from auditor.collect.sessions import (
     AWS_FAILURES,
@@ -264,39 +269,6 @@ class Target:
         return Part(views, coverage, regions, org_id, [org_note] if org_note else [])
 
 
-@contextmanager
-def thread_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
-    """A pool that drops its queued work when the block is left by an exception (Ctrl-C,
-    SIGTERM, a bug): only the account-regions under way finish, not all those queued."""
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
-        try:
-            yield pool
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-def interleave(accounts: Sequence[_Account]) -> list[tuple[_Account, str]]:
-    """Every (account, region) job of the opened accounts, spread out: round i takes one region
-    of each account, the account's i-th region counted from its own position in the list.
-    Workers that start jobs together hit different accounts (and regional endpoints), never
-    the regions of one account at once, so the load on each account is spread over the run."""
-    jobs = []
-    rounds = max((len(a.regions) for a in accounts if a.session), default=0)
-    for i in range(rounds):
-        for j, acct in enumerate(accounts):
-            if acct.session and i < len(acct.regions):
-                jobs.append((acct, acct.regions[(i + j) % len(acct.regions)]))
-    return jobs
-
-
-def shard_of(account_id: str, region: str, count: int) -> int:
-    """The shard (0 to count-1) that reads this account-region: a hash of the pair, so each
-    shard decides alone and the same way every time, whatever accounts the others list."""
-    digest = hashlib.sha256(f"{account_id}/{region}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % count
-
-
 def read_service_lists(
     pool: Executor, accounts: Sequence[_Account], regions: Sequence[str]
 ) -> dict[str, Callable[[], list[PrefixList] | None]]:
@@ -324,76 +296,6 @@ def read_service_lists(
     return {region: pool.submit(read, region).result for region in regions}
 
 
-class Fanout:
-    """Runs the independent calls of one account-region's round (a `read_region` runner).
-
-    The account-region's own thread runs them in order. It also queues `width - 1` helpers on
-    the pool: they start only when a thread has nothing else to do, because every
-    account-region was queued before them, so in the bulk of a run each account-region has
-    one thread and at most `workers` calls are in flight in all. Near the end, idle threads
-    join the account-regions still being read, up to `width` threads on one.
-    """
-
-    def __init__(self, pool: Executor | None, width: int) -> None:
-        self.pool = pool
-        self.width = max(1, width)
-
-    def __call__(self, calls: Sequence[Callable[[], Any]]) -> list[Any]:
-        batch = _Batch(calls)
-        if self.pool is not None:
-            for _ in range(min(self.width, len(calls)) - 1):
-                self.pool.submit(batch.work)
-        batch.work()
-        return batch.results()
-
-
-class _Batch:
-    """Calls that any number of threads work through, each call run once, in list order.
-
-    After a failure no new call starts; `results` waits for the calls under way and raises the
-    first failure in list order, so the reason recorded does not depend on timing.
-    """
-
-    def __init__(self, calls: Sequence[Callable[[], Any]]) -> None:
-        self._calls = list(calls)
-        self._results: list[Any] = [None] * len(self._calls)
-        self._errors: list[Exception | None] = [None] * len(self._calls)
-        self._next = 0
-        self._finished = 0
-        self._failed = False
-        self._changed = threading.Condition()
-
-    def work(self) -> None:
-        while True:
-            with self._changed:
-                if self._failed or self._next >= len(self._calls):
-                    return
-                index = self._next
-                self._next += 1
-            result, error = None, None
-            try:
-                result = self._calls[index]()
-            except Exception as exc:
-                error = exc
-            with self._changed:
-                self._results[index], self._errors[index] = result, error
-                self._finished += 1
-                self._failed = self._failed or error is not None
-                self._changed.notify_all()
-
-    def results(self) -> list[Any]:
-        with self._changed:
-            self._changed.wait_for(lambda: self._finished == self._next)
-            # Helpers still queued keep this batch alive until a thread gets to them: let go
-            # of the calls (and through them the account-region's client) now.
-            results, errors = self._results, self._errors
-            self._calls, self._results, self._errors = [], [], []
-        for error in errors:
-            if error is not None:
-                raise error
-        return results
-
-
 def _read(
     acct: _Account,
     region: str,
@@ -416,150 +318,3 @@ def _read(
         return None, one_line(exc)
     view.coverage = [Coverage(acct.account_id, region, "ok")]
     return view, None
-
-
-def resource_fields() -> tuple[str, ...]:
-    """The Snapshot fields that hold resources: every list but the coverage and its notes."""
-    hints = typing.get_type_hints(Snapshot)
-    return tuple(
-        f.name
-        for f in dataclasses.fields(Snapshot)
-        if typing.get_origin(hints[f.name]) is list and f.name not in ("coverage", "coverage_notes")
-    )
-
-
-def merge_views(views: Iterable[Snapshot]) -> Snapshot:
-    """Combine what every account saw; a resource shared through RAM appears once.
-
-    Resources are keyed by owner account, region and id (a peering's region is its
-    requester's, whichever side saw it; a transit gateway peering attachment has one id and an
-    owner's side in each region). The view that read the resource's own
-    account-region (its coverage says so) goes first and keeps its values; the others fill
-    what it lacked (e.g. the owner can read DNS flags a participant cannot), in the order
-    given. The same merge combines the account-regions of a run and the shards of an audit.
-    """
-    views = list(views)
-    snapshot = Snapshot()
-    for name in resource_fields():
-        own: list[Any] = []
-        seen: list[Any] = []
-        for view in views:
-            read = {(c.account_id, c.region) for c in view.coverage if c.status == "ok"}
-            for item in getattr(view, name):
-                at_home = (getattr(item, "account_id", ""), item.region) in read
-                (own if at_home else seen).append(item)
-        merged: dict[tuple[str, str, str], Any] = {}
-        for item in own + seen:
-            key = (getattr(item, "account_id", ""), item.region, item.id)
-            merged[key] = fill_missing(merged[key], item) if key in merged else item
-        items = sorted(
-            merged.values(), key=lambda i: (getattr(i, "account_id", ""), i.region, i.id)
-        )
-        setattr(snapshot, name, items)
-    notes = {(n.account_id, n.region, n.subject): n for view in views for n in view.coverage_notes}
-    snapshot.coverage_notes = [notes[key] for key in sorted(notes)]
-    return snapshot
-
-
-def merge_snapshots(parts: Sequence[tuple[str, Snapshot]]) -> tuple[Snapshot, list[str]]:
-    """One snapshot from the shards of an audit, or from audits of separate account-regions,
-    named by where they came from; also returns notes worth telling the user.
-
-    Resources merge as in a run (merge_views), the coverage is concatenated and the scope
-    unioned. Raises InputError for snapshots that do not belong together: other partitions or
-    organisations, shards of different splits, a shard given twice or missing, or two
-    snapshots that both read one account-region.
-    """
-    if not parts:
-        raise InputError("merge needs at least one snapshot")
-    first_name, first = parts[0]
-    for name, snap in parts[1:]:
-        if snap.scope.partition != first.scope.partition:
-            raise InputError(
-                f"{name} is from partition {snap.scope.partition} but {first_name} from "
-                f"{first.scope.partition}: they cannot be merged"
-            )
-        org, first_org = snap.scope.organization_id, first.scope.organization_id
-        if org and first_org and org != first_org:
-            raise InputError(
-                f"{name} is from organisation {org} but {first_name} from {first_org}: "
-                "they cannot be merged"
-            )
-    check_shards(parts)
-    notes = []
-    read_by: dict[tuple[str, str], str] = {}
-    for name, snap in parts:
-        for cov in snap.coverage:
-            pair = (cov.account_id, cov.region)
-            if pair in read_by:
-                raise InputError(
-                    f"{read_by[pair]} and {name} both hold {cov.account_id}/{cov.region}: "
-                    "they overlap (the same share twice, or two audits of one account-region)"
-                )
-            read_by[pair] = name
-    account_lists = {tuple(snap.scope.accounts) for _, snap in parts}
-    if first.shard is not None and len(account_lists) > 1:
-        notes.append(
-            "the shards listed different accounts (did the organisation change during the "
-            "run?): an account missing from a shard's list may be missing some regions"
-        )
-    merged = merge_views(snap for _, snap in parts)
-    merged.tool_version = first.tool_version
-    merged.collected_at = min((s.collected_at for _, s in parts if s.collected_at), default="")
-    merged.scope = Scope(
-        partition=first.scope.partition,
-        accounts=sorted({a for _, s in parts for a in s.scope.accounts}),
-        regions=sorted({r for _, s in parts for r in s.scope.regions}),
-        organization_id=next(
-            (s.scope.organization_id for _, s in parts if s.scope.organization_id), None
-        ),
-        organization_accounts=sorted({a for _, s in parts for a in s.scope.organization_accounts}),
-    )
-    merged.coverage = sorted(
-        (c for _, s in parts for c in s.coverage), key=lambda c: (c.account_id, c.region)
-    )
-    return merged, notes
-
-
-def check_shards(parts: Sequence[tuple[str, Snapshot]]) -> None:
-    """Shards merge only with the other shards of the same split, all of them, once each."""
-    shards = [(name, snap.shard) for name, snap in parts if snap.shard is not None]
-    if not shards:
-        return
-    if len(shards) != len(parts):
-        whole = next(name for name, snap in parts if snap.shard is None)
-        name, shard = shards[0]
-        raise InputError(
-            f"{name} is shard {shard} but {whole} is not a shard: "
-            "merge the shards of one audit, or whole audits, not both"
-        )
-    name, shard = shards[0]
-    by_index: dict[int, str] = {}
-    for other_name, other in shards:
-        if other.count != shard.count:
-            raise InputError(
-                f"{name} is shard {shard} but {other_name} is shard {other}: "
-                "shards of different splits cannot be merged"
-            )
-        if other.index in by_index:
-            raise InputError(
-                f"shard {other} is given twice ({by_index[other.index]} and {other_name})"
-            )
-        by_index[other.index] = other_name
-    missing = [i for i in range(shard.count) if i not in by_index]
-    if missing:
-        listed = ", ".join(f"{i}/{shard.count}" for i in missing)
-        raise InputError(f"shard {listed} missing: merge needs every shard of the audit")
-
-
-def fill_missing(kept: Any, other: Any) -> Any:
-    """Field by field: keep what we have, take from `other` what we lack."""
-    if dataclasses.is_dataclass(kept) and type(kept) is type(other):
-        for f in dataclasses.fields(kept):
-            setattr(kept, f.name, fill_missing(getattr(kept, f.name), getattr(other, f.name)))
-        return kept
-    if isinstance(kept, dict) and isinstance(other, dict):
-        return {**other, **kept}
-    if kept is None or kept == [] or kept == "":
-        return other
-    return kept
