@@ -91,6 +91,42 @@ class AuditPolicy:
         return Severity.parse(override) if override else None
 
 
+@dataclass(frozen=True)
+class RuleSelection:
+    """Rules picked on the command line for one run (--rule, --exclude-rule: globs of rule ids;
+    --min-severity). It narrows the policy's enabled set, never widens it."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_severity: Severity | None = None
+
+    def narrow(self, policy: AuditPolicy, defaults: dict[str, Severity]) -> AuditPolicy:
+        """`policy` with every rule outside the selection disabled; `defaults` are the rules'
+        catalogue severities (the policy's own override counts for --min-severity)."""
+        for flag, patterns in (("--rule", self.include), ("--exclude-rule", self.exclude)):
+            for pattern in patterns:
+                if not fnmatch.filter(defaults, pattern):
+                    raise InputError(
+                        f"{flag} {pattern!r} matches no rule (`vpc-audit rules` lists them)"
+                    )
+        rules = dict(policy.rules)
+        for rule_id, default in defaults.items():
+            severity = policy.severity(rule_id) or default
+            kept = (
+                (not self.include or any(fnmatch.fnmatchcase(rule_id, p) for p in self.include))
+                and not any(fnmatch.fnmatchcase(rule_id, p) for p in self.exclude)
+                and (self.min_severity is None or severity >= self.min_severity)
+            )
+            if not kept:
+                rules[rule_id] = dataclasses.replace(
+                    policy.rules.get(rule_id, RulePolicy()), enabled=False
+                )
+        narrowed = dataclasses.replace(policy, rules=rules)
+        if not narrowed.enabled(defaults):
+            raise InputError("the rule selection leaves no rule to run")
+        return narrowed
+
+
 @dataclass
 class ExpiredSuppression:
     """A suppression past its date: it no longer hides anything, and the report says so."""

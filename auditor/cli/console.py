@@ -20,6 +20,17 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def warn(message: str) -> None:
+    say(f"vpc-audit: warning: {message}")
+
+
+def show_error(exc: click.ClickException) -> None:
+    """`vpc-audit: error: ...`, after the command's usage line for a usage error."""
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        say(exc.ctx.get_usage())
+    say(f"vpc-audit: error: {exc.format_message()}")
+
+
 class Progress:
     """`collecting: 12/34 account-regions` on stderr, only for a person watching a terminal."""
 

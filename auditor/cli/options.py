@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 import click
 
+from auditor.cli.console import say, show_error
+from auditor.cli.exits import EXIT_INTERRUPTED
 from auditor.concurrency import DEFAULT_PROCESSES, DEFAULT_WORKERS
 from auditor.deliver import email as mail
 from auditor.model import Severity, Shard
@@ -53,7 +56,23 @@ class GroupedHelp(click.Command):
 
 
 class GroupedHelpGroup(GroupedHelp, click.Group):
-    """The top command: the audit itself, with subcommands (demo, rules, merge)."""
+    """The top command: the audit itself, with subcommands (demo, rules, merge). Its errors,
+    click's own included, print in vpc-audit's one style (console.show_error)."""
+
+    def main(  # type: ignore[override]  # click types it by overloads (NoReturn standalone)
+        self, args: Sequence[str] | None = None, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            show_error(exc)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            say("vpc-audit: interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def shard_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Shard | None:
@@ -157,6 +176,25 @@ JUDGING = OptionGroup(
             default="low",
             show_default=True,
             help="Exit 1 when a finding is at or above this severity ('none': never).",
+        ),
+        option(
+            "--rule",
+            "rules",
+            multiple=True,
+            metavar="ID",
+            help="Run only the rules matching ID, a rule id or a glob such as 'peering-*' (repeatable). With --policy, narrows its enabled rules.",
+        ),
+        option(
+            "--exclude-rule",
+            "excluded_rules",
+            multiple=True,
+            metavar="ID",
+            help="Do not run the rules matching ID, a rule id or a glob (repeatable).",
+        ),
+        option(
+            "--min-severity",
+            type=click.Choice([str(s) for s in Severity], case_sensitive=False),
+            help="Run only the rules of this severity or above (the policy's severities count).",
         ),
     ),
 )

@@ -96,6 +96,11 @@ def read_inputs(settings: RunSettings) -> Inputs:
     from auditor.rules import REGISTRY
 
     policy = load_policy(settings.policy_file, REGISTRY) if settings.policy_file else AuditPolicy()
+    if settings.selection is not None:
+        from auditor.rules.base import catalogue
+
+        defaults = {rule_id: meta.severity for rule_id, meta in catalogue().items()}
+        policy = settings.selection.narrow(policy, defaults)
     baseline = load_comparison(settings)
     ses_session = None
     if settings.email is not None and settings.email.ses is not None:

@@ -8,14 +8,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from auditor.deliver import email as mail
 from auditor.deliver.files import STDOUT
+from auditor.model import Severity
 from auditor.report.formats import FORMATS
 from auditor.report.formats.html import DEFAULT_HTML
+
+if TYPE_CHECKING:
+    from auditor.policy import RuleSelection
 
 # Options that read AWS, which an offline audit (--from-snapshot) refuses.
 AWS_OPTIONS = {
@@ -37,6 +41,9 @@ SHARD_CLASHES = {
     "email_to": "--email-to",
     "policy_file": "--policy",
     "fail_on": "--fail-on",
+    "rules": "--rule",
+    "excluded_rules": "--exclude-rule",
+    "min_severity": "--min-severity",
 }
 EMAIL_OPTIONS = {
     "email_from": "--email-from",
@@ -88,6 +95,7 @@ class RunSettings:
     email: mail.EmailSettings | None = None
     smtp_password: str | None = field(default=None, repr=False)
     profile: str | None = None
+    selection: RuleSelection | None = None
 
 
 def outputs_from(options: dict[str, Any]) -> Outputs:
@@ -108,6 +116,14 @@ def run_settings_from(options: dict[str, Any], profile: str | None = None) -> Ru
     if options["fail_on_new"] and not comparing:
         raise click.UsageError("--fail-on-new needs --baseline or --state-dir")
     email, password = email_settings(options, comparing)
+    from auditor.policy import RuleSelection  # with the YAML parser: not for --help
+
+    minimum = options["min_severity"]
+    selection = RuleSelection(
+        tuple(options["rules"]),
+        tuple(options["excluded_rules"]),
+        Severity.parse(minimum) if minimum else None,
+    )
     return RunSettings(
         fail_on=options["fail_on"].lower(),
         quiet=options["quiet"],
@@ -118,6 +134,7 @@ def run_settings_from(options: dict[str, Any], profile: str | None = None) -> Ru
         email=email,
         smtp_password=password,
         profile=profile,
+        selection=selection if selection != RuleSelection() else None,
     )
 
 
