@@ -1,7 +1,8 @@
 """The HTML report template renders the JSON report readably and safely.
 
-The template is rendered directly with jinja2, configured like the report writer does, from a
-small hand-built report; the same report is checked against the JSON Schema.
+The template is rendered directly with jinja2, configured like the report writer does, from the
+view (auditor/report/view.py) of a small hand-built report; the same report is checked against
+the JSON Schema.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 from auditor.model import NatGateway, Snapshot
 from auditor.report.topology import TopologyMap, build_topology
+from auditor.report.view import html_view
 from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
 from tests.hub import hub_estate
 
@@ -48,13 +50,8 @@ def render(
     rules: dict[str, Any] | None = None,
     topology: TopologyMap | None = None,
 ) -> str:
-    template = make_env().get_template("report.html.j2")
-    return template.render(
-        report=report,
-        rules=sample_rules() if rules is None else rules,
-        severities=SEVERITIES,
-        topology=topology,
-    )
+    view = html_view(report, sample_rules() if rules is None else rules, topology)
+    return make_env().get_template("report.html.j2").render(view=view)
 
 
 SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)

@@ -62,6 +62,7 @@ CHAR_WIDTH = 6.3  # average width of a chip/title character at the template's fo
 TITLE_CHARS = 25
 DETAIL_CHARS = 32
 MARKER_RADIUS = 10
+TABLE_OPEN_UP_TO = 6  # a map's peering or attachment table starts open up to this many
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,11 @@ class Node:
     link: str | None = None  # in-page anchor of the peer's own map ("map-3"), for peer stubs
     lines: tuple[str, ...] = ()  # a peer stub's or hub's lines under its title
     transit_gateway_id: str | None = None  # hubs (kind "hub"): what selecting it filters by
+
+    @property
+    def count_width(self) -> int:
+        """The width of the findings count's pill: wide enough for its digits."""
+        return 16 + len(str(self.findings)) * 7
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,14 @@ class Group:
     @property
     def hub_nodes(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.kind == "hub")
+
+    @property
+    def peerings_open(self) -> bool:
+        return len(self.edges) <= TABLE_OPEN_UP_TO
+
+    @property
+    def attachments_open(self) -> bool:
+        return len(self.hub_edges) <= TABLE_OPEN_UP_TO
 
 
 @dataclass(frozen=True)

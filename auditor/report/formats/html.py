@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from auditor.model import SEVERITY_NAMES
 from auditor.report.formats.base import Format, RenderContext
 
 if TYPE_CHECKING:
@@ -21,17 +20,15 @@ def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str
     # Here, not at the top: the format registry imports every format for --help.
     from auditor.report.templating import templates
     from auditor.report.topology import build_topology
+    from auditor.report.view import html_view
     from auditor.rules import cyclic_gc_paused
     from auditor.rules.base import catalogue
 
     rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
     with cyclic_gc_paused():
         topology = build_topology(snapshot, report["findings"]) if snapshot is not None else None
-        return (
-            templates()
-            .get_template("report.html.j2")
-            .render(report=report, rules=rules, severities=SEVERITY_NAMES, topology=topology)
-        )
+        view = html_view(report, rules, topology)
+        return templates().get_template("report.html.j2").render(view=view)
 
 
 def render(report: dict[str, Any], context: RenderContext) -> str:

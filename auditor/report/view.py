@@ -1,0 +1,590 @@
+"""What the HTML report shows, shaped in Python so that its template only lays values out.
+
+Grouping, order, page budgets and "N more", counts, fallbacks and which evidence is a table are
+decided here, where they can be unit-tested (tests/test_report_view.py) and type-checked. The
+report dict is read in `html_view` and the row builders it hands parts to, so that a typed
+report can replace it in one place. The email (auditor/report/email_body.py) uses the same helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from auditor.model import SEVERITY_NAMES, Severity
+
+if TYPE_CHECKING:
+    from auditor.report.topology import TopologyMap
+
+T = TypeVar("T")
+
+# Scale: rule groups collapse above COLLAPSE_ABOVE findings. A rule group shows its first
+# findings (highest severity first) and counts the rest, which stay in the JSON: up to
+# GROUP_LIMIT each, fewer when there are many rules, so that the page holds about PAGE_BUDGET
+# findings (never fewer than GROUP_FLOOR per rule).
+COLLAPSE_ABOVE = 100
+GROUP_LIMIT = 200
+GROUP_FLOOR = 50
+PAGE_BUDGET = 2000
+TABLE_LIMIT = 500  # rows of the resolved and suppressed tables
+EVIDENCE_OPEN_UP_TO = 50  # findings in the report: evidence starts open
+MAPS_OPEN_UP_TO = 12  # account-regions: their maps start open
+EVIDENCE_DEPTH = 8  # deeper evidence is shown as its raw text
+INLINE_LIST_UP_TO = 6  # scalars: comma-separated up to this many, else a bullet list
+
+# A path's hops (auditor/paths.py) in this order, with readable headings; keys it does not
+# know get a column after these.
+HOP_COLUMNS = {
+    "table": "Route table",
+    "route": "Route",
+    "target": "Target",
+    "entered_by": "Entered by",
+}
+
+
+# --- shared helpers (the HTML and the email) ---
+
+
+@dataclass(frozen=True)
+class Capped(Generic[T]):
+    """The first items of a list and how many are left out (said as "N more")."""
+
+    shown: tuple[T, ...]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.shown)
+
+
+def capped(items: Sequence[T], limit: int) -> Capped[T]:
+    return Capped(tuple(items[:limit]), len(items))
+
+
+def active_findings(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Findings that count: suppressed ones are listed apart."""
+    return [f for f in findings if not f["suppressed"]]
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """An account-region the run tried to read; `error` is None when it was read."""
+
+    account_id: str
+    region: str
+    status: str
+    error: str | None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "error"
+
+
+@dataclass(frozen=True)
+class NoteRow:
+    """Something not readable in an audited account-region; `region` None: all regions."""
+
+    account_id: str
+    region: str | None
+    subject: str
+    reason: str
+
+
+def coverage_rows(coverage: Iterable[dict[str, Any]]) -> list[CoverageRow]:
+    """Failed account-regions first (they are what a reader must act on), else in order."""
+    rows = [CoverageRow(c["account_id"], c["region"], c["status"], c["error"]) for c in coverage]
+    return [r for r in rows if r.failed] + [r for r in rows if not r.failed]
+
+
+def note_rows(notes: Iterable[dict[str, Any]] | None) -> list[NoteRow]:
+    return [
+        NoteRow(n["account_id"], n.get("region"), n["subject"], n["reason"]) for n in notes or ()
+    ]
+
+
+@dataclass(frozen=True)
+class ResolvedRow:
+    """A finding of the previous run that is gone; `raw` holds an entry that is not a finding."""
+
+    severity: str | None
+    rule_id: str
+    resource_id: str
+    account_id: str
+    region: str
+    title: str
+    raw: str | None = None
+
+
+def resolved_rows(resolved: Iterable[Any]) -> list[ResolvedRow]:
+    rows = []
+    for r in resolved:
+        if isinstance(r, Mapping):
+            text = {k: str(r.get(k, "")) for k in ("rule_id", "resource_id", "account_id")}
+            rows.append(
+                ResolvedRow(
+                    r.get("severity"),
+                    region=str(r.get("region", "")),
+                    title=str(r.get("title", "")),
+                    **text,
+                )
+            )
+        else:
+            rows.append(ResolvedRow(None, "", "", "", "", "", raw=str(r)))
+    return rows
+
+
+def top_findings(findings: Iterable[dict[str, Any]], limit: int) -> Capped[FindingView]:
+    """The findings that count, highest severity first (the report's order within one), new
+    ones first within a severity."""
+    ranked = sorted(
+        (finding_view(f) for f in active_findings(findings)),
+        key=lambda f: (-Severity.rank(f.severity), not f.is_new),
+    )
+    return capped(ranked, limit)
+
+
+# --- evidence: arbitrary JSON as nested tables, lists and text ---
+
+
+@dataclass(frozen=True)
+class Text:
+    """A scalar; `style` picks its markup: plain, code, null, bool, num, pre or deep."""
+
+    text: str
+    style: str = "plain"
+    kind: ClassVar[str] = "text"
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """An object: a definition list."""
+
+    items: tuple[tuple[str, Evidence], ...]
+    kind: ClassVar[str] = "pairs"
+
+
+@dataclass(frozen=True)
+class Table:
+    """Objects as rows (columns: their keys, first seen first; None: no value), or a path's
+    hops (`hops`: numbered steps under readable headings)."""
+
+    headings: tuple[str, ...]
+    rows: tuple[tuple[Evidence | None, ...], ...]
+    hops: bool = False
+    kind: ClassVar[str] = "table"
+
+
+@dataclass(frozen=True)
+class Items:
+    """A list: comma-separated when `inline`, else bullets."""
+
+    items: tuple[Evidence, ...]
+    inline: bool
+    kind: ClassVar[str] = "items"
+
+
+Evidence = Text | Pairs | Table | Items
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, str | Mapping)
+
+
+def scalar(value: Any) -> Text:
+    if value is None:
+        return Text("null", "null")
+    if isinstance(value, bool):
+        return Text("true" if value else "false", "bool")
+    if isinstance(value, int | float):
+        return Text(str(value), "num")
+    if isinstance(value, str) and "\n" in value:
+        return Text(value, "pre")
+    if value == "":
+        return Text("(empty string)", "null")
+    return Text(str(value))
+
+
+def _is_hops(value: Any) -> bool:
+    return _is_list(value) and bool(value) and all(isinstance(h, Mapping) for h in value)
+
+
+def _flat(rows: list[Any]) -> bool:
+    """A table only when every cell is flat; nested rows read better as definition lists."""
+    for row in rows:
+        if isinstance(row, Mapping):
+            for cell in row.values():
+                if isinstance(cell, Mapping):
+                    return False
+                if _is_list(cell) and any(isinstance(c, Mapping) for c in cell):
+                    return False
+    return True
+
+
+def _columns(rows: Iterable[Mapping[str, Any]], first: Iterable[str] = ()) -> list[str]:
+    keys = dict.fromkeys(first)
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    return list(keys)
+
+
+def hop_table(hops: list[Mapping[str, Any]], depth: int) -> Table:
+    """One numbered row per route table the traffic meets; a missing or empty value is None."""
+    keys = _columns(hops, HOP_COLUMNS)
+    return Table(
+        headings=tuple(HOP_COLUMNS.get(k, k) for k in keys),
+        rows=tuple(
+            tuple(
+                None if row.get(k) is None or row.get(k) == "" else evidence(row[k], depth + 1)
+                for k in keys
+            )
+            for row in hops
+        ),
+        hops=True,
+    )
+
+
+def evidence(value: Any, depth: int = 0) -> Evidence:
+    """Objects become definition lists (a path's "hops" a hop table), lists of flat objects
+    tables, up to six scalars a comma-separated line, other lists bullet lists."""
+    if depth > EVIDENCE_DEPTH:
+        return Text(str(value), "deep")
+    if isinstance(value, Mapping):
+        if not value:
+            return Text("(empty)", "null")
+        return Pairs(
+            tuple(
+                (
+                    str(key),
+                    hop_table(item, depth + 1)
+                    if key == "hops" and _is_hops(item)
+                    else evidence(item, depth + 1),
+                )
+                for key, item in value.items()
+            )
+        )
+    if not _is_list(value):
+        return scalar(value)
+    items = list(value)
+    if not items:
+        return Text("(none)", "null")
+    if all(isinstance(row, Mapping) for row in items) and _flat(items):
+        keys = _columns(items)
+        return Table(
+            headings=tuple(keys),
+            rows=tuple(
+                tuple(evidence(row[k], depth + 1) if k in row else None for k in keys)
+                for row in items
+            ),
+        )
+    if len(items) <= INLINE_LIST_UP_TO and not any(
+        _is_list(i) or isinstance(i, Mapping) for i in items
+    ):
+        return Items(
+            tuple(Text(i, "code") if isinstance(i, str) else scalar(i) for i in items), True
+        )
+    return Items(
+        tuple(Text(i, "code") if isinstance(i, str) else evidence(i, depth + 1) for i in items),
+        False,
+    )
+
+
+# --- the HTML report ---
+
+
+@dataclass(frozen=True)
+class FindingView:
+    """One finding as the report and the email show it."""
+
+    id: str
+    rule_id: str
+    severity: str
+    title: str
+    account_id: str
+    region: str
+    resource_type: str
+    resource_id: str
+    vpc_id: str | None
+    message: str
+    remediation: str
+    change: str  # "new", "unchanged" or "" when not compared
+    suppression_reason: str | None
+    until: str  # when its suppression expires, or "no expiry"
+    raw_evidence: Any
+    show_title: bool = True  # False in a rule group whose title says the same
+
+    @property
+    def is_new(self) -> bool:
+        return self.change == "new"
+
+    @cached_property
+    def evidence(self) -> Evidence | None:
+        """Shaped when first shown: most findings of a large report never are."""
+        return evidence(self.raw_evidence) if self.raw_evidence else None
+
+
+def finding_view(f: dict[str, Any]) -> FindingView:
+    return FindingView(
+        id=f["id"],
+        rule_id=f["rule_id"],
+        severity=f["severity"],
+        title=f["title"],
+        account_id=f["account_id"],
+        region=f["region"],
+        resource_type=f["resource_type"],
+        resource_id=f["resource_id"],
+        vpc_id=f["vpc_id"],
+        message=f["message"],
+        remediation=f["remediation"],
+        change=f.get("change") or "",
+        suppression_reason=f.get("suppression_reason"),
+        until=f.get("suppression_expires") or "no expiry",
+        raw_evidence=f["evidence"],
+    )
+
+
+@dataclass(frozen=True)
+class Reference:
+    text: str
+    link: bool  # only https:// references become links
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    """A rule's findings on the page: the first `limit`, and how many more are in the JSON."""
+
+    anchor: str  # "rule-<n>": built from a counter, never from data
+    rule_id: str
+    title: str  # the rule's, else its first finding's
+    severity: str
+    what: str
+    why: str
+    references: tuple[Reference, ...]
+    findings: Capped[FindingView]
+    limit: int
+    open: bool
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    """A line of the summary's by-rule table; title and severity are None when unknown."""
+
+    rule_id: str
+    anchor: str | None  # its group on the page, if it has findings
+    title: str | None
+    severity: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account_id: str
+    findings: int
+    failed: int  # account-regions that could not be audited
+
+
+@dataclass(frozen=True)
+class Option:
+    """A choice in the filter bar, with its count when it has one."""
+
+    value: str
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class ExpiredRow:
+    rule: str
+    scope: tuple[tuple[str, str], ...]  # ("account", "1234…"), ("tag:env", "dev")
+    reason: str
+    expires: str
+    findings: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The change line: set when the run was compared with a previous one."""
+
+    baseline_at: str | None  # when the previous report was written
+    first_run: bool  # a --state-dir's first run: no previous report
+    new: int
+    resolved: int
+    not_rechecked: int
+
+
+@dataclass(frozen=True)
+class HtmlView:
+    """Everything the report template shows, ready to lay out."""
+
+    generated_at: str
+    collected_at: str | None  # when the snapshot was read, if not at generation
+    tool_version: str
+    schema_version: Any
+    partition: str
+    accounts: tuple[str, ...]
+    regions: tuple[str, ...]
+    severities: tuple[str, ...]
+    severity_counts: tuple[Option, ...]
+    total: int  # findings in the summary, suppressed ones left out
+    comparison: Comparison | None
+    groups: tuple[RuleGroup, ...]
+    rule_rows: tuple[RuleRow, ...]
+    account_rows: tuple[AccountRow, ...]
+    filter_severities: tuple[Option, ...]
+    filter_rules: tuple[Option, ...]
+    filter_accounts: tuple[str, ...]
+    filter_regions: tuple[str, ...]
+    evidence_open: bool
+    resolved: Capped[ResolvedRow]
+    suppressed: Capped[FindingView]
+    expired: tuple[ExpiredRow, ...]
+    coverage: tuple[CoverageRow, ...]  # failed account-regions first
+    coverage_failed: int
+    coverage_notes: tuple[NoteRow, ...]
+    topology: TopologyMap | None
+    maps_open: bool
+
+    @property
+    def coverage_ok(self) -> int:
+        return len(self.coverage) - self.coverage_failed
+
+
+def group_limit(rule_count: int) -> int:
+    """Findings shown per rule group: the page budget shared out, within floor and limit."""
+    return min(GROUP_LIMIT, max(GROUP_FLOOR, PAGE_BUDGET // max(rule_count, 1)))
+
+
+def rule_groups(
+    findings: Iterable[FindingView], rules: Mapping[str, Mapping[str, Any]]
+) -> list[RuleGroup]:
+    """Findings by rule, rules in order of first appearance, findings in the report's order."""
+    by_rule: dict[str, list[FindingView]] = {}
+    for f in findings:
+        by_rule.setdefault(f.rule_id, []).append(f)
+    total = sum(len(group) for group in by_rule.values())
+    limit = group_limit(len(by_rule))
+    groups = []
+    for n, (rule_id, group) in enumerate(by_rule.items(), start=1):
+        rule = rules.get(rule_id) or {}
+        title = rule.get("title") or group[0].title
+        shown = [replace(f, show_title=f.title != title) for f in group[:limit]]
+        groups.append(
+            RuleGroup(
+                anchor=f"rule-{n}",
+                rule_id=rule_id,
+                title=title,
+                severity=rule.get("severity") or group[0].severity,
+                what=rule.get("what") or "",
+                why=rule.get("why") or "",
+                references=tuple(
+                    Reference(str(ref), isinstance(ref, str) and ref.startswith("https://"))
+                    for ref in rule.get("references") or ()
+                ),
+                findings=Capped(tuple(shown), len(group)),
+                limit=limit,
+                open=total <= COLLAPSE_ABOVE,
+            )
+        )
+    return groups
+
+
+def _rule_rows(
+    groups: list[RuleGroup], by_rule: Mapping[str, int], rules: Mapping[str, Mapping[str, Any]]
+) -> list[RuleRow]:
+    """Rules with findings in page order, then the summary's others (e.g. suppressed ones)."""
+    rows = [
+        RuleRow(g.rule_id, g.anchor, g.title, g.severity, by_rule.get(g.rule_id, 0)) for g in groups
+    ]
+    seen = {g.rule_id for g in groups}
+    for rule_id, count in by_rule.items():
+        if rule_id not in seen:
+            rule = rules.get(rule_id) or {}
+            rows.append(
+                RuleRow(
+                    rule_id, None, rule.get("title") or None, rule.get("severity") or None, count
+                )
+            )
+    return rows
+
+
+def _expired_row(e: dict[str, Any]) -> ExpiredRow:
+    scope = [(key, e[key]) for key in ("account", "region", "resource") if e[key]]
+    scope += [(f"tag:{k}", v) for k, v in e["tag"].items()]
+    return ExpiredRow(e["rule"], tuple(scope), e["reason"], e["expires"], len(e["finding_ids"]))
+
+
+def _comparison(
+    baseline: Mapping[str, Any] | None, changed: bool, findings: list[FindingView], resolved: int
+) -> Comparison | None:
+    """None when the run was not compared: no baseline, no change marks, nothing resolved."""
+    if baseline is None and not changed and not resolved:
+        return None
+    return Comparison(
+        baseline_at=(baseline or {}).get("generated_at") or None,
+        first_run=baseline is not None
+        and not baseline.get("generated_at")
+        and baseline.get("source") is None,
+        new=sum(f.is_new for f in findings),
+        resolved=resolved,
+        not_rechecked=(baseline or {}).get("not_rechecked") or 0,
+    )
+
+
+def html_view(
+    report: dict[str, Any],
+    rules: Mapping[str, Mapping[str, Any]],
+    topology: TopologyMap | None = None,
+) -> HtmlView:
+    """The report as the page shows it; `rules` (rule id -> its catalogue entry) may lack rules."""
+    findings = [finding_view(f) for f in active_findings(report["findings"])]
+    suppressed = [finding_view(f) for f in report["findings"] if f["suppressed"]]
+    summary = report["summary"]
+    groups = rule_groups(findings, rules)
+    coverage = coverage_rows(report["coverage"])
+    failed = [c.account_id for c in coverage if c.failed]
+    baseline = report.get("baseline")
+    accounts = report["scope"]["accounts"]
+    resolved = resolved_rows(report.get("resolved") or [])
+    collected_at = report.get("collected_at")
+    generated_at = report["generated_at"]
+    return HtmlView(
+        generated_at=generated_at,
+        collected_at=collected_at
+        if collected_at and collected_at[:16] != generated_at[:16]
+        else None,
+        tool_version=report["tool_version"],
+        schema_version=report["schema_version"],
+        partition=report["scope"]["partition"],
+        accounts=tuple(accounts),
+        regions=tuple(report["scope"]["regions"]),
+        severities=SEVERITY_NAMES,
+        severity_counts=tuple(Option(s, summary["by_severity"].get(s, 0)) for s in SEVERITY_NAMES),
+        total=summary["total"],
+        comparison=_comparison(
+            baseline if isinstance(baseline, Mapping) else None,
+            any(f.get("change") for f in report["findings"]),
+            findings,
+            len(resolved),
+        ),
+        groups=tuple(groups),
+        rule_rows=tuple(_rule_rows(groups, summary["by_rule"], rules)),
+        account_rows=tuple(
+            AccountRow(a, summary["by_account"].get(a, 0), failed.count(a))
+            for a in [*accounts, *(a for a in summary["by_account"] if a not in accounts)]
+        ),
+        filter_severities=tuple(
+            Option(s, n) for s in SEVERITY_NAMES if (n := summary["by_severity"].get(s, 0))
+        ),
+        filter_rules=tuple(Option(g.rule_id, g.findings.total) for g in groups),
+        filter_accounts=tuple(sorted({f.account_id for f in findings})),
+        filter_regions=tuple(sorted({f.region for f in findings})),
+        evidence_open=summary["total"] <= EVIDENCE_OPEN_UP_TO,
+        resolved=capped(resolved, TABLE_LIMIT),
+        suppressed=capped(suppressed, TABLE_LIMIT),
+        expired=tuple(_expired_row(e) for e in report["expired_suppressions"]),
+        coverage=tuple(coverage),
+        coverage_failed=len(failed),
+        coverage_notes=tuple(note_rows(report.get("coverage_notes"))),
+        topology=topology,
+        maps_open=topology is not None and len(topology.groups) <= MAPS_OPEN_UP_TO,
+    )
