@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import css_inline
 
-from auditor.model import SEVERITY_NAMES, Severity
+from auditor.model import SEVERITY_NAMES
 from auditor.report.templating import templates
 from auditor.report.text import counts_text, header_safe, since_text
+from auditor.report.view import (
+    Capped,
+    Comparison,
+    CoverageRow,
+    FindingView,
+    NoteRow,
+    Option,
+    ResolvedRow,
+    capped,
+    coverage_rows,
+    note_rows,
+    resolved_rows,
+    top_findings,
+)
 
 EMAIL_TOP_FINDINGS = 20
 EMAIL_LIST_LIMIT = 20
@@ -40,46 +54,81 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class EmailView:
+    """Everything the email's two bodies show, ready to lay out."""
+
+    subject: str
+    scope: str
+    counts: str
+    generated_at: str
+    tool_version: str
+    audited: int  # account-regions read
+    not_audited: int
+    severity_counts: tuple[Option, ...]
+    comparison: Comparison | None  # None: not compared with a previous run
+    since: str  # the previous run's date in a word or two, '' if unknown
+    suppressed: int
+    gaps: Capped[CoverageRow]
+    notes: tuple[NoteRow, ...]
+    top: Capped[FindingView]
+    resolved: Capped[ResolvedRow]
+    expired: int  # suppressions past their date
+    attachment: Attachment
+    names: str  # the attached files, comma-separated
+    locations: str  # where the reports were written, when not attached
+    limit_mb: str
+
+
+@dataclass(frozen=True)
 class EmailContext:
     report: dict[str, Any]
     scope: str
     attachment: Attachment
     top: int = EMAIL_TOP_FINDINGS
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def variables(self) -> dict[str, Any]:
-        findings = [f for f in self.report["findings"] if not f["suppressed"]]
-        # Highest severity first (the report's order); within a severity, new ones first.
-        ranked = sorted(
-            findings,
-            key=lambda f: (-Severity.parse(f["severity"]), f.get("change") != "new"),
+    def view(self) -> EmailView:
+        """The one place the email reads the report."""
+        report = self.report
+        summary = report["summary"]
+        baseline = report.get("baseline")
+        return EmailView(
+            subject=email_subject(report, self.scope),
+            scope=self.scope,
+            counts=counts_text(report),
+            generated_at=report["generated_at"],
+            tool_version=report["tool_version"],
+            audited=summary["coverage"]["ok"],
+            not_audited=summary["coverage"]["error"],
+            severity_counts=tuple(Option(s, summary["by_severity"][s]) for s in SEVERITY_NAMES),
+            comparison=Comparison(
+                baseline_at=baseline["generated_at"],
+                first_run=not baseline["generated_at"],
+                new=baseline["new"],
+                resolved=baseline["resolved"],
+                not_rechecked=baseline["not_rechecked"],
+            )
+            if baseline
+            else None,
+            since=since_text(baseline) if baseline else "",
+            suppressed=summary["suppressed"],
+            gaps=capped(
+                [c for c in coverage_rows(report["coverage"]) if c.failed], EMAIL_LIST_LIMIT
+            ),
+            notes=tuple(note_rows(report.get("coverage_notes"))),
+            top=top_findings(report["findings"], self.top),
+            resolved=capped(resolved_rows(report.get("resolved") or []), EMAIL_LIST_LIMIT),
+            expired=len(report["expired_suppressions"]),
+            attachment=self.attachment,
+            names=", ".join(self.attachment.names),
+            locations=", ".join(self.attachment.locations),
+            limit_mb=f"{self.attachment.limit_bytes / 1_000_000:.0f}",
         )
-        gaps = [c for c in self.report["coverage"] if c["status"] != "ok"]
-        baseline = self.report.get("baseline")
-        return {
-            "report": self.report,
-            "scope": self.scope,
-            "subject": email_subject(self.report, self.scope),
-            "severities": SEVERITY_NAMES,
-            "counts": counts_text(self.report),
-            "top": ranked[: self.top],
-            "more": max(0, len(ranked) - self.top),
-            "gaps": gaps[:EMAIL_LIST_LIMIT],
-            "more_gaps": max(0, len(gaps) - EMAIL_LIST_LIMIT),
-            "baseline": baseline,
-            "since": since_text(baseline) if baseline else "",
-            "resolved": (self.report.get("resolved") or [])[:EMAIL_LIST_LIMIT],
-            "more_resolved": max(0, len(self.report.get("resolved") or []) - EMAIL_LIST_LIMIT),
-            "attachment": self.attachment,
-            "limit_mb": f"{self.attachment.limit_bytes / 1_000_000:.0f}",
-            **self.extra,
-        }
 
 
 def render_email_html(context: EmailContext) -> str:
     """The HTML alternative: tables for layout, CSS inlined (mail clients drop <style>), no
     scripts, every value autoescaped."""
-    html = templates().get_template("email.html.j2").render(**context.variables())
+    html = templates().get_template("email.html.j2").render(view=context.view())
     inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
     return inliner.inline(html)
 
@@ -89,5 +138,5 @@ def render_email_text(context: EmailContext) -> str:
     return (
         templates(autoescape=False)
         .get_template("email.txt.j2")
-        .render(**context.variables(), one_line=lambda s: " ".join(str(s).split()))
+        .render(view=context.view(), one_line=lambda s: " ".join(str(s).split()))
     )
