@@ -9,7 +9,7 @@ Run by hand (not a test):
 
 Separate processes, so that each one's CPU and memory are its own:
 
-* a moto server (this file with --server-child), behind auditor.demo.MotoServer: it sleeps
+* a moto server (this file with --server-child), behind tests.faults.FaultServer: it sleeps
   `--latency` seconds before answering each call, counts the calls by account, region and
   action, and with --ec2-bucket answers RequestLimitExceeded when an account-region's token
   bucket is empty, as EC2 does;
@@ -185,13 +185,13 @@ class Replay:
     The estate is frozen after seeding, so moto would answer the same request the same way
     again; replaying spares the machine moto's few milliseconds of CPU per call, which AWS
     would not cost the audit's machine. Latency, throttling and counting happen before this,
-    in MotoServer's middleware, as for any call. Only successful answers are kept.
+    in FaultServer's middleware, as for any call. Only successful answers are kept.
     """
 
     def __init__(self, app: Any) -> None:
-        from auditor.demo import _CREDENTIAL_SCOPE  # the same (access key, region, service)
+        from tests.faults import CREDENTIAL_SCOPE  # the same (access key, region, service)
 
-        self.scope = _CREDENTIAL_SCOPE
+        self.scope = CREDENTIAL_SCOPE
         self.app = app
         self.on = False  # off while seeding: the estate still changes
         self.answers: dict[tuple[str, ...], tuple[str, list[tuple[str, str]], bytes]] = {}
@@ -224,7 +224,7 @@ class ReplayFront(asyncio.Protocol):
     """The server the audit talks to: HTTP/1.1 over kept-alive connections, as AWS's endpoints
     are. A request already in Replay's cache is counted and answered here, after `latency`
     on the event loop's timer (no thread per call); anything else (seeding, the warm-up run,
-    every call while a fault hook is set) goes through to MotoServer (its middleware's
+    every call while a fault hook is set) goes through to FaultServer (its middleware's
     latency, faults and counts, then Replay and moto) on a thread.
 
     moto's werkzeug server closes the connection after each answer, and a threaded server
@@ -340,7 +340,7 @@ class Ec2Buckets:
         self.lock = threading.Lock()
 
     def __call__(self, call: Any) -> Any:
-        from auditor.demo import Fault
+        from tests.faults import Fault
 
         if call.service != "ec2":
             return None
@@ -365,10 +365,10 @@ class Ec2Buckets:
 def server_child(args: argparse.Namespace) -> None:
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     speed_up_moto(aws_prefix_lists=not args.moto_as_is)
-    from auditor.demo import MotoServer
+    from tests.faults import FaultServer
 
     buckets = Ec2Buckets(*args.ec2_bucket) if args.ec2_bucket else None
-    server = MotoServer(faults=buckets).start()
+    server = FaultServer(faults=buckets).start()
     replay = server._app = Replay(server._app)
     url = server.url
     if not args.moto_live:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from auditor.demo import MotoServer
+from tests.faults import FaultServer
 
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 # The CLI reads in one process unless a test asks for more (tests/test_processes.py): what forked
@@ -31,13 +31,13 @@ def dummy_aws_env(
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:  # answering in AWS's shapes (auditor.moto_shapes)
+def moto_server() -> Iterator[FaultServer]:
+    with FaultServer() as server:  # answering in AWS's shapes (auditor.moto_shapes)
         yield server
 
 
 @pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+def aws(moto_server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultServer]:
     """A wiped moto server that every boto3 client in the test reaches via AWS_ENDPOINT_URL;
     a fault hook or latency a test sets is removed after it."""
     moto_server.reset()

@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from auditor.cli import main
-from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
+from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, seed_estate
 from auditor.model import NatGateway, Snapshot
 from auditor.rules import REGISTRY
 from auditor.serial import dumps
 from tests.builders import route, snapshot, subnet, table, vpc
+from tests.faults import FaultServer
 
 SCHEMA = json.loads(
     (Path(__file__).parent.parent / "auditor" / "report" / "report.schema.json").read_text()
@@ -52,7 +53,7 @@ def found(report: dict[str, Any], rules: set[str] = MISSION) -> set[tuple[str, s
     return {(f["rule_id"], f["resource_id"]) for f in report["findings"] if f["rule_id"] in rules}
 
 
-def test_audit_of_two_accounts_and_two_regions(aws: MotoServer, tmp_path: Path) -> None:
+def test_audit_of_two_accounts_and_two_regions(aws: FaultServer, tmp_path: Path) -> None:
     ids = seed_estate(aws.url)
     result = run(*audit_args(tmp_path), "--snapshot-out", str(tmp_path / "snap.json"))
     assert result.exit_code == 1, result.stderr  # a high finding, default --fail-on low

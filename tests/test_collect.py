@@ -48,7 +48,6 @@ from auditor.collect.sessions import (
     enabled_regions,
     identify,
 )
-from auditor.demo import Call, Fault, MotoServer
 from auditor.errors import InputError
 from auditor.model import (
     Coverage,
@@ -63,6 +62,7 @@ from auditor.model import (
     Vpc,
 )
 from auditor.serial import dumps, from_jsonable
+from tests.faults import Call, Fault, FaultServer
 
 A, B, C = "123456789012", "222222222222", "333333333333"
 USE1, EUW1, USW2 = "us-east-1", "eu-west-1", "us-west-2"
@@ -142,7 +142,7 @@ def audit_base(*regions: str) -> Snapshot:
 # --- VPCs ------------------------------------------------------------------------------------
 
 
-def test_vpcs_cidrs_dns_flags_default_and_tags(aws: MotoServer) -> None:
+def test_vpcs_cidrs_dns_flags_default_and_tags(aws: FaultServer) -> None:
     client = ec2()
     vpc1 = new_vpc(client, "10.1.0.0/16", "shop")
     client.associate_vpc_cidr_block(VpcId=vpc1, CidrBlock="10.2.0.0/16")
@@ -167,14 +167,14 @@ def test_vpcs_cidrs_dns_flags_default_and_tags(aws: MotoServer) -> None:
     assert (default.dns_support, default.dns_hostnames) == (True, True)
 
 
-def test_a_new_vpc_has_hostnames_off_support_on(aws: MotoServer) -> None:
+def test_a_new_vpc_has_hostnames_off_support_on(aws: FaultServer) -> None:
     """Distinguishes the two flags: a reader that swapped them would report (False, True)."""
     vpc = new_vpc(ec2(), "10.1.0.0/16")
     found = by_id(audit_base().vpcs)[vpc]
     assert (found.dns_support, found.dns_hostnames) == (True, False)
 
 
-def test_subnets_and_internet_gateways(aws: MotoServer) -> None:
+def test_subnets_and_internet_gateways(aws: FaultServer) -> None:
     client = ec2()
     vpc = new_vpc(client, "10.1.0.0/16")
     subnet = client.create_subnet(
@@ -204,7 +204,7 @@ def test_subnets_and_internet_gateways(aws: MotoServer) -> None:
 # --- route tables ----------------------------------------------------------------------------
 
 
-def test_route_tables_associations_and_route_targets(aws: MotoServer) -> None:
+def test_route_tables_associations_and_route_targets(aws: FaultServer) -> None:
     client = ec2()
     vpc = new_vpc(client, "10.1.0.0/16")
     peer_vpc = new_vpc(client, "10.9.0.0/16")
@@ -280,7 +280,7 @@ def test_route_tables_associations_and_route_targets(aws: MotoServer) -> None:
 # --- endpoints -------------------------------------------------------------------------------
 
 
-def test_gateway_and_interface_endpoints(aws: MotoServer) -> None:
+def test_gateway_and_interface_endpoints(aws: FaultServer) -> None:
     client = ec2()
     vpc = new_vpc(client, "10.1.0.0/16")
     subnet = new_subnet(client, vpc, "10.1.1.0/24")
@@ -338,7 +338,7 @@ def test_gateway_and_interface_endpoints(aws: MotoServer) -> None:
     assert ifc.route_table_ids == []
 
 
-def test_endpoint_policy_support_from_the_region_services(aws: MotoServer) -> None:
+def test_endpoint_policy_support_from_the_region_services(aws: FaultServer) -> None:
     """VpcEndpointPolicySupported of each endpoint's service, from one read of the services;
     refused, it stays unknown and is noted, and the account-region is still read."""
     client = ec2()
@@ -378,7 +378,7 @@ def test_parse_endpoint_dns_options() -> None:
 # --- prefix lists ----------------------------------------------------------------------------
 
 
-def test_prefix_lists_aws_services_and_referenced_customer_lists(aws: MotoServer) -> None:
+def test_prefix_lists_aws_services_and_referenced_customer_lists(aws: FaultServer) -> None:
     client = ec2()
     vpc = new_vpc(client, "10.1.0.0/16")
     igw = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
@@ -425,7 +425,7 @@ def test_prefix_lists_aws_services_and_referenced_customer_lists(aws: MotoServer
     assert route.target_type == "internet-gateway"
 
 
-def test_a_referenced_list_that_is_gone_stays_unknown_without_a_gap(aws: MotoServer) -> None:
+def test_a_referenced_list_that_is_gone_stays_unknown_without_a_gap(aws: FaultServer) -> None:
     """A route can outlive its prefix list (or the list's sharing); AWS then answers
     GetManagedPrefixListEntries with InvalidPrefixListID.NotFound. The list stays unknown (its
     routes match nothing) and the account-region is still read."""
@@ -453,7 +453,7 @@ def test_a_referenced_list_that_is_gone_stays_unknown_without_a_gap(aws: MotoSer
     assert by_id(snap.route_tables)[rtb].routes
 
 
-def test_dns_flags_refused_for_an_own_vpc_are_unknown_and_noted(aws: MotoServer) -> None:
+def test_dns_flags_refused_for_an_own_vpc_are_unknown_and_noted(aws: FaultServer) -> None:
     """A role without ec2:DescribeVpcAttribute must not read as "DNS flags unknown" in
     silence: each flag left unknown is a coverage note naming the call, and the rest of the
     account-region is still read (for a VPC shared with the account by an audited owner, a
@@ -524,7 +524,7 @@ def handler_names(session: boto3.Session, event: str) -> list[str]:
     ]
 
 
-def test_an_account_session_has_the_handlers_of_a_new_session(aws: MotoServer) -> None:
+def test_an_account_session_has_the_handlers_of_a_new_session(aws: FaultServer) -> None:
     """Account sessions copy botocore's built-in handlers instead of registering them: the
     same handlers, in the same order, and boto3's own once, as in a session made anew."""
     base = base_session(None)
@@ -545,7 +545,7 @@ def test_an_account_session_has_the_handlers_of_a_new_session(aws: MotoServer) -
 
 
 def test_identify_runs_the_waiting_work_beside_the_call_and_waits_for_it(
-    aws: MotoServer,
+    aws: FaultServer,
 ) -> None:
     aws.latency = 0.3
     base = base_session(None)
@@ -571,7 +571,7 @@ def test_identify_runs_the_waiting_work_beside_the_call_and_waits_for_it(
 
 
 def test_identify_survives_failing_waiting_work(
-    aws: MotoServer, caplog: pytest.LogCaptureFixture
+    aws: FaultServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     def work() -> None:
         raise RuntimeError("model not there")
@@ -583,7 +583,7 @@ def test_identify_survives_failing_waiting_work(
 
 @pytest.mark.parametrize("shard", [None, Shard(0, 2), Shard(1, 2)])
 def test_each_account_region_is_read_through_one_client_dropped_after(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch, shard: Shard | None
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch, shard: Shard | None
 ) -> None:
     """The region's service prefix lists are read through the client of an account-region
     being read, not one of their own, and no client outlives its read (a shard may read the
@@ -621,7 +621,7 @@ def test_each_account_region_is_read_through_one_client_dropped_after(
 
 
 def test_an_unreadable_organisation_is_said_not_silently_dropped(
-    aws: MotoServer, caplog: pytest.LogCaptureFixture
+    aws: FaultServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No organisation is normal and quiet; a refused DescribeOrganization is a warning and a
     coverage note, since conditions naming the organisation can then not be recognised as ours."""
@@ -656,7 +656,7 @@ def group_with_reference(client: Any, vpc: str, name: str, pair: dict[str, str])
 
 
 def test_stale_groups_are_asked_only_for_vpcs_referencing_unaudited_accounts(
-    aws: MotoServer,
+    aws: FaultServer,
 ) -> None:
     """Whether a rule that references a group of an audited account is stale, the snapshot
     shows (the group, the peering); only references to other accounts' groups cost a
@@ -708,7 +708,7 @@ def test_only_references_to_accounts_outside_the_audit_need_aws_to_tell() -> Non
 
 
 def test_who_may_connect_is_read_only_for_services_that_accept_without_approval(
-    aws: MotoServer,
+    aws: FaultServer,
 ) -> None:
     """DescribeVpcEndpointServicePermissions takes one service: it is asked only where
     connections need no approval, which is where the rules need to know who may connect."""
@@ -743,7 +743,7 @@ def test_who_may_connect_is_read_only_for_services_that_accept_without_approval(
     assert [c.status for c in snap.coverage] == ["ok"]
 
 
-def test_prefix_list_referenced_by_a_security_group_is_collected(aws: MotoServer) -> None:
+def test_prefix_list_referenced_by_a_security_group_is_collected(aws: FaultServer) -> None:
     client = ec2()
     vpc = new_vpc(client, "10.1.0.0/16")
     pl = client.create_managed_prefix_list(
@@ -772,7 +772,7 @@ def test_prefix_list_referenced_by_a_security_group_is_collected(aws: MotoServer
     assert rule.prefix_list_ids == [pl]
 
 
-def test_prefix_lists_are_per_region(aws: MotoServer) -> None:
+def test_prefix_lists_are_per_region(aws: FaultServer) -> None:
     snap = audit_base(USE1, EUW1)
     s3 = {p.region: p for p in snap.prefix_lists if p.name.endswith(".s3")}
     assert set(s3) == {USE1, EUW1}
@@ -784,7 +784,7 @@ def test_prefix_lists_are_per_region(aws: MotoServer) -> None:
 # --- peerings --------------------------------------------------------------------------------
 
 
-def test_cross_account_peering_appears_once_with_both_sides(aws: MotoServer) -> None:
+def test_cross_account_peering_appears_once_with_both_sides(aws: FaultServer) -> None:
     client_a, client_b = ec2(USE1, A), ec2(USE1, B)
     vpc_a = new_vpc(client_a, "10.1.0.0/16")
     vpc_b = new_vpc(client_b, "10.9.0.0/16")
@@ -831,7 +831,7 @@ def test_cross_account_peering_appears_once_with_both_sides(aws: MotoServer) -> 
     assert (owners[vpc_a], owners[vpc_b]) == (A, B)
 
 
-def test_cross_region_peering_seen_from_both_regions_appears_once(aws: MotoServer) -> None:
+def test_cross_region_peering_seen_from_both_regions_appears_once(aws: FaultServer) -> None:
     east, west = ec2(USE1), ec2(EUW1)
     vpc_east = new_vpc(east, "10.1.0.0/16")
     vpc_west = new_vpc(west, "10.2.0.0/16")
@@ -857,7 +857,7 @@ def test_cross_region_peering_seen_from_both_regions_appears_once(aws: MotoServe
 # --- security groups -------------------------------------------------------------------------
 
 
-def test_security_group_rules_with_cidrs_and_group_references(aws: MotoServer) -> None:
+def test_security_group_rules_with_cidrs_and_group_references(aws: FaultServer) -> None:
     client = ec2()
     vpc = new_vpc(client, "10.1.0.0/16")
     db = client.create_security_group(
@@ -910,7 +910,7 @@ def test_security_group_rules_with_cidrs_and_group_references(aws: MotoServer) -
 # --- coverage --------------------------------------------------------------------------------
 
 
-def test_every_audited_account_region_gets_an_ok_record(aws: MotoServer) -> None:
+def test_every_audited_account_region_gets_an_ok_record(aws: FaultServer) -> None:
     snap = collect(Request(accounts=(B, A), role_name=ROLE, regions=(EUW1, USE1)))
     assert snap.coverage == [
         Coverage(A, EUW1, "ok"),
@@ -944,7 +944,7 @@ def failing_reader(
 
 
 def test_a_failed_region_is_an_error_record_and_the_others_still_appear(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     vpc_east = new_vpc(ec2(USE1), "10.1.0.0/16")
     vpc_west = new_vpc(ec2(EUW1), "10.2.0.0/16")
@@ -985,7 +985,7 @@ def test_a_failed_region_is_an_error_record_and_the_others_still_appear(
 
 
 def test_assume_role_refused_for_one_account(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     vpc_c = new_vpc(ec2(USE1, C), "10.3.0.0/16")
     real = auditor.collect.assume_role_session
@@ -1025,7 +1025,7 @@ def test_assume_role_refused_for_one_account(
 
 
 def test_refused_account_without_region_list_gets_one_wildcard_record(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(*args: Any) -> Any:
         raise client_error("AccessDenied", "AssumeRole", "no")
@@ -1043,7 +1043,7 @@ def test_refused_account_without_region_list_gets_one_wildcard_record(
 
 
 def test_enabled_regions_failure_is_a_gap_for_that_account(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = auditor.collect.enabled_regions
 
@@ -1067,7 +1067,7 @@ def test_enabled_regions_failure_is_a_gap_for_that_account(
 # --- regions ---------------------------------------------------------------------------------
 
 
-def test_enabled_regions_against_moto(aws: MotoServer) -> None:
+def test_enabled_regions_against_moto(aws: FaultServer) -> None:
     session = base_session(None)
     regions = enabled_regions(session, identify(session))
     assert {USE1, EUW1} <= set(regions)
@@ -1137,7 +1137,7 @@ def test_enabled_regions_survives_a_region_botocore_does_not_know(
 # --- organisations ---------------------------------------------------------------------------
 
 
-def test_org_audits_every_active_account(aws: MotoServer) -> None:
+def test_org_audits_every_active_account(aws: FaultServer) -> None:
     org = boto3.client("organizations", region_name=USE1)
     org.create_organization(FeatureSet="ALL")
     member = org.create_account(Email="member@example.com", AccountName="member")[
@@ -1356,7 +1356,7 @@ def test_parse_sg_rule_cross_account_peer_reference() -> None:
 
 
 def test_progress_counts_up_to_total_with_failures(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     failing_reader(monkeypatch, {EUW1: client_error("UnauthorizedOperation", "DescribeVpcs")})
     calls: list[tuple[int, int, int]] = []
@@ -1376,7 +1376,7 @@ def test_progress_counts_up_to_total_with_failures(
 
 
 def test_progress_counts_refused_accounts_up_front(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(*args: Any) -> Any:
         raise client_error("AccessDenied", "AssumeRole")
@@ -1399,13 +1399,13 @@ def test_progress_counts_refused_accounts_up_front(
         (Request(org=True, accounts=(B,), role_name=ROLE), "either --org or --account"),
     ],
 )
-def test_request_validation(aws: MotoServer, request_: Request, message: str) -> None:
+def test_request_validation(aws: FaultServer, request_: Request, message: str) -> None:
     # With the `aws` fixture, a collector that skipped validation would reach moto, not AWS.
     with pytest.raises(InputError, match=message):
         collect(request_)
 
 
-def test_snapshot_round_trips_through_json(aws: MotoServer) -> None:
+def test_snapshot_round_trips_through_json(aws: FaultServer) -> None:
     client_a, client_b = ec2(USE1, A), ec2(USE1, B)
     vpc_a = new_vpc(client_a, "10.1.0.0/16", "a")
     client_a.associate_vpc_cidr_block(VpcId=vpc_a, CidrBlock="10.2.0.0/16")
@@ -1451,7 +1451,7 @@ def test_snapshot_round_trips_through_json(aws: MotoServer) -> None:
     assert snap.collected_at.endswith("Z") and "T" in snap.collected_at
 
 
-def test_base_account_only_by_default(aws: MotoServer) -> None:
+def test_base_account_only_by_default(aws: FaultServer) -> None:
     new_vpc(ec2(USE1, B), "10.9.0.0/16")
     snap = audit_base()
     assert snap.scope.accounts == [A]
@@ -1530,7 +1530,7 @@ def test_request_rate_allows_a_burst_then_the_rate() -> None:
     assert rate.acquire() == pytest.approx(0.1)
 
 
-def test_account_region_clients_keep_to_the_request_rate(aws: MotoServer) -> None:
+def test_account_region_clients_keep_to_the_request_rate(aws: FaultServer) -> None:
     made = auditor.collect.sessions.limit_rate(
         auditor.collect.sessions.client(boto3.Session(), "ec2", USE1), rate=20.0, burst=2
     )

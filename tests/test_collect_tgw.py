@@ -18,9 +18,9 @@ from moto.ram.models import ResourceAccessManagerBackend
 from auditor.collect import Request, collect
 from auditor.collect.ec2 import parse_tgw_attachment, parse_tgw_route
 from auditor.collect.merge import merge_views
-from auditor.demo import Call, Fault, MotoServer
 from auditor.model import Coverage, Snapshot, TransitGatewayAttachment
 from auditor.moto_shapes import attach_across_accounts
+from tests.faults import Call, Fault, FaultServer
 from tests.test_collect import creds
 
 A, B = "123456789012", "222222222222"
@@ -32,7 +32,7 @@ ROLE = "VpcAuditTestRole"
 
 
 @pytest.fixture
-def aws_tgw(aws: MotoServer) -> MotoServer:
+def aws_tgw(aws: FaultServer) -> FaultServer:
     return aws
 
 
@@ -79,7 +79,7 @@ def audit(*accounts: str) -> Snapshot:
 # --- one account -----------------------------------------------------------------------------
 
 
-def test_hub_with_options_attachments_tables_and_routes(aws_tgw: MotoServer) -> None:
+def test_hub_with_options_attachments_tables_and_routes(aws_tgw: FaultServer) -> None:
     client = ec2()
     tgw = new_tgw(
         client,
@@ -200,7 +200,7 @@ def share_and_attach_from_b(tgw_id: str, state: str = "available") -> tuple[str,
     return attachment, vpc, subnet
 
 
-def test_cross_account_hub_shared_with_a_spoke_account(aws_tgw: MotoServer) -> None:
+def test_cross_account_hub_shared_with_a_spoke_account(aws_tgw: FaultServer) -> None:
     tgw_id = new_tgw(ec2())["TransitGatewayId"]
     att_id, vpc, subnet = share_and_attach_from_b(tgw_id, state="pendingAcceptance")
 
@@ -216,7 +216,7 @@ def test_cross_account_hub_shared_with_a_spoke_account(aws_tgw: MotoServer) -> N
     assert {t.account_id for t in snap.transit_gateway_route_tables} == {A}
 
 
-def test_a_hub_owned_outside_the_audit_is_a_boundary(aws_tgw: MotoServer) -> None:
+def test_a_hub_owned_outside_the_audit_is_a_boundary(aws_tgw: FaultServer) -> None:
     """Auditing only the spoke account: the hub and the attachment are seen, its route tables
     are not read (only the owner may) and whom it is shared with stays unknown."""
     tgw_id = new_tgw(ec2())["TransitGatewayId"]
@@ -233,7 +233,7 @@ def test_a_hub_owned_outside_the_audit_is_a_boundary(aws_tgw: MotoServer) -> Non
 
 
 def test_refused_ram_leaves_sharing_unknown_with_a_note(
-    aws_tgw: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws_tgw: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tgw_id = new_tgw(ec2())["TransitGatewayId"]
 
@@ -285,7 +285,7 @@ def search_page(cidrs: list[str], more: bool, token: str = "") -> Fault:
     return Fault.page(200, body)
 
 
-def test_a_search_with_more_routes_is_read_to_the_end(aws_tgw: MotoServer) -> None:
+def test_a_search_with_more_routes_is_read_to_the_end(aws_tgw: FaultServer) -> None:
     table = table_with_routes(0)
     asked: list[str] = []
 
@@ -312,7 +312,7 @@ def test_a_search_with_more_routes_is_read_to_the_end(aws_tgw: MotoServer) -> No
     assert snap.coverage_notes == []
 
 
-def test_a_truncated_search_is_incomplete_and_noted_never_silent(aws_tgw: MotoServer) -> None:
+def test_a_truncated_search_is_incomplete_and_noted_never_silent(aws_tgw: FaultServer) -> None:
     table = table_with_routes(0)
     aws_tgw.faults = lambda call: (
         search_page(["10.0.0.0/16"], more=True)
@@ -360,7 +360,7 @@ def test_both_sides_of_a_peering_between_one_account_s_regions_stay_apart() -> N
     ]
 
 
-def test_prefix_lists_named_only_by_hub_routes_are_read(aws_tgw: MotoServer) -> None:
+def test_prefix_lists_named_only_by_hub_routes_are_read(aws_tgw: FaultServer) -> None:
     """A hub route to a customer prefix list: its entries decide the hub's routing, so the
     list is read although no VPC route or security group names it."""
     table = table_with_routes(0)

@@ -18,6 +18,7 @@ from auditor.demo import (
     seed_estate,
 )
 from auditor.errors import AuditError
+from tests.faults import FaultServer
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -34,7 +35,7 @@ USE1, EUW1 = DEMO_REGIONS
 
 
 @pytest.fixture(scope="module")
-def estate(moto_server: MotoServer) -> Iterator[tuple[str, dict[str, str]]]:
+def estate(moto_server: FaultServer) -> Iterator[tuple[str, dict[str, str]]]:
     """Seeded once for the module on the shared server (wiped first: moto state is global)."""
     moto_server.reset()
     yield moto_server.url, seed_estate(moto_server.url)

@@ -32,9 +32,9 @@ from cryptography.x509.oid import NameOID
 from auditor.cli import main
 from auditor.collect.sessions import ReadOnlyViolation, client
 from auditor.deliver.email import PASSWORD_ENV, SES_ALLOWED
-from auditor.demo import MotoServer
 from auditor.serial import dumps
 from tests.builders import A, snapshot
+from tests.faults import FaultServer
 from tests.test_baseline import nat_vpc, open_ssh
 
 TO = ("ops@example.com", "sec@example.com")
@@ -458,8 +458,11 @@ def test_email_on_new_with_state_dir(tmp_path: Path) -> None:
     assert [r.exit_code for r in (first, second, third)] == [1, 1, 1]
     first_message, third_message = box.messages()
     assert first_message["Subject"] == f"vpc-audit {A}: 2 medium, 2 new (first run)"
-    weekday = dt.datetime.now(dt.UTC).strftime("%a")
-    assert third_message["Subject"] == f"vpc-audit {A}: 1 high, 2 medium, 1 new since {weekday}"
+    # When the baseline was made, absolute: a weekday alone reads wrong for a run seconds old.
+    since = json.loads((tmp_path / "state" / "last-report.json").read_text())["baseline"]
+    made = dt.datetime.fromisoformat(since["generated_at"]).strftime("%Y-%m-%d %H:%M UTC")
+    subject = third_message["Subject"].strip()  # a long subject is folded onto its own line
+    assert subject == f"vpc-audit {A}: 1 high, 2 medium, 1 new since {made}"
     text, html = bodies(third_message)
     assert "1 new, 0 resolved" in text
     assert ">NEW<" in html
@@ -475,7 +478,7 @@ def ses_messages() -> list[Any]:
     return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
 
 
-def test_report_email_through_ses(aws: MotoServer, tmp_path: Path) -> None:
+def test_report_email_through_ses(aws: FaultServer, tmp_path: Path) -> None:
     boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=FROM)
     snap = write_snapshot(tmp_path / "s.json")
     args = ["--email-from", FROM, "--email-to", TO[0], "--ses-region", "us-east-1"]
@@ -491,7 +494,7 @@ def test_report_email_through_ses(aws: MotoServer, tmp_path: Path) -> None:
     assert aws.calls.get("ses:SendRawEmail") == 1
 
 
-def test_ses_rejection_is_exit_6(aws: MotoServer, tmp_path: Path) -> None:
+def test_ses_rejection_is_exit_6(aws: FaultServer, tmp_path: Path) -> None:
     snap = write_snapshot(tmp_path / "s.json")  # the sender was never verified
     result = audit(
         tmp_path, snap, "--email-from", FROM, "--email-to", TO[0], "--ses-region", "us-east-1"
@@ -502,7 +505,7 @@ def test_ses_rejection_is_exit_6(aws: MotoServer, tmp_path: Path) -> None:
     assert (tmp_path / "r.html").exists()
 
 
-def test_ses_client_may_only_send(aws: MotoServer) -> None:
+def test_ses_client_may_only_send(aws: FaultServer) -> None:
     ses = client(boto3.Session(), "ses", "us-east-1", allowed=SES_ALLOWED)
     with pytest.raises(ReadOnlyViolation):
         ses.verify_email_identity(EmailAddress=FROM)

@@ -2,7 +2,7 @@
 
 The demo estate (2 accounts x 2 regions) is seeded once for the module into the session's moto
 server; every audit is read-only, so each test audits the same estate through the CLI with a
-fault hook on the server (see `MotoServer`) and compares with one fault-free audit:
+fault hook on the server (see `FaultServer`) and compares with one fault-free audit:
 
 * transient faults (throttling, 5xx, connection resets, read timeouts) are absorbed by botocore's
   own retries: identical findings, every account-region ok;
@@ -42,16 +42,8 @@ import auditor.collect.sessions as sessions
 from auditor.cli import EXIT_ERROR, EXIT_USAGE, main
 from auditor.collect.sessions import READ_ONLY_OPERATIONS
 from auditor.deliver.files import write_text
-from auditor.demo import (
-    DEMO_ACCOUNTS,
-    DEMO_REGIONS,
-    DEMO_ROLE,
-    Call,
-    Fault,
-    FaultHook,
-    MotoServer,
-    seed_estate,
-)
+from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, seed_estate
+from tests.faults import Call, Fault, FaultHook, FaultServer
 
 A, B = DEMO_ACCOUNTS
 USE1, EUW1 = DEMO_REGIONS
@@ -123,7 +115,7 @@ class Baseline:
 
 @pytest.fixture(scope="module")
 def baseline(
-    moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+    moto_server: FaultServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Baseline]:
     """The estate, seeded once for this module, and its fault-free audit."""
     moto_server.reset()
@@ -155,8 +147,8 @@ def baseline(
 
 @pytest.fixture
 def server(
-    baseline: Baseline, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[MotoServer]:
+    baseline: Baseline, moto_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultServer]:
     """The seeded server, counts cleared; whatever fault hook a test sets is removed after it."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
     moto_server.clear_calls()
@@ -183,7 +175,7 @@ class Injected:
             return fault
 
 
-def test_server_counts_calls_and_adds_latency(server: MotoServer) -> None:
+def test_server_counts_calls_and_adds_latency(server: FaultServer) -> None:
     ec2 = boto3.client("ec2", region_name=EUW1)
     server.latency = 0.2
     started = time.monotonic()
@@ -220,7 +212,7 @@ def throttling_storm(call: Call) -> Fault | None:
 
 
 def test_throttling_storm_is_absorbed_by_adaptive_retries(
-    server: MotoServer, baseline: Baseline, tmp_path: Path
+    server: FaultServer, baseline: Baseline, tmp_path: Path
 ) -> None:
     # A storm that passes: 12 throttles in ~110 calls. Adaptive mode then slows each throttled
     # client down for the rest of its account-region, so more would only make the test slow.
@@ -259,7 +251,7 @@ TRANSIENT = {
 
 @pytest.mark.parametrize("name", TRANSIENT)
 def test_transient_faults_are_retried_and_change_nothing(
-    server: MotoServer,
+    server: FaultServer,
     baseline: Baseline,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -394,7 +386,7 @@ def located(snapshot: dict[str, Any], pairs: AbstractSet[Pair]) -> set[tuple[str
 
 @pytest.mark.parametrize("name", REFUSALS)
 def test_refusal_is_a_coverage_gap_and_the_rest_is_fully_audited(
-    server: MotoServer, baseline: Baseline, tmp_path: Path, name: str
+    server: FaultServer, baseline: Baseline, tmp_path: Path, name: str
 ) -> None:
     refusal = REFUSALS[name]
     injected = Injected(refusal.rule)
@@ -447,7 +439,7 @@ def test_refusal_is_a_coverage_gap_and_the_rest_is_fully_audited(
 
 
 def test_assumed_role_credentials_are_refreshed_before_they_expire(
-    server: MotoServer, baseline: Baseline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FaultServer, baseline: Baseline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The role's first credentials expire in 20 minutes; after account B's 5th EC2 call the
     clock jumps 15 minutes (inside botocore's 10-minute mandatory refresh window): the next call
@@ -592,7 +584,7 @@ def test_interrupted_write_keeps_the_previous_file(
 
 
 def test_interrupted_audit_keeps_the_previous_snapshot_and_reports(
-    server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C while the snapshot is being written: the CLI says so, nothing is half-written."""
     for name in ("snap.json", "r.json", "r.html"):
@@ -612,7 +604,7 @@ def test_interrupted_audit_keeps_the_previous_snapshot_and_reports(
 
 
 def test_failed_report_write_is_an_error_and_keeps_the_previous_report(
-    server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "r.json").write_text("previous report\n")
     break_writes(monkeypatch, "fsync", OSError(errno.ENOSPC, "No space left on device"))

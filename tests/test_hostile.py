@@ -15,10 +15,11 @@ from click.testing import CliRunner
 from auditor.cli import main
 from auditor.collect import sessions
 from auditor.deliver.email import build_message
-from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
+from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, seed_estate
 from auditor.model import NatGateway
 from auditor.serial import dumps
 from tests.builders import A, B, peering, route, side, snapshot, subnet, table, vpc
+from tests.faults import FaultServer
 
 LONG = "L" * 20_000
 SCRIPT = '<script>alert(1)</script>" onmouseover="alert(2)'
@@ -106,7 +107,7 @@ def test_email_neutralises_hostile_values(outputs: dict[str, str]) -> None:
 
 
 def test_secrets_never_reach_output_logs_or_reports(
-    aws: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_estate(aws.url)
     base_secret = "base-secret-K3y-do-not-print"

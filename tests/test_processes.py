@@ -27,10 +27,11 @@ from auditor.collect.processes import (
     share,
     usable_cores,
 )
-from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
+from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, seed_estate
 from auditor.errors import AuditError, InputError
 from auditor.model import Snapshot
 from auditor.serial import dumps
+from tests.faults import FaultServer
 
 REQUEST = Request(accounts=DEMO_ACCOUNTS, role_name=DEMO_ROLE, regions=DEMO_REGIONS)
 
@@ -72,7 +73,7 @@ def test_share_deals_every_account_once_with_threads_in_proportion(
 
 
 @pytest.mark.parametrize("processes", [2, 4])  # 4: more processes than accounts
-def test_processes_read_what_one_process_reads(aws: MotoServer, processes: int) -> None:
+def test_processes_read_what_one_process_reads(aws: FaultServer, processes: int) -> None:
     seed_estate(aws.url)
     one = collect(REQUEST)
     aws.clear_calls()
@@ -85,7 +86,7 @@ def test_processes_read_what_one_process_reads(aws: MotoServer, processes: int) 
     assert aws.calls["organizations:DescribeOrganization"] == 1
 
 
-def test_progress_adds_up_the_processes(aws: MotoServer) -> None:
+def test_progress_adds_up_the_processes(aws: FaultServer) -> None:
     seed_estate(aws.url)
     seen: list[tuple[int, int, int]] = []
     collect(Request(**{**REQUEST.__dict__, "processes": 2}), lambda *c: seen.append(c))
@@ -96,7 +97,7 @@ def test_progress_adds_up_the_processes(aws: MotoServer) -> None:
 
 
 def test_cli_processes_option_gives_the_same_report(
-    aws: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_estate(aws.url)
     forked: list[int] = []
@@ -124,7 +125,7 @@ def test_cli_processes_option_gives_the_same_report(
 
 
 def test_a_failing_process_is_one_clear_error(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_estate(aws.url)
     read = auditor.collect.Target.read
@@ -143,7 +144,7 @@ def test_a_failing_process_is_one_clear_error(
 
 
 def test_a_user_error_in_a_process_keeps_its_kind(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_estate(aws.url)
 
@@ -156,7 +157,7 @@ def test_a_user_error_in_a_process_keeps_its_kind(
 
 
 def test_a_process_that_dies_is_one_clear_error(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_estate(aws.url)
 
@@ -169,7 +170,7 @@ def test_a_process_that_dies_is_one_clear_error(
 
 
 def test_a_forked_child_lets_go_of_the_parents_connections(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A child does not reuse the parent's kept-alive connections (a botocore client's here)."""
     sts = boto3.client("sts")
@@ -188,7 +189,7 @@ def test_a_forked_child_lets_go_of_the_parents_connections(
 
 
 def test_an_organisation_with_no_active_account_is_nothing_to_audit(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(auditor.collect, "org_accounts", lambda *_: [])
     snapshot = collect(Request(org=True, role_name=DEMO_ROLE, processes=2))
@@ -234,7 +235,7 @@ def running_children(pid: int) -> set[int]:
 
 
 @contextmanager
-def slow_audit(aws: MotoServer, processes: int, **popen: Any) -> Iterator[subprocess.Popen[str]]:
+def slow_audit(aws: FaultServer, processes: int, **popen: Any) -> Iterator[subprocess.Popen[str]]:
     """`vpc-audit` reading 40 account-regions at 0.2 s a call (most of a minute's work) with
     `processes` collector processes, yielded once it reads EC2; killed with whatever it left
     running if the test fails."""
@@ -263,7 +264,7 @@ def slow_audit(aws: MotoServer, processes: int, **popen: Any) -> Iterator[subpro
 
 
 @pytest.mark.parametrize("processes", [1, 2])
-def test_sigterm_ends_the_run_and_its_collector_processes(aws: MotoServer, processes: int) -> None:
+def test_sigterm_ends_the_run_and_its_collector_processes(aws: FaultServer, processes: int) -> None:
     """A scheduler's timeout or `docker stop` sends SIGTERM: the run ends its collector
     processes and reads no account-region it had not started (one process or several), says
     so in one line and exits 143."""
@@ -280,7 +281,7 @@ def test_sigterm_ends_the_run_and_its_collector_processes(aws: MotoServer, proce
         assert aws.calls["ec2:DescribeVpcs"] == started < 40 // 4
 
 
-def test_collector_processes_stop_when_the_parent_is_killed(aws: MotoServer) -> None:
+def test_collector_processes_stop_when_the_parent_is_killed(aws: FaultServer) -> None:
     """A parent killed outright (SIGKILL, the OOM killer) cannot end its children: each one
     stops at its next word to the parent instead of reading AWS to the end for nobody."""
     with slow_audit(aws, 2, stderr=subprocess.DEVNULL) as audit:

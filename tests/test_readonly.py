@@ -11,7 +11,8 @@ import boto3
 import pytest
 
 from auditor.collect import Request, collect, sessions
-from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, MotoServer, seed_estate
+from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, seed_estate
+from tests.faults import FaultServer
 
 IAM = Path(__file__).parent.parent / "policies" / "iam"
 BASE_ONLY = {"sts:GetCallerIdentity", "sts:AssumeRole", "organizations:DescribeOrganization"}
@@ -44,7 +45,7 @@ def test_mutating_call_is_refused_before_it_leaves(monkeypatch: pytest.MonkeyPat
         ec2.create_vpc(CidrBlock="10.0.0.0/16")
 
 
-def test_refused_call_changes_nothing(aws: MotoServer) -> None:
+def test_refused_call_changes_nothing(aws: FaultServer) -> None:
     ec2 = sessions.client(boto3.Session(), "ec2", "us-east-1")
     before = len(ec2.describe_vpcs()["Vpcs"])
     for call in (
@@ -63,7 +64,7 @@ def test_allowlist_holds_only_reads() -> None:
 
 
 def test_iam_policy_equals_what_the_collector_calls(
-    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+    aws: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_estate(aws.url)
     # An endpoint service we own (behind a network load balancer), so its permissions are read.

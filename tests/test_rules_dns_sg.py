@@ -8,7 +8,6 @@ import boto3
 import pytest
 
 from auditor.collect import Request, collect
-from auditor.demo import MotoServer
 from auditor.model import (
     Endpoint,
     Finding,
@@ -23,6 +22,7 @@ from auditor.model import (
 )
 from auditor.rules import run_rules
 from tests.builders import R1, A, B, peering, side, snapshot, subnet, vpc
+from tests.faults import FaultServer
 
 EVERYONE = "0.0.0.0/0"
 
@@ -528,7 +528,7 @@ def run(rule_ids: list[str], **settings: Any) -> list[Finding]:
     return run_rules(snap, only=rule_ids, settings=RuleSettings(**settings))
 
 
-def test_moto_dns_attributes(aws: MotoServer) -> None:
+def test_moto_dns_attributes(aws: FaultServer) -> None:
     ec2 = boto3.client("ec2", region_name="us-east-1")
     no_dns = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=no_dns, EnableDnsSupport={"Value": False})
@@ -548,7 +548,7 @@ def test_moto_dns_attributes(aws: MotoServer) -> None:
     assert got == {(SUPPORT, no_dns), (HOSTNAMES, with_endpoint)}
 
 
-def test_moto_security_groups_and_flow_logs(aws: MotoServer) -> None:
+def test_moto_security_groups_and_flow_logs(aws: FaultServer) -> None:
     ec2 = boto3.client("ec2", region_name="us-east-1")
     a = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     b = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]

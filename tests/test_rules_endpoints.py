@@ -9,7 +9,6 @@ import boto3
 import pytest
 
 from auditor.collect import Request, collect
-from auditor.demo import MotoServer
 from auditor.model import (
     Endpoint,
     EndpointService,
@@ -34,6 +33,7 @@ from tests.builders import (
     table,
     vpc,
 )
+from tests.faults import FaultServer
 
 DDB_PL = "pl-02cd2c6b"
 DDB_CIDRS = ["3.218.180.0/22", "35.71.64.0/22"]
@@ -787,7 +787,7 @@ def test_trusted_accounts_and_organisations() -> None:
 # --- end to end on moto ---
 
 
-def test_moto_endpoints_end_to_end(aws: MotoServer) -> None:
+def test_moto_endpoints_end_to_end(aws: FaultServer) -> None:
     ec2 = boto3.client("ec2", region_name=R1)
     vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     private = ec2.create_subnet(
@@ -834,7 +834,7 @@ def test_moto_endpoints_end_to_end(aws: MotoServer) -> None:
     )
 
 
-def test_moto_endpoint_policy_and_service_end_to_end(aws: MotoServer) -> None:
+def test_moto_endpoint_policy_and_service_end_to_end(aws: FaultServer) -> None:
     ec2 = boto3.client("ec2", region_name=R1)
     vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     rtb = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])

@@ -8,7 +8,6 @@ import boto3
 import pytest
 
 from auditor.collect import Request, collect
-from auditor.demo import MotoServer
 from auditor.model import (
     Endpoint,
     Finding,
@@ -20,6 +19,7 @@ from auditor.model import (
 )
 from auditor.rules import run_rules
 from tests.builders import R1, A, B, peering, route, side, snapshot, subnet, table, vpc
+from tests.faults import FaultServer
 
 DEAD = "route-dead-target"
 
@@ -232,7 +232,7 @@ def audit(*rule_ids: str) -> list[Finding]:
     return run_rules(collect(Request(regions=("us-east-1",))), only=list(rule_ids))
 
 
-def test_deleted_nat_gateway_in_moto(aws: MotoServer) -> None:
+def test_deleted_nat_gateway_in_moto(aws: FaultServer) -> None:
     ec2 = ec2_client()
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
@@ -252,7 +252,7 @@ def test_deleted_nat_gateway_in_moto(aws: MotoServer) -> None:
     assert finding.evidence["target_state"] == "deleted"
 
 
-def test_default_route_through_a_peering_and_a_deleted_peering_in_moto(aws: MotoServer) -> None:
+def test_default_route_through_a_peering_and_a_deleted_peering_in_moto(aws: FaultServer) -> None:
     ec2 = ec2_client()
     a = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     b = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]

@@ -19,17 +19,10 @@ from click.testing import CliRunner, Result
 from auditor.cli import EXIT_USAGE, main
 from auditor.collect.fanout import shard_of
 from auditor.collect.merge import merge_views
-from auditor.demo import (
-    DEMO_ACCOUNTS,
-    DEMO_REGIONS,
-    DEMO_ROLE,
-    Call,
-    Fault,
-    MotoServer,
-    seed_estate,
-)
+from auditor.demo import DEMO_ACCOUNTS, DEMO_REGIONS, DEMO_ROLE, seed_estate
 from auditor.model import Coverage, Scope, Shard, Snapshot, Vpc
 from auditor.serial import dumps
+from tests.faults import Call, Fault, FaultServer
 
 A, B = DEMO_ACCOUNTS
 USE1, EUW1 = DEMO_REGIONS
@@ -64,7 +57,7 @@ def one_line_error(result: Result, *fragments: str) -> None:
 
 
 @pytest.mark.parametrize("count", [3, 2])
-def test_merged_shards_equal_a_single_run(aws: MotoServer, tmp_path: Path, count: int) -> None:
+def test_merged_shards_equal_a_single_run(aws: FaultServer, tmp_path: Path, count: int) -> None:
     seed_estate(aws.url)
     single = cli(
         *SCOPE_ARGS,
@@ -115,7 +108,7 @@ def test_merged_shards_equal_a_single_run(aws: MotoServer, tmp_path: Path, count
 
 
 def test_a_shard_whose_share_is_empty_writes_an_empty_snapshot(
-    aws: MotoServer, tmp_path: Path
+    aws: FaultServer, tmp_path: Path
 ) -> None:
     # With 3 shards, none of the demo's four account-regions falls to shard 0 (see shard_of).
     assert all(shard_of(a, r, 3) != 0 for a in DEMO_ACCOUNTS for r in DEMO_REGIONS)
@@ -127,7 +120,7 @@ def test_a_shard_whose_share_is_empty_writes_an_empty_snapshot(
     assert snap["scope"]["accounts"] == sorted(DEMO_ACCOUNTS)  # the audit's scope, not the share
 
 
-def test_a_shard_with_a_gap_exits_4(aws: MotoServer, tmp_path: Path) -> None:
+def test_a_shard_with_a_gap_exits_4(aws: FaultServer, tmp_path: Path) -> None:
     def deny_flow_logs(call: Call) -> Fault | None:
         if call.action == "DescribeFlowLogs":
             return Fault.error("UnauthorizedOperation", "denied", 403)
