@@ -150,7 +150,12 @@ def read_json(path: Path, what: str) -> Any:
 
 def read_versioned(path: Path, what: str, key: str, versions: tuple[int, ...]) -> dict[str, Any]:
     """A JSON document of ours: an object with schema_version (one we read) and `key`."""
-    data = read_json(path, what)
+    return check_versioned(path, read_json(path, what), what, key, versions)
+
+
+def check_versioned(
+    path: Path, data: Any, what: str, key: str, versions: tuple[int, ...]
+) -> dict[str, Any]:
     if not isinstance(data, dict) or "schema_version" not in data or key not in data:
         raise InputError(f"{path}: not a vpc-audit {what} (no schema_version/{key})")
     version = data["schema_version"]
@@ -164,7 +169,13 @@ def read_versioned(path: Path, what: str, key: str, versions: tuple[int, ...]) -
 
 
 def load_snapshot(path: Path) -> Snapshot:
-    data = read_versioned(path, "snapshot", "coverage", READABLE_SNAPSHOT_VERSIONS)
+    data = read_json(path, "snapshot")
+    if isinstance(data, dict) and "findings" in data and "summary" in data:
+        raise InputError(
+            f"{path}: this is a vpc-audit report, not a snapshot: --from-snapshot reads a file "
+            "written by --snapshot-out (a report can be given to --baseline)"
+        )
+    data = check_versioned(path, data, "snapshot", "coverage", READABLE_SNAPSHOT_VERSIONS)
     try:
         # An older snapshot lacks only fields that have defaults; it is re-audited as this version.
         snapshot = from_jsonable(Snapshot, {**data, "schema_version": SNAPSHOT_SCHEMA_VERSION})

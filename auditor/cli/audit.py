@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from auditor import __version__
-from auditor.cli.console import configure_logging, guarded
+from auditor.cli.console import configure_logging, guarded, warn
 from auditor.cli.exits import EXIT_CODES_HELP
 from auditor.cli.options import (
     DIAGNOSTICS,
@@ -22,6 +22,7 @@ from auditor.cli.options import (
 from auditor.cli.run import Source, run_audit
 from auditor.cli.settings import (
     check_offline_options,
+    check_regions,
     check_shard_options,
     outputs_from,
     run_settings_from,
@@ -75,7 +76,14 @@ def main(ctx: click.Context, /, **options: Any) -> None:
         source = Source(snapshot_file=options["from_snapshot"])
     else:
         from auditor.collect import Request
+        from auditor.collect.sessions import DEFAULT_ORG_ROLE
 
+        check_regions(options["regions"], "--region")
+        if (options["accounts"] or options["org"]) and not options["role_name"]:
+            warn(
+                f"no --role-name: using {DEFAULT_ORG_ROLE}, AWS Organizations' administrator "
+                "role, in each account; name a read-only audit role (or this one) with --role-name"
+            )
         request = Request(
             profile=options["profile"],
             regions=options["regions"],
@@ -93,4 +101,5 @@ def main(ctx: click.Context, /, **options: Any) -> None:
     settings = run_settings_from(options, profile=options["profile"])
     if source.shard is None:
         outputs = outputs.with_default_html()
+    outputs.check_writable()
     ctx.exit(guarded(options["debug"], run_audit, source, outputs, settings))

@@ -55,12 +55,23 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     level = (
         logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     )
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(ConsoleFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # Never botocore's or urllib3's debug logs: they print request headers, session tokens included.
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Warnings and errors read as every other message of vpc-audit's (`vpc-audit: warning:
+    ...`); the detail that -v and -vv add keeps the logger's name, for whoever debugs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            kind = "warning" if record.levelno == logging.WARNING else "error"
+            return f"vpc-audit: {kind}: {record.getMessage()}"
+        return super().format(record)
 
 
 class Terminated(BaseException):

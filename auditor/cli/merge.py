@@ -39,6 +39,7 @@ def merge(ctx: click.Context, /, snapshots: tuple[Path, ...], **options: Any) ->
     """
     configure_logging(options["verbose"], options["quiet"])
     outputs = outputs_from(options).with_default_html()
+    outputs.check_writable()
     settings = run_settings_from(options)
     source = Source(merge_files=snapshots)
     ctx.exit(guarded(options["debug"], run_audit, source, outputs, settings))

@@ -80,6 +80,13 @@ def run_audit(source: Source, outputs: Outputs, settings: RunSettings) -> int:
         return EXIT_INCOMPLETE if gaps else EXIT_CLEAN
     if not snapshot.coverage:
         raise AuditError(f"nothing to audit: {source.nothing_in()}")
+    if all(c.status != "ok" for c in snapshot.coverage):
+        # No report rather than an empty one over the last good report: exit 3, not 4.
+        failed = list(snapshot.coverage)
+        raise AuditError(
+            f"no account-region could be audited ({len(failed)} tried); reports not written:"
+            + gap_lines(failed, "the log with -v")
+        )
     if outputs.snapshot_path:
         what = "merged snapshot" if source.merge_files else "snapshot"
         write_output(outputs.snapshot_path, dumps(snapshot), what, settings.quiet)

@@ -4,8 +4,9 @@ the email; a bad combination is a usage error before anything is read."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,13 @@ EMAIL_OPTIONS = {
 SMTP_ONLY = ("smtp_port", "smtp_tls", "smtp_user")
 
 
+class BadInput(click.ClickException):
+    """An option's value that cannot work (a path nowhere, a region that does not exist):
+    exit 2 before anything is read, without the usage line a usage error shows."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class Outputs:
     """Where each report goes, by format name (FILE, or '-' for stdout), and the snapshot."""
@@ -74,6 +82,25 @@ class Outputs:
     def stdout_flags(self) -> list[str]:
         flags = [fmt.option for fmt in FORMATS if self.reports.get(fmt.name) == STDOUT]
         return flags + (["--snapshot-out"] if self.snapshot_path == STDOUT else [])
+
+    def check_writable(self) -> None:
+        """Every output's directory exists and is writable, and no output is a directory:
+        found now, not after an organisation's scan."""
+        flags = {fmt.name: fmt.option for fmt in FORMATS}
+        wanted = [(flags[name], path) for name, path in self.reports.items()]
+        if self.snapshot_path:
+            wanted.append(("--snapshot-out", self.snapshot_path))
+        for flag, destination in wanted:
+            if destination == STDOUT:
+                continue
+            path = Path(destination)
+            folder = path.parent
+            if path.is_dir():
+                raise BadInput(f"{flag} {destination}: is a directory")
+            if not folder.is_dir():
+                raise BadInput(f"{flag} {destination}: no directory {folder}")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise BadInput(f"{flag} {destination}: directory {folder} is not writable")
 
     def files(self) -> list[str]:
         """Where the JSON and HTML reports were written on disk, for an email too large to
@@ -138,6 +165,24 @@ def run_settings_from(options: dict[str, Any], profile: str | None = None) -> Ru
     )
 
 
+def check_regions(regions: Sequence[str], flag: str) -> None:
+    """Region names as botocore's partition data knows them: a typo fails here with a
+    suggestion, instead of minutes of calls to an endpoint that does not exist."""
+    from botocore.loaders import create_loader
+
+    partitions = create_loader().load_data("partitions")["partitions"]
+    known = sorted(region for p in partitions for region in p["regions"])
+    for region in regions:
+        if region not in known:
+            close = difflib.get_close_matches(region, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else "e.g. us-east-1"
+            raise click.BadParameter(
+                f"{region!r} is not an AWS region ({hint}; a region newer than this "
+                "botocore needs a newer botocore)",
+                param_hint=flag,
+            )
+
+
 def check_offline_options(options: dict[str, Any]) -> None:
     """--from-snapshot reads no AWS: an option that would is a mistake, not something to drop."""
     clashing = [flag for name, flag in AWS_OPTIONS.items() if options[name]]
@@ -183,6 +228,7 @@ def email_settings(
         smtp_given = [EMAIL_OPTIONS[name] for name in SMTP_ONLY if options[name]]
         if smtp_given:
             raise click.UsageError(f"{smtp_given[0]} needs --smtp-host")
+        check_regions([options["ses_region"]], "--ses-region")
     elif options["ses_profile"]:
         raise click.UsageError("--ses-profile needs --ses-region")
     on = (options["email_on"] or "always").lower()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from auditor.model import SEVERITY_NAMES
@@ -33,16 +33,16 @@ def scope_label(report: dict[str, Any], profile: str | None = None) -> str:
 
 
 def since_text(baseline: dict[str, Any]) -> str:
-    """`Tue` for a baseline of the last six days, `Tue 3 Nov` for an older one, '' if unknown."""
+    """When the baseline was made, absolute (`2026-12-03 06:00 UTC`): a weekday alone reads
+    wrong for a run seconds or weeks old. '' if unknown."""
     stamp = baseline.get("generated_at")
     if not stamp:
         return ""
     try:
-        when = datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        when = datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")
     except ValueError:
         return ""
-    age = datetime.now(UTC) - when
-    return when.strftime("%a") if age.days < 6 else f"{when:%a} {when.day} {when:%b %Y}"
+    return f"{when:%Y-%m-%d %H:%M} UTC"
 
 
 SUBJECT_UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
