@@ -237,12 +237,30 @@ def _check_account(account: str, where: str) -> None:
         raise ValueError(f"{where}: {account!r} is not a 12-digit account id")
 
 
+@dataclass
+class PolicyOutcome:
+    """The findings with the policy applied, and what the suppressions did: those past their
+    date, and those that matched nothing (a typo, or a fixed problem: the report says so)."""
+
+    findings: list[Finding]
+    expired: list[ExpiredSuppression]
+    unmatched: list[Suppression]
+
+
 def apply_policy(
-    findings: list[Finding], snapshot: Snapshot, policy: AuditPolicy, today: dt.date
-) -> tuple[list[Finding], list[ExpiredSuppression]]:
-    """Severity overrides and suppressions. Suppressed findings stay, marked, with the reason."""
+    findings: list[Finding],
+    snapshot: Snapshot,
+    policy: AuditPolicy,
+    today: dt.date,
+    rules_run: Iterable[str] = (),
+) -> PolicyOutcome:
+    """Severity overrides and suppressions. Suppressed findings stay, marked, with the reason.
+
+    A suppression of a rule that did not run (`rules_run`) is not called unmatched: nothing
+    could match it."""
     tags = resource_tags(snapshot) if policy.suppressions else {}
     expired = {id(s): ExpiredSuppression(s, []) for s in policy.suppressions if s.expired(today)}
+    used: set[int] = set()
     out = []
     for finding in findings:
         severity = policy.severity(finding.rule_id)
@@ -255,6 +273,7 @@ def apply_policy(
         for s in policy.suppressions:
             if not s.matches(finding, own_tags):
                 continue
+            used.add(id(s))
             if id(s) in expired:
                 expired[id(s)].finding_ids.append(finding.id)
                 continue
@@ -263,7 +282,13 @@ def apply_policy(
             )
             break
         out.append(finding)
-    return out, list(expired.values())
+    ran = set(rules_run)
+    unmatched = [
+        s
+        for s in policy.suppressions
+        if id(s) not in used and id(s) not in expired and (s.rule == ANY_RULE or s.rule in ran)
+    ]
+    return PolicyOutcome(out, list(expired.values()), unmatched)
 
 
 def resource_tags(snapshot: Snapshot) -> dict[str, dict[str, str]]:

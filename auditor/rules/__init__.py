@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from auditor.model import Finding, RuleSettings, Snapshot
 from auditor.net import Topology
-from auditor.policy import AuditPolicy, ExpiredSuppression, apply_policy
+from auditor.policy import AuditPolicy, ExpiredSuppression, Suppression, apply_policy
 from auditor.rules.base import REGISTRY, RuleMeta, catalogue, sort_key
 
 __all__ = ["REGISTRY", "AuditResult", "RuleMeta", "all_rules", "evaluate", "run_rules"]
@@ -48,6 +48,7 @@ def run_rules(
 class AuditResult:
     findings: list[Finding]
     expired_suppressions: list[ExpiredSuppression] = field(default_factory=list)
+    unmatched_suppressions: list[Suppression] = field(default_factory=list)
 
 
 def evaluate(
@@ -56,9 +57,12 @@ def evaluate(
     """The rules as the audit policy wants them: enabled set, trust, severities, suppressions."""
     policy = policy or AuditPolicy()
     with cyclic_gc_paused():
-        findings = run_rules(snapshot, only=policy.enabled(REGISTRY), settings=policy.settings())
-        findings, expired = apply_policy(findings, snapshot, policy, today or dt.date.today())
-        return AuditResult(sorted(findings, key=sort_key), expired)
+        enabled = policy.enabled(REGISTRY)
+        findings = run_rules(snapshot, only=enabled, settings=policy.settings())
+        outcome = apply_policy(findings, snapshot, policy, today or dt.date.today(), enabled)
+        return AuditResult(
+            sorted(outcome.findings, key=sort_key), outcome.expired, outcome.unmatched
+        )
 
 
 @contextmanager
