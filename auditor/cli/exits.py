@@ -15,8 +15,8 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  audit complete, no finding at or above --fail-on
   1  findings at or above --fail-on
-  2  usage error or bad input file (options, snapshot)
-  3  error: the audit could not run (credentials, profile, organisation)
+  2  usage error or bad input (options, region names, output paths, policy, snapshot)
+  3  the audit could not run (credentials, profile, organisation, no account-region read)
   4  some account-regions could not be audited (reports still written)
   5  both 1 and 4
   6  the report email could not be sent (reports still written; wins over 1, 4, 5)
