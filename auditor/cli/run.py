@@ -122,7 +122,7 @@ def load(source: Source, quiet: bool) -> Snapshot:
     if source.snapshot_file is not None:
         return load_snapshot(source.snapshot_file)
     if source.merge_files:
-        from auditor.collect import merge_snapshots
+        from auditor.collect.merge import merge_snapshots
 
         files = [(str(f), load_snapshot(f)) for f in source.merge_files]
         snapshot, notes = merge_snapshots(files)

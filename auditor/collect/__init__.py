@@ -32,9 +32,6 @@ from typing import TYPE_CHECKING, Any
 from auditor import __version__
 from auditor.collect import ec2 as ec2_reader
 from auditor.collect.fanout import Fanout, interleave, shard_of, thread_pool
-
-# re-exported for auditor.cli until it imports auditor.collect.merge
-from auditor.collect.merge import merge_snapshots as merge_snapshots
 from auditor.collect.merge import merge_views
 from auditor.collect.processes import can_fork, read_in_processes
 from auditor.collect.sessions import (
