@@ -14,14 +14,12 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore
+import botocore.credentials
 import botocore.exceptions
-import botocore.handlers
-import botocore.loaders
 import pytest
 from botocore.parsers import ResponseParserError
 from botocore.stub import Stubber
@@ -43,7 +41,6 @@ from auditor.collect.ec2 import (
 from auditor.collect.merge import merge_views
 from auditor.collect.sessions import (
     Identity,
-    PlainJSONFileLoader,
     base_session,
     enabled_regions,
     identify,
@@ -497,88 +494,23 @@ def test_a_client_shared_by_many_threads_gets_a_pool_for_them() -> None:
     assert plain.meta.config.max_pool_connections == auditor.collect.sessions.CLIENT_CONNECTIONS
 
 
-def test_shared_client_parts_go_with_their_session() -> None:
-    """Models and client classes are shared per loader, not kept for the whole process: a
-    long-lived process that audits again and again does not grow by a model per session."""
-    import gc
-    import weakref
-
-    session = boto3.Session(region_name=USE1)
-    made = auditor.collect.sessions.client(session, "ec2", USE1)
-    again = auditor.collect.sessions.client(session, "ec2", "eu-west-1")
-    assert type(made) is type(again)  # one class, one model for both
-    assert made.meta.service_model is again.meta.service_model
-    model = weakref.ref(made.meta.service_model)
-    del made, again, session
-    gc.collect()  # frees the session's loader, and with it the loader's entry
-    gc.collect()  # then the model and class, which refer to each other
-    assert model() is None
-
-
-def handler_names(session: boto3.Session, event: str) -> list[str]:
-    """The handlers `session` would call for `event`, by name, in order."""
-    emitter = session.events._emitter  # type: ignore[attr-defined]
-    return [
-        getattr(h, "__qualname__", type(h).__qualname__)
-        for h in emitter._handlers.prefix_search(event)
-    ]
-
-
-def test_an_account_session_has_the_handlers_of_a_new_session(aws: FaultServer) -> None:
-    """Account sessions copy botocore's built-in handlers instead of registering them: the
-    same handlers, in the same order, and boto3's own once, as in a session made anew."""
+def test_an_account_session_reads_with_the_role_and_shares_the_base_loader(
+    aws: FaultServer,
+) -> None:
+    """An account session has the role's credentials, refreshed by re-assuming it, and the
+    base session's data loader, so that botocore's model files are parsed once per run."""
     base = base_session(None)
     sts = auditor.collect.sessions.client(base, "sts", USE1)
     account = auditor.collect.sessions.assume_role_session(
         base, None, identify(base, sts), B, ROLE, None, sts
     )
-    events = {name for name, *_ in botocore.handlers.BUILTIN_HANDLERS}
-    events |= {"creating-client-class.s3", "creating-resource-class.ec2.ServiceResource"}
-    events |= {"before-call.ec2.DescribeVpcs", "needs-retry.ec2.DescribeVpcs"}
-    fresh = boto3.Session()
-    for event in sorted(events):
-        event = event.replace("*", "ec2")
-        assert handler_names(account, event) == handler_names(fresh, event), event
-    assert handler_names(account, "creating-client-class.s3")  # boto3's, registered once
+    credentials = account.get_credentials()
+    assert isinstance(credentials, botocore.credentials.RefreshableCredentials)
+    assert credentials.method == "sts-assume-role"
+    loader = base._session.get_component("data_loader")  # type: ignore[attr-defined]
+    assert account._session.get_component("data_loader") is loader  # type: ignore[attr-defined]
     account_ec2 = account.client("ec2", region_name=USE1)
     assert {v["OwnerId"] for v in account_ec2.describe_vpcs()["Vpcs"]} == {B}  # the role's
-
-
-def test_identify_runs_the_waiting_work_beside_the_call_and_waits_for_it(
-    aws: FaultServer,
-) -> None:
-    aws.latency = 0.3
-    base = base_session(None)
-    sts = auditor.collect.sessions.base_sts(base)
-    ran: list[tuple[threading.Thread, float]] = []
-
-    def work() -> None:
-        time.sleep(0.3)
-        ran.append((threading.current_thread(), time.monotonic()))
-
-    started = time.monotonic()
-    identity = identify(base, sts, while_waiting=work)
-    returned = time.monotonic()
-
-    assert identity.account_id == A
-    [(thread, ended)] = ran  # once
-    assert thread is not threading.current_thread()
-    assert ended <= returned  # identify waited for it
-    assert returned - started < 0.55  # beside the call's 0.3 s, not after it
-    aws.latency = 0.0
-    sts.get_caller_identity()  # the client's later calls do not start it again
-    assert len(ran) == 1
-
-
-def test_identify_survives_failing_waiting_work(
-    aws: FaultServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    def work() -> None:
-        raise RuntimeError("model not there")
-
-    with caplog.at_level("DEBUG", logger="auditor.collect.sessions"):
-        assert identify(base_session(None), while_waiting=work).account_id == A
-    assert "helper work failed" in caplog.text
 
 
 @pytest.mark.parametrize("shard", [None, Shard(0, 2), Shard(1, 2)])
@@ -1573,17 +1505,3 @@ def test_prefix_lists_known_from_the_region_read_cost_no_more_calls() -> None:
         ("pl-s3", ["52.216.0.0/15"]),
     ]
     assert view.prefix_lists[0] is not lists[1]  # each view has its own copies
-
-
-def test_botocore_data_loads_as_plain_dicts_with_the_same_content() -> None:
-    """The base session (and every account's, which shares its loader) parses botocore's
-    model files into plain dicts: the same data as botocore's own loader, in half the time."""
-    loader = base_session(None)._session.get_component("data_loader")
-    assert isinstance(loader.file_loader, PlainJSONFileLoader)
-    stock = botocore.loaders.JSONFileLoader()
-    data = Path(botocore.__file__).parent / "data"
-    for name in ("endpoints", "ec2/2016-11-15/service-2", "sts/2011-06-15/endpoint-rule-set-1"):
-        loaded = loader.file_loader.load_file(str(data / name))
-        assert type(loaded) is dict
-        assert loaded == stock.load_file(str(data / name))
-    assert loader.file_loader.load_file(str(data / "no-such-service")) is None

@@ -6,12 +6,7 @@ we only add assume-role into member accounts, with credentials that refresh them
 
 from __future__ import annotations
 
-import copy
-import functools
-import gzip
-import json
 import logging
-import os
 import threading
 import time
 import weakref
@@ -21,15 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import botocore.client
 import botocore.exceptions
-import botocore.hooks
-import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.credentials import RefreshableCredentials
+from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 from botocore.parsers import ResponseParserError
 
+from auditor.collect import botocore_internals
 from auditor.errors import AuditError, InputError
 from auditor.model import CoverageNote
 
@@ -53,8 +46,8 @@ CLIENT_CONFIG = Config(
 )
 
 _client_lock = threading.Lock()
-# Event names as aliased by botocore's emitter; see share_client_parts.
-_ALIASED_EVENT_NAMES: dict[str, str] = {}
+# The data loader of each base session (base_session's), for its accounts' sessions to share.
+_LOADERS: weakref.WeakKeyDictionary[boto3.Session, Any] = weakref.WeakKeyDictionary()
 
 # EC2 throttles each account in each region with token buckets. For non-mutating (Describe*)
 # actions a bucket holds 100 requests and refills at 20 per second (the current documentation
@@ -149,56 +142,10 @@ def client(
         config = CLIENT_CONFIG.merge(Config(max_pool_connections=connections))
     with _client_lock:
         made = session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
-    if isinstance(getattr(made.meta.events, "_alias_name_cache", None), dict):
-        made.meta.events._alias_name_cache = _ALIASED_EVENT_NAMES
+    botocore_internals.share_event_names(made)
     made.meta.events.register("before-call.*.*", allow_only(allowed))
     made.meta.events.register("after-call-error.*.*", name_failed_operation)
     return made
-
-
-def share_client_parts() -> None:
-    """Build each service's model and client class once per process, not once per client.
-
-    vpc-audit makes a client per account-region, thousands in an organisation, and botocore
-    builds every client from scratch: the class (for EC2's 700-odd operations, about 15 ms of
-    CPU), and a model and event emitter whose caches start empty, so every call of a new client
-    resolves its shapes and event names again. Sharing them cut the collector's CPU per call by
-    about a third (benchmarks/collect.py). The model and class depend only on the service's
-    JSON, kept per loader (all sessions here share the base session's); event names alias the
-    same way in every emitter of botocore's. A client already shares all three between its
-    threads, so this is as thread-safe as botocore is. If botocore renames these internals,
-    nothing is shared and only speed is lost.
-    """
-    creator = botocore.client.ClientCreator
-    load_model = getattr(creator, "_load_service_model", None)
-    make_class = getattr(creator, "_create_client_class", None)
-    if load_model is None or make_class is None or hasattr(load_model, "shared"):
-        return
-    # Per loader (weakly: they go with it): each service's model, and each model's class.
-    parts: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
-
-    def shared_model(self: Any, service_name: str, api_version: str | None = None) -> Any:
-        per_loader = parts.setdefault(self._loader, {})
-        key = (service_name, api_version)
-        if key not in per_loader:
-            per_loader[key] = load_model(self, service_name, api_version)
-        return per_loader[key]
-
-    def shared_class(self: Any, service_name: str, service_model: Any) -> type:
-        per_loader = parts.setdefault(self._loader, {})
-        key = ("class", service_name, id(service_model))
-        model, cls = per_loader.get(key, (None, None))
-        if model is not service_model:  # not one of ours (or an id reused): build and keep it
-            cls = make_class(self, service_name, service_model)
-            per_loader[key] = (service_model, cls)
-        return cls  # type: ignore[no-any-return]
-
-    shared_model.shared = True  # type: ignore[attr-defined]
-    creator._load_service_model = shared_model  # type: ignore[attr-defined]
-    creator._create_client_class = shared_class  # type: ignore[attr-defined]
-
-
-share_client_parts()
 
 
 class RequestRate:
@@ -268,29 +215,20 @@ class Identity:
 
 
 def base_session(profile: str | None) -> boto3.Session:
-    """The session of the base credentials; every account's session shares its data loader."""
+    """The session of the base credentials; every account's session shares its data loader.
+
+    Also where the collector makes clients share their service models (botocore_internals),
+    unless VPC_AUDIT_NO_BOTOCORE_SHARING=1."""
+    botocore_internals.share_client_parts(botocore_internals.wanted())
+    core = botocore.session.Session()
     try:
-        session = boto3.Session(profile_name=profile)
+        session = boto3.Session(botocore_session=core, profile_name=profile)
     except botocore.exceptions.ProfileNotFound:
         raise InputError(
             f"unknown AWS profile {profile!r} (not in your AWS config files)"
         ) from None
-    session._session.get_component("data_loader").file_loader = PlainJSONFileLoader()
-    builtin_handlers()  # made now, for the accounts' sessions (and forked processes) to copy
+    _LOADERS[session] = core.get_component("data_loader")
     return session
-
-
-class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):
-    """botocore's model files parsed into plain dicts (ordered, as every dict is) instead of
-    OrderedDicts, in half the time: EC2's model and the endpoint data are most of the CPU of a
-    run's start (about 0.15 s on 2 slow cores), all of it before the first EC2 call."""
-
-    def load_file(self, file_path: str) -> Any:
-        for suffix, open_file in ((".json", open), (".json.gz", gzip.open)):
-            if os.path.isfile(file_path + suffix):
-                with open_file(file_path + suffix, "rb") as data:
-                    return json.loads(data.read().decode("utf-8"))
-        return None
 
 
 def sts_region(session: boto3.Session) -> str:
@@ -323,28 +261,14 @@ def identify(
     session: boto3.Session, sts: Any = None, while_waiting: Callable[[], None] | None = None
 ) -> Identity:
     """Who the base credentials are, asked through `sts` (base_sts's client, made if not
-    given). `while_waiting` runs on a second thread while GetCallerIdentity is on the wire (the
-    start of a run has CPU work that needs no answer: parsing EC2's model); it starts as the
-    request goes out, so that it cannot hold the GIL while the request is prepared, and has
-    ended when this returns."""
+    given). `while_waiting` (preload_model, before the collector forks) runs first; it is left
+    for collect()'s call, and goes once collect() calls preload_model itself."""
     if sts is None:
         sts = base_sts(session)
-    helper = threading.Thread(target=quietly(while_waiting), name="identify-helper")
-    event = "before-send.sts.GetCallerIdentity"
-
-    def start_helper(**_: Any) -> None:
-        if helper.ident is None:  # once, not again for a retry
-            helper.start()
-
     if while_waiting:
-        sts.meta.events.register_first(event, start_helper)
-    try:
-        with base_credential_errors():
-            ident = sts.get_caller_identity()
-    finally:
-        sts.meta.events.unregister(event, start_helper)
-        if helper.ident is not None:
-            helper.join()
+        while_waiting()
+    with base_credential_errors():
+        ident = sts.get_caller_identity()
     partition = ident["Arn"].split(":")[1]
     return Identity(
         ident["Account"],
@@ -354,23 +278,9 @@ def identify(
     )
 
 
-def quietly(work: Callable[[], None] | None) -> Callable[[], None]:
-    """`work` for a helper thread that must not fail the run: a failure is only logged (the
-    work is an optimisation; what it prepares is made again where it is needed)."""
-
-    def run() -> None:
-        try:
-            if work:
-                work()
-        except Exception:
-            log.debug("helper work failed", exc_info=True)
-
-    return run
-
-
 def preload_model(session: boto3.Session, service: str) -> None:
-    """Parse `service`'s model and build its client class now (share_client_parts keeps
-    them), by making a client that is not used."""
+    """Parse `service`'s model and build its client class now, by making a client that is not
+    used: before the collector forks, so that its processes do not each parse it again."""
     client(session, service, sts_region(session))
 
 
@@ -441,34 +351,26 @@ def assume_role_session(
         metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
     )
     # Same profile, so its config (region, endpoint, retries) still applies; only the keys differ.
-    # botocore's built-in event handlers are copied rather than registered anew (a third of the
-    # CPU of a new session: 4 ms of 6 here, once per account).
-    core = botocore.session.Session(
-        event_hooks=copy.copy(builtin_handlers()), include_builtin_handlers=False
-    )
-    session = boto3.Session(
-        botocore_session=core, profile_name=profile, region_name=base.region_name
-    )
+    core = botocore.session.Session()
+    core.register_component("credential_provider", CredentialResolver([Provided(credentials)]))
     # Share the base session's loader and its cache of parsed service models: a new session
     # would parse the EC2 model again (about 0.25 s of CPU per account, under the client lock).
-    loader = base._session.get_component("data_loader")
-    session._session.register_component("data_loader", loader)
-    # botocore has no public setter for refreshable credentials; this is the documented-by-use way.
-    session._session._credentials = credentials  # type: ignore[attr-defined]
-    return session
+    core.register_component("data_loader", _LOADERS[base])
+    return boto3.Session(botocore_session=core, profile_name=profile, region_name=base.region_name)
 
 
-@functools.cache
-def builtin_handlers() -> botocore.hooks.HierarchicalEmitter:
-    """An event emitter holding the handlers every new botocore session registers, for the
-    accounts' sessions to copy. Never emitted on or changed: a copy shares its look-up cache
-    until its first registration, which boto3.Session makes at once. Made once per process
-    (base_session makes it, before any fork), so a handler added to botocore's BUILTIN_HANDLERS
-    later, or registered by a botocore initializer (which would run twice), would be missed or
-    doubled on account sessions; vpc-audit adds neither."""
-    emitter = botocore.hooks.HierarchicalEmitter()
-    botocore.session.Session(event_hooks=emitter)
-    return emitter
+class Provided(CredentialProvider):
+    """Credentials made beforehand, given to a botocore session as its only provider (botocore
+    has no public setter for refreshable credentials)."""
+
+    METHOD = "sts-assume-role"
+
+    def __init__(self, credentials: RefreshableCredentials) -> None:
+        super().__init__()
+        self.credentials = credentials
+
+    def load(self) -> RefreshableCredentials:
+        return self.credentials
 
 
 def enabled_regions(session: boto3.Session, identity: Identity) -> list[str]:
