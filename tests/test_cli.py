@@ -228,7 +228,7 @@ def test_usage_errors(args: list[str], message: str) -> None:
 
 def test_unknown_profile_is_a_clear_error() -> None:
     result = run("--profile", "no-such-profile")
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # README: 3, the audit could not run (credentials, profile)
     assert "unknown AWS profile 'no-such-profile'" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -70,6 +70,7 @@ def code(tmp_path: Path, *args: str) -> int:
         ("unknown rule", lambda p: ["--from-snapshot", str(write(p, True)), "--rule", "nope"], 2),
         ("malformed snapshot", lambda p: ["--from-snapshot", str(p / "missing.json")], 2),
         ("malformed policy", lambda p: ["--from-snapshot", str(write(p, True)), "--policy", str(p / "missing.yaml")], 2),
+        ("unknown AWS profile", lambda p: ["--profile", "no-such-profile", "--region", "us-east-1"], 3),
         ("no account-region read", lambda p: ["--from-snapshot", str(write(p, True, only_gaps=True))], 3),
         ("some account-regions not audited", lambda p: ["--from-snapshot", str(write(p, False, gap=True))], 4),
         ("both 1 and 4", lambda p: ["--from-snapshot", str(write(p, True, gap=True))], 5),

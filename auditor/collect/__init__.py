@@ -131,7 +131,8 @@ def collect(request: Request, progress: Progress | None = None) -> Snapshot:
     sts = base_sts(base, connections=request.workers)
     # EC2's model (most of the CPU of a run's start) is parsed while GetCallerIdentity is out,
     # once for every account-region's client and every forked collector process.
-    identity = identify(base, sts, while_waiting=lambda: preload_model(base, "ec2"))
+    identity = identify(base, sts)
+    preload_model(base, "ec2")  # once, before the processes fork: each would parse it again
     if request.org:
         account_ids = org_accounts(base, identity)
     elif request.accounts:

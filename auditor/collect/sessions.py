@@ -23,7 +23,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Refresh
 from botocore.parsers import ResponseParserError
 
 from auditor.collect import botocore_internals
-from auditor.errors import AuditError, InputError
+from auditor.errors import AuditError
 from auditor.model import CoverageNote
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,8 @@ def base_session(profile: str | None) -> boto3.Session:
     try:
         session = boto3.Session(botocore_session=core, profile_name=profile)
     except botocore.exceptions.ProfileNotFound:
-        raise InputError(
+        # Exit 3 as the README's table says: the audit cannot run (like bad credentials).
+        raise AuditError(
             f"unknown AWS profile {profile!r} (not in your AWS config files)"
         ) from None
     _LOADERS[session] = core.get_component("data_loader")
@@ -257,16 +258,11 @@ def base_sts(session: boto3.Session, connections: int | None = None) -> Any:
         return client(session, "sts", sts_region(session), connections=connections)
 
 
-def identify(
-    session: boto3.Session, sts: Any = None, while_waiting: Callable[[], None] | None = None
-) -> Identity:
+def identify(session: boto3.Session, sts: Any = None) -> Identity:
     """Who the base credentials are, asked through `sts` (base_sts's client, made if not
-    given). `while_waiting` (preload_model, before the collector forks) runs first; it is left
-    for collect()'s call, and goes once collect() calls preload_model itself."""
+    given)."""
     if sts is None:
         sts = base_sts(session)
-    if while_waiting:
-        while_waiting()
     with base_credential_errors():
         ident = sts.get_caller_identity()
     partition = ident["Arn"].split(":")[1]
