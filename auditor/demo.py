@@ -11,6 +11,8 @@ The estate (account A = 123456789012, B = 222222222222, C = 333333333333, which 
 * A/us-east-1 ``shop-staging``: S3 gateway endpoint on the main route table (healthy) but not on
   the ``shop-staging-batch`` table, which also egresses through the NAT gateway.
 * ``prod-to-analytics`` (A/us-east-1 <-> B/us-east-1): healthy, routes both ways, DNS on both sides.
+  Its instances ``shop-prod-app`` and ``analytics-db`` are the blocked path to try with
+  ``vpc-audit reach`` (on 5432: the database subnet's network ACL drops the replies).
 * ``prod-to-sandbox`` (A/us-east-1 -> B/us-east-1): left pending acceptance.
 * ``staging-to-eu`` (A/us-east-1 <-> A/eu-west-1): active, but no return route in ``shop-eu`` and
   DNS resolution off on both sides.
@@ -343,6 +345,76 @@ def _peer(
     return requester._keep(key, pcx)
 
 
+def _database_behind_acl(
+    prod: _Place, analytics: _Place, app_subnet: str, vpc: str, db_subnet: str
+) -> None:
+    """A blocked path for `vpc-audit reach`: shop-prod's app instance and analytics' database
+    instance across prod-to-analytics. The database's group and its subnet's network ACL admit
+    the app on 5432, but the ACL lets out only HTTPS and the VPC's own traffic: the replies to
+    the app's ephemeral ports are dropped (reach names the ACL and the rule to add)."""
+    prod._keep("instance_prod_app", _instance(prod, app_subnet, "shop-prod-app", []))
+    group = analytics.ec2.create_security_group(
+        GroupName="analytics-db", Description="PostgreSQL from shop-prod", VpcId=vpc
+    )["GroupId"]
+    analytics.ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5432,
+                "ToPort": 5432,
+                "IpRanges": [{"CidrIp": "10.10.0.0/16"}],
+            }
+        ],
+    )
+    analytics._keep("sg_analytics_db", group)
+    analytics._keep(
+        "instance_analytics_db", _instance(analytics, db_subnet, "analytics-db", [group])
+    )
+    acl = analytics.ec2.create_network_acl(
+        VpcId=vpc, TagSpecifications=_tags("network-acl", "analytics-app")
+    )["NetworkAcl"]["NetworkAclId"]
+    for number, egress, protocol, ports, cidr in (
+        (100, False, "6", (5432, 5432), "10.10.0.0/16"),
+        (110, False, "-1", (0, 65535), "10.30.0.0/16"),
+        (120, False, "6", (1024, 65535), "0.0.0.0/0"),  # replies from the internet, by the NAT
+        (100, True, "6", (443, 443), "0.0.0.0/0"),
+        (110, True, "-1", (0, 65535), "10.30.0.0/16"),
+    ):
+        analytics.ec2.create_network_acl_entry(
+            NetworkAclId=acl,
+            RuleNumber=number,
+            Protocol=protocol,
+            RuleAction="allow",
+            Egress=egress,
+            CidrBlock=cidr,
+            PortRange={"From": ports[0], "To": ports[1]},  # ignored for all protocols (-1)
+        )
+    current = next(
+        a["NetworkAclAssociationId"]
+        for n in analytics.ec2.describe_network_acls()["NetworkAcls"]
+        for a in n.get("Associations", [])
+        if a.get("SubnetId") == db_subnet
+    )
+    analytics.ec2.replace_network_acl_association(AssociationId=current, NetworkAclId=acl)
+    analytics._keep("acl_analytics_app", acl)
+
+
+def _instance(place: _Place, subnet: str, name: str, groups: list[str]) -> str:
+    extra: dict[str, Any] = {"SecurityGroupIds": groups} if groups else {}
+    return str(
+        place.ec2.run_instances(
+            ImageId="ami-00000000000000000",
+            InstanceType="t3.micro",
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=subnet,
+            TagSpecifications=_tags("instance", name),
+            **extra,
+        )["Instances"][0]["InstanceId"]
+    )
+
+
 def seed_estate(endpoint_url: str, *, hub: bool = True) -> dict[str, str]:
     """Build the demo estate in the moto server at `endpoint_url`; returns symbolic key -> id.
     `hub=False` leaves out the hub-and-spoke part (seed_hub)."""
@@ -447,6 +519,8 @@ def seed_estate(endpoint_url: str, *, hub: bool = True) -> dict[str, str]:
     a_use1.route(prod_private, "10.30.1.0/24", pcx)
     b_use1.route(analytics_private, "10.10.1.0/24", pcx)
     b_use1.route(analytics_private, "10.10.2.0/24", pcx)
+
+    _database_behind_acl(a_use1, b_use1, app_a, analytics, analytics_app)
 
     _peer("pcx_pending", "prod-to-sandbox", a_use1, prod, b_use1, sandbox, accept=False)
 

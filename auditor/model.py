@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 # Version 2 added coverage notes, transit gateway attachments and route tables, endpoint policy
-# support and DNS options; version 1 snapshots still read (the new fields take their defaults).
-SNAPSHOT_SCHEMA_VERSION = 2
-READABLE_SNAPSHOT_VERSIONS = (1, 2)
+# support and DNS options; version 3 network ACLs and the network interfaces' addresses and
+# security groups. Older snapshots still read (the new fields take their defaults, and what
+# they lack is unknown: `vpc-audit reach` says so).
+SNAPSHOT_SCHEMA_VERSION = 3
+READABLE_SNAPSHOT_VERSIONS = (1, 2, 3)
 REPORT_SCHEMA_VERSION = 1
 
 Tags = dict[str, str]
@@ -239,6 +242,11 @@ class SecurityGroup:
 
 @dataclass
 class NetworkInterface:
+    """An ENI. They number tens of thousands in a region, so a snapshot writes only the fields
+    that differ from their defaults (`compact`), and reads no tags or description."""
+
+    compact: ClassVar[bool] = True
+
     id: str
     account_id: str
     region: str
@@ -247,8 +255,49 @@ class NetworkInterface:
     status: str = "in-use"
     interface_type: str = "interface"
     instance_id: str | None = None
+    device_index: int = 0  # the attachment's; 0 is an instance's primary interface
     requester_managed: bool = False
-    description: str = ""
+    description: str = ""  # no longer read (version 3); kept so that older snapshots load
+    # Private IPv4 addresses, the primary first; IPv6 addresses; the public IPv4 address.
+    private_ips: list[str] = field(default_factory=list)
+    ipv6_addresses: list[str] = field(default_factory=list)
+    public_ip: str | None = None
+    security_group_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NetworkAclEntry:
+    """One numbered rule of a network ACL. `protocol` is AWS's number ("-1" all, "6" tcp,
+    "17" udp, "1" icmp, "58" icmpv6); ports and ICMP type/code are None when not given (all)."""
+
+    compact: ClassVar[bool] = True
+
+    rule_number: int
+    egress: bool
+    protocol: str
+    rule_action: str  # allow | deny
+    cidr: str | None = None
+    ipv6_cidr: str | None = None
+    from_port: int | None = None
+    to_port: int | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+
+
+@dataclass
+class NetworkAcl:
+    """A network ACL with the subnets associated with it (a subnet without an explicit
+    association uses its VPC's default ACL). The final `*` deny rule is implied: AWS denies
+    what no numbered rule matches."""
+
+    id: str
+    account_id: str
+    region: str
+    vpc_id: str
+    is_default: bool = False
+    subnet_ids: list[str] = field(default_factory=list)
+    entries: list[NetworkAclEntry] = field(default_factory=list)
+    tags: Tags = field(default_factory=dict)
 
 
 @dataclass
@@ -439,6 +488,7 @@ class Snapshot:
     peerings: list[Peering] = field(default_factory=list)
     security_groups: list[SecurityGroup] = field(default_factory=list)
     network_interfaces: list[NetworkInterface] = field(default_factory=list)
+    network_acls: list[NetworkAcl] = field(default_factory=list)
     flow_logs: list[FlowLog] = field(default_factory=list)
     transit_gateways: list[TransitGateway] = field(default_factory=list)
     transit_gateway_attachments: list[TransitGatewayAttachment] = field(default_factory=list)
@@ -475,3 +525,5 @@ class Finding:
     suppressed: bool = False
     suppression_reason: str | None = None
     suppression_expires: str | None = None
+    # Complete AWS CLI commands that apply the fix, where AWS has a precise one: each is a
+    # comment line naming the account and region to run it in, then the command (POSIX-quoted).

@@ -24,6 +24,10 @@ T = TypeVar("T")
 # Values that are already JSON, by exact type (an enum that is also an int or str is not).
 _JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, looked up once
+# For a `compact` class (a ClassVar set True: ENIs, which number tens of thousands), its fields'
+# defaults: a field at its default is not written, and reads back as the default.
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+_MISSING = object()
 
 
 def to_jsonable(value: Any) -> Any:
@@ -42,6 +46,13 @@ def to_jsonable(value: Any) -> Any:
         names = _FIELD_NAMES.get(kind) or _FIELD_NAMES.setdefault(
             kind, tuple(f.name for f in dataclasses.fields(value))
         )
+        if getattr(kind, "compact", False):
+            defaults = _DEFAULTS.get(kind) or _DEFAULTS.setdefault(kind, _defaults(value))
+            return {
+                name: to_jsonable(item)
+                for name in names
+                if (item := getattr(value, name)) != defaults.get(name, _MISSING)
+            }
         return {name: to_jsonable(getattr(value, name)) for name in names}
     if isinstance(value, enum.Enum):
         return str(value)
@@ -50,6 +61,17 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     return value
+
+
+def _defaults(value: Any) -> dict[str, Any]:
+    """The default of each field that has one (a default factory's value, e.g. [])."""
+    defaults: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    return defaults
 
 
 def dumps(value: Any) -> str:
@@ -160,7 +182,8 @@ def check_versioned(
         raise InputError(f"{path}: not a vpc-audit {what} (no schema_version/{key})")
     version = data["schema_version"]
     if type(version) is not int or version not in versions:  # true == 1 in Python, not here
-        readable = " and ".join(str(v) for v in versions)
+        *first, last = (str(v) for v in versions)
+        readable = f"{', '.join(first)} and {last}" if first else last
         raise InputError(
             f"{path}: {what} schema_version {data['schema_version']!r} is not supported "
             f"(this vpc-audit reads version{'s' if len(versions) > 1 else ''} {readable})"

@@ -10,13 +10,19 @@ from auditor.collect.ec2 import GATEWAY_PREFIXES
 from auditor.model import (
     Coverage,
     Endpoint,
+    GroupReference,
     NatGateway,
+    NetworkAcl,
+    NetworkAclEntry,
+    NetworkInterface,
     Peering,
     PeeringSide,
     PrefixList,
     Route,
     RouteTable,
     RouteTableAssociation,
+    SecurityGroup,
+    SecurityGroupRule,
     Snapshot,
     Subnet,
     Vpc,
@@ -112,6 +118,87 @@ def s3_prefix_list(region: str = R1) -> PrefixList:
         "AWS",
         S3_CIDRS,
     )
+
+
+def eni(
+    id: str,
+    subnet_id: str,
+    vpc_id: str,
+    ip: str,
+    *groups: str,
+    account: str = A,
+    region: str = R1,
+    **extra: Any,
+) -> NetworkInterface:
+    """An instance's network interface (instance id: `i-` and the ENI id's tail)."""
+    extra.setdefault("instance_id", "i-" + id.removeprefix("eni-"))
+    return NetworkInterface(
+        id,
+        account,
+        region,
+        vpc_id,
+        subnet_id,
+        private_ips=[ip],
+        security_group_ids=list(groups),
+        **extra,
+    )
+
+
+def sg_rule(
+    protocol: str = "-1", ports: tuple[int, int] | None = None, *peers: str
+) -> SecurityGroupRule:
+    """A rule allowing `peers`: CIDRs, prefix list ids (pl-) or group ids (sg-)."""
+    low, high = ports or (None, None)
+    return SecurityGroupRule(
+        protocol,
+        low,
+        high,
+        cidrs=[p for p in peers if "." in p],
+        ipv6_cidrs=[p for p in peers if ":" in p],
+        prefix_list_ids=[p for p in peers if p.startswith("pl-")],
+        groups=[GroupReference(p) for p in peers if p.startswith("sg-")],
+    )
+
+
+OPEN_EGRESS = sg_rule("-1", None, "0.0.0.0/0")
+
+
+def group(
+    id: str,
+    vpc_id: str,
+    *ingress: SecurityGroupRule,
+    egress: tuple[SecurityGroupRule, ...] = (OPEN_EGRESS,),
+    account: str = A,
+    region: str = R1,
+) -> SecurityGroup:
+    """A security group; egress open to everywhere unless given (AWS's default)."""
+    return SecurityGroup(id, account, region, vpc_id, id, "", list(ingress), list(egress))
+
+
+def acl_entry(
+    number: int,
+    egress: bool,
+    action: str = "allow",
+    cidr: str = "0.0.0.0/0",
+    protocol: str = "-1",
+    ports: tuple[int, int] | None = None,
+) -> NetworkAclEntry:
+    low, high = ports or (None, None)
+    return NetworkAclEntry(number, egress, protocol, action, cidr, from_port=low, to_port=high)
+
+
+def nacl(
+    id: str,
+    vpc_id: str,
+    *entries: NetworkAclEntry,
+    subnets: tuple[str, ...] = (),
+    default: bool = False,
+    account: str = A,
+    region: str = R1,
+) -> NetworkAcl:
+    """A network ACL; with no entries, AWS's default one's: all allowed both ways."""
+    rules = list(entries) or [acl_entry(100, False), acl_entry(100, True)]
+    return NetworkAcl(id, account, region, vpc_id, default, list(subnets), rules)
 
 
 def snapshot(*resources: Any, unaudited: tuple[tuple[str, str], ...] = ()) -> Snapshot:

@@ -178,7 +178,7 @@ def test_exit_codes(tmp_path: Path, fail_on: str, gap: bool, code: int) -> None:
         ("{not json", "is not valid JSON"),
         (
             '{"schema_version": 99, "coverage": []}',
-            "schema_version 99 is not supported (this vpc-audit reads versions 1 and 2)",
+            "schema_version 99 is not supported (this vpc-audit reads versions 1, 2 and 3)",
         ),
         ('{"schema_version": 1, "coverage": [], "vpcs": [{"id": 3}]}', "vpcs[0]"),
         ("[]", "not a vpc-audit snapshot"),

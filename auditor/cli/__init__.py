@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from auditor.cli import demo, merge, rules
+from auditor.cli import demo, merge, reach, rules
 from auditor.cli.audit import main
 from auditor.cli.exits import EXIT_ERROR, EXIT_USAGE
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "collect", "main"]
 
-for command in (demo.demo, rules.rules, merge.merge):
+for command in (demo.demo, rules.rules, merge.merge, reach.reach):
     main.add_command(command)
 
 

@@ -44,6 +44,8 @@ from auditor.model import (
     GroupReference,
     InternetGateway,
     NatGateway,
+    NetworkAcl,
+    NetworkAclEntry,
     NetworkInterface,
     Peering,
     PeeringSide,
@@ -767,6 +769,13 @@ def parse_security_group(raw: Raw, viewer: str, region: str) -> SecurityGroup:
 
 
 def parse_network_interface(raw: Raw, viewer: str, region: str) -> NetworkInterface:
+    """What `reach` needs of an ENI (addresses, groups, attachment), no tags or description:
+    a region can hold tens of thousands."""
+    attachment = raw.get("Attachment") or {}
+    primary_first = sorted(raw.get("PrivateIpAddresses") or [], key=lambda a: not a.get("Primary"))
+    private = [a["PrivateIpAddress"] for a in primary_first if a.get("PrivateIpAddress")]
+    if not private and raw.get("PrivateIpAddress"):
+        private = [raw["PrivateIpAddress"]]
     return NetworkInterface(
         id=raw["NetworkInterfaceId"],
         account_id=raw.get("OwnerId", viewer),
@@ -775,9 +784,45 @@ def parse_network_interface(raw: Raw, viewer: str, region: str) -> NetworkInterf
         subnet_id=raw.get("SubnetId"),
         status=raw.get("Status", ""),
         interface_type=raw.get("InterfaceType", "interface"),
-        instance_id=raw.get("Attachment", {}).get("InstanceId"),
+        instance_id=attachment.get("InstanceId"),
+        device_index=int(attachment.get("DeviceIndex") or 0),
         requester_managed=bool(raw.get("RequesterManaged", False)),
-        description=raw.get("Description", ""),
+        private_ips=private,
+        ipv6_addresses=[
+            a["Ipv6Address"] for a in raw.get("Ipv6Addresses", []) if a.get("Ipv6Address")
+        ],
+        public_ip=(raw.get("Association") or {}).get("PublicIp"),
+        security_group_ids=[g["GroupId"] for g in raw.get("Groups", []) if g.get("GroupId")],
+    )
+
+
+def parse_network_acl(raw: Raw, viewer: str, region: str) -> NetworkAcl:
+    return NetworkAcl(
+        id=raw["NetworkAclId"],
+        account_id=raw.get("OwnerId", viewer),
+        region=region,
+        vpc_id=raw.get("VpcId", ""),
+        is_default=bool(raw.get("IsDefault", False)),
+        subnet_ids=[a["SubnetId"] for a in raw.get("Associations", []) if a.get("SubnetId")],
+        entries=[parse_nacl_entry(e) for e in raw.get("Entries", [])],
+        tags=tags_of(raw),
+    )
+
+
+def parse_nacl_entry(raw: Raw) -> NetworkAclEntry:
+    ports = raw.get("PortRange") or {}
+    icmp = raw.get("IcmpTypeCode") or {}
+    return NetworkAclEntry(
+        rule_number=int(raw.get("RuleNumber", 0)),
+        egress=bool(raw.get("Egress", False)),
+        protocol=str(raw.get("Protocol", "-1")),
+        rule_action=str(raw.get("RuleAction", "deny")),
+        cidr=raw.get("CidrBlock"),
+        ipv6_cidr=raw.get("Ipv6CidrBlock"),
+        from_port=ports.get("From"),
+        to_port=ports.get("To"),
+        icmp_type=icmp.get("Type"),
+        icmp_code=icmp.get("Code"),
     )
 
 
