@@ -147,6 +147,15 @@ def read_region(
         Read(details, partial(by_attachment_id, ec2, operation, key), partial(set_item, kind))
         for kind, operation, key in ATTACHMENT_DETAIL_CALLS
     ]
+    # Network ACLs only add detail (reach's hops): a refusal leaves them unknown, noted.
+    first.append(
+        Read(
+            view,
+            partial(read_list, ec2, *NETWORK_ACLS_CALL, account_id, region),
+            set_network_acls,
+            unknown=NETWORK_ACLS_SUBJECT,
+        )
+    )
     found: list[Sequence[PrefixList] | None] = []
     if service_lists is None:
         first.append(Read(found, partial(aws_service_lists, ec2, region), list.append))
@@ -298,6 +307,12 @@ def note(view: Snapshot, account_id: str, region: str, failed: list[tuple[str, s
 def setter(name: str) -> Callable[[Any, Any], None]:
     """An `apply` that sets the resource's field `name` to the answer."""
     return lambda resource, value: setattr(resource, name, value)
+
+
+def set_network_acls(view: Snapshot, acls: list[NetworkAcl] | None) -> None:
+    """Unread ACLs stay an empty list: every VPC has a default ACL, so a VPC with none in the
+    snapshot is one whose ACLs are unknown (as in snapshots from before version 3)."""
+    view.network_acls = acls or []
 
 
 def set_item(key: str, mapping: dict[str, Any], value: Any) -> None:
@@ -1017,3 +1032,5 @@ ENDPOINT_SERVICES_CALL = (
     "ServiceConfigurations",
     parse_endpoint_service,
 )
+NETWORK_ACLS_SUBJECT = "network ACLs (DescribeNetworkAcls)"
+NETWORK_ACLS_CALL = ("describe_network_acls", "NetworkAcls", parse_network_acl)

@@ -82,6 +82,7 @@ READ_ONLY_OPERATIONS = frozenset(
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeStaleSecurityGroups",
         "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeNetworkAcls",
         "ec2:DescribeFlowLogs",
         "ec2:DescribeTransitGateways",
         "ec2:DescribeTransitGatewayAttachments",
