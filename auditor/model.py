@@ -527,3 +527,4 @@ class Finding:
     suppression_expires: str | None = None
     # Complete AWS CLI commands that apply the fix, where AWS has a precise one: each is a
     # comment line naming the account and region to run it in, then the command (POSIX-quoted).
+    remediation_commands: list[str] = field(default_factory=list)

@@ -24,6 +24,12 @@ from auditor.rules import run_rules
 from tests.builders import R1, A, B, peering, side, snapshot, subnet, vpc
 from tests.faults import FaultServer
 
+
+def cmds(finding: Finding) -> str:
+    """The finding's remediation commands, as one text to search."""
+    return "\n".join(finding.remediation_commands)
+
+
 EVERYONE = "0.0.0.0/0"
 
 
@@ -106,10 +112,7 @@ def test_dns_support_off_lists_what_breaks() -> None:
         {"endpoint": "vpce-1", "service": f"com.amazonaws.{R1}.ssm"}
     ]
     assert "app (vpc-a)" in finding.message and "1 interface endpoint(s)" in finding.message
-    assert (
-        "--enable-dns-support" in finding.remediation
-        and "--region us-east-1" in finding.remediation
-    )
+    assert "--enable-dns-support" in cmds(finding) and "--region us-east-1" in cmds(finding)
 
 
 @pytest.mark.parametrize("value", [True, None])
@@ -134,8 +137,8 @@ def test_hostnames_off_with_private_dns_endpoint() -> None:
     assert finding.resource_id == "vpc-a" and str(finding.severity) == "medium"
     assert finding.evidence["private_dns_interface_endpoints"] != []
     assert finding.evidence["peerings_with_dns_resolution"] == []
-    assert "--enable-dns-hostnames" in finding.remediation
-    assert "--enable-dns-support" not in finding.remediation
+    assert "--enable-dns-hostnames" in cmds(finding)
+    assert "--enable-dns-support" not in cmds(finding)
 
 
 def test_hostnames_off_and_unused_is_fine() -> None:
@@ -187,7 +190,7 @@ def test_hostnames_unknown_is_not_claimed() -> None:
 def test_both_attributes_off_fixes_support_first() -> None:
     snap = hostnames_off(interface_endpoint("vpce-1", "vpc-a"), support=False)
     (finding,) = findings(snap, HOSTNAMES)
-    assert finding.remediation.index("--enable-dns-support") < finding.remediation.index(
+    assert cmds(finding).index("--enable-dns-support") < cmds(finding).index(
         "--enable-dns-hostnames"
     )
     assert [f.rule_id for f in run_rules(snap, only=[SUPPORT, HOSTNAMES])] == [SUPPORT, HOSTNAMES]

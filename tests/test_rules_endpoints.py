@@ -35,6 +35,12 @@ from tests.builders import (
 )
 from tests.faults import FaultServer
 
+
+def cmds(finding: Finding) -> str:
+    """The finding's remediation commands, as one text to search."""
+    return "\n".join(finding.remediation_commands)
+
+
 DDB_PL = "pl-02cd2c6b"
 DDB_CIDRS = ["3.218.180.0/22", "35.71.64.0/22"]
 ORG = "o-a1b2c3d4e5"
@@ -93,7 +99,7 @@ def test_dynamodb_through_nat_without_endpoint() -> None:
     assert finding.evidence["prefix_list"] == DDB_PL
     assert finding.evidence["nat_gateways"] == ["nat-1"]
     assert "DynamoDB" in finding.message and "shop (vpc-1)" in finding.message
-    assert f"--service-name com.amazonaws.{R1}.dynamodb" in finding.remediation
+    assert f"--service-name com.amazonaws.{R1}.dynamodb" in cmds(finding)
 
 
 def test_dynamodb_gateway_endpoint_route_is_healthy() -> None:
@@ -123,7 +129,7 @@ def test_dynamodb_endpoint_not_associated_with_the_table() -> None:
         endpoint("vpce-ddb", "dynamodb", "Gateway", route_table_ids=[]),
     )
     (finding,) = findings(snap, DDB)
-    assert "--vpc-endpoint-id vpce-ddb --add-route-table-ids rtb-priv" in finding.remediation
+    assert "--vpc-endpoint-id vpce-ddb --add-route-table-ids rtb-priv" in cmds(finding)
 
 
 def test_dynamodb_without_prefix_list_uses_the_default_route() -> None:
@@ -160,7 +166,9 @@ def test_gateway_endpoint_without_route_tables() -> None:
     assert finding.resource_id == "vpce-s3" and finding.resource_type == "vpc-endpoint"
     assert "associated with no route table" in finding.message
     assert finding.evidence["tables_serving_subnets_in_vpc"] == ["rtb-main"]
-    assert "--add-route-table-ids rtb-main" in finding.remediation
+    # Which tables should use it is the user's call: the egress findings carry the command.
+    assert "Associate it with the route tables" in finding.remediation
+    assert finding.remediation_commands == []
 
 
 def test_gateway_endpoint_on_a_table_that_serves_no_subnet() -> None:
@@ -482,7 +490,7 @@ def test_private_dns_off() -> None:
     (finding,) = findings(snap, PRIVATE_DNS)
     assert finding.resource_id == "vpce-1" and finding.vpc_id == "vpc-1"
     assert "ssm (vpce-1)" in finding.message and "NAT" in finding.message
-    assert "--vpc-endpoint-id vpce-1 --private-dns-enabled" in finding.remediation
+    assert "--vpc-endpoint-id vpce-1 --private-dns-enabled" in cmds(finding)
 
 
 @pytest.mark.parametrize(
@@ -525,8 +533,8 @@ def test_private_dns_with_hostnames_off() -> None:
     (finding,) = findings(vpc_with_dns(True, False), DNS_ATTRS)
     assert finding.severity.name == "HIGH"
     assert "enableDnsHostnames off" in finding.message
-    assert "--enable-dns-hostnames" in finding.remediation
-    assert "--enable-dns-support" not in finding.remediation
+    assert "--enable-dns-hostnames" in cmds(finding)
+    assert "--enable-dns-support" not in cmds(finding)
     assert finding.evidence["vpc_dns_attributes"] == {
         "enableDnsSupport": True,
         "enableDnsHostnames": False,
@@ -536,7 +544,7 @@ def test_private_dns_with_hostnames_off() -> None:
 def test_private_dns_with_both_attributes_off() -> None:
     (finding,) = findings(vpc_with_dns(False, False), DNS_ATTRS)
     assert "enableDnsSupport and enableDnsHostnames off" in finding.message
-    assert finding.remediation.count("modify-vpc-attribute") == 2
+    assert cmds(finding).count("modify-vpc-attribute") == 2
 
 
 @pytest.mark.parametrize(

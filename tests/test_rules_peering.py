@@ -21,6 +21,12 @@ from auditor.rules import run_rules
 from tests.builders import R1, R2, A, B, peering, route, side, snapshot, subnet, table, vpc
 from tests.hub import hub_estate
 
+
+def cmds(finding: Finding) -> str:
+    """The finding's remediation commands, as one text to search."""
+    return "\n".join(finding.remediation_commands)
+
+
 PCX = "pcx-1"
 
 
@@ -225,7 +231,7 @@ def test_pending_acceptance_names_who_must_accept() -> None:
     assert (finding.account_id, finding.region, finding.vpc_id) == (B, R2, "vpc-b")
     assert finding.evidence["must_accept"] == {"account_id": B, "region": R2, "vpc_id": "vpc-b"}
     assert "2026-12-01T10:00:00+00:00" in finding.message
-    assert f"--vpc-peering-connection-id {PCX} --region {R2}" in finding.remediation
+    assert f"--vpc-peering-connection-id {PCX} --region {R2}" in cmds(finding)
 
 
 @pytest.mark.parametrize("status", ["active", "rejected", "deleted", "expired", "failed"])
@@ -243,7 +249,7 @@ def test_dns_off_on_accepter_side_names_that_account() -> None:
     (finding,) = findings(snap, DNS)
     assert finding.account_id == B
     assert "accepter side" in finding.message and "requester side" not in finding.message
-    assert "--accepter-peering-connection-options" in finding.remediation
+    assert "--accepter-peering-connection-options" in cmds(finding)
     assert finding.evidence["accepter"]["AllowDnsResolutionFromRemoteVpc"] is False  # type: ignore[index]
 
 
@@ -340,10 +346,10 @@ def test_default_route_through_a_peering() -> None:
     assert "sends 0.0.0.0/0 except 10.0.0.0/16, 10.1.0.0/16 into peering" in finding.message
     assert row["taken_by_more_specific_routes"] == "10.0.0.0/16"
     assert row["inside_peer"] == "10.1.0.0/16"
-    assert "--destination-cidr-block 0.0.0.0/0" in finding.remediation
+    assert "--destination-cidr-block 0.0.0.0/0" in cmds(finding)
     assert (
         f"create-route --route-table-id rtb-a --destination-cidr-block 10.1.0.0/16 "
-        f"--vpc-peering-connection-id {PCX}" in finding.remediation
+        f"--vpc-peering-connection-id {PCX}" in cmds(finding)
     )
 
 
@@ -501,8 +507,8 @@ def test_routes_to_an_inactive_peering_linger(status: str) -> None:
     ]
     assert "rtb-a" in finding.message and "rtb-b" in finding.message
     assert (
-        f"account {B}: aws ec2 delete-route --route-table-id rtb-b "
-        f"--destination-cidr-block 10.0.0.0/16" in finding.remediation
+        f"# in account {B} ({R1})\naws ec2 delete-route --route-table-id rtb-b "
+        f"--destination-cidr-block 10.0.0.0/16" in cmds(finding)
     )
 
 

@@ -66,10 +66,9 @@ def test_route_to_deleted_nat_gateway_is_dead_although_the_route_says_active() -
     assert finding.evidence["subnets"] == ["app-1 (subnet-a1)"]
     assert "NAT gateway nat-1 is deleted" in finding.message
     assert "private (rtb-a)" in finding.message and "app-1 (subnet-a1)" in finding.message
-    assert (
-        "aws ec2 delete-route --route-table-id rtb-a --destination-cidr-block 0.0.0.0/0 "
-        "--region us-east-1" in finding.remediation
-    )
+    # Repair or delete is the user's call: prose, no command.
+    assert "replace-route" in finding.remediation and "delete-route" in finding.remediation
+    assert finding.remediation_commands == []
 
 
 @pytest.mark.parametrize("state", ["available", "pending"])
@@ -132,7 +131,7 @@ def test_each_dead_route_of_a_table_is_its_own_finding() -> None:
     findings = dead(snap)
     assert sorted(f.evidence["destination"] for f in findings) == ["0.0.0.0/0", "::/0"]  # type: ignore[type-var]
     assert len({f.id for f in findings}) == 2
-    assert any("--destination-ipv6-cidr-block ::/0" in f.remediation for f in findings)
+    assert any("route ::/0 in rtb-a" in f.remediation for f in findings)
 
 
 def test_table_serving_no_subnet_is_still_reported() -> None:
@@ -168,7 +167,7 @@ def test_gateway_endpoint_missing_or_not_available_is_dead() -> None:
 
     assert dead(one_vpc(route("pl-63a5400a", "vpce-1"), extra=(endpoint("available"),))) == []
     (finding,) = dead(one_vpc(route("pl-63a5400a", "vpce-1"), extra=(endpoint("Deleted"),)))
-    assert "--destination-prefix-list-id pl-63a5400a" in finding.remediation
+    assert "route pl-63a5400a in rtb-a" in finding.remediation
     (finding,) = dead(one_vpc(route("pl-63a5400a", "vpce-1")))
     assert finding.evidence["target_state"] == "absent"
 

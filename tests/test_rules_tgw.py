@@ -29,6 +29,11 @@ from tests.hub import (
 )
 
 
+def cmds(finding: Finding) -> str:
+    """The finding's remediation commands, as one text to search."""
+    return "\n".join(finding.remediation_commands)
+
+
 def findings(snap: Snapshot, rule_id: str) -> list[Finding]:
     return run_rules(snap, only=[rule_id])
 
@@ -48,8 +53,8 @@ def test_spoke_s3_traffic_through_the_hub_to_the_egress_nat_is_reported_on_the_s
     assert path["destination"] == "52.216.0.0/15, 3.5.0.0/19"  # both S3 ranges, one way
     assert [hop["table"] for hop in path["hops"]] == ["rtb-spoke1", "tgw-rtb-spokes", "rtb-eg-tgw"]
     # The fix is in the spoke: a gateway endpoint there is free and removes both charges.
-    assert "create-vpc-endpoint --vpc-id vpc-spoke1" in finding.remediation
-    assert "--route-table-ids rtb-spoke1" in finding.remediation
+    assert "create-vpc-endpoint --vpc-endpoint-type Gateway --vpc-id vpc-spoke1" in cmds(finding)
+    assert "--route-table-ids rtb-spoke1" in cmds(finding)
 
 
 def test_dynamodb_follows_the_hub_too() -> None:
@@ -143,7 +148,9 @@ def test_vpc_attachment_waiting_for_the_hub_owner_is_reported_naming_who_accepts
     (finding,) = findings(snapshot(*items), "tgw-attachment-pending-acceptance")
     assert finding.resource_id == "tgw-attach-spoke2"
     assert finding.evidence["must_accept"] == {"account_id": A, "region": R1}
-    assert f"In account {A}: aws ec2 accept-transit-gateway-vpc-attachment" in finding.remediation
+    assert f"# in account {A} ({R1})\naws ec2 accept-transit-gateway-vpc-attachment" in cmds(
+        finding
+    )
 
 
 def test_peering_attachment_waits_for_the_peer_transit_gateways_owner() -> None:
@@ -182,7 +189,7 @@ def test_peering_attachment_seen_from_the_accepter_names_the_accepter() -> None:
     )
     (finding,) = findings(snapshot(seen_by_accepter), "tgw-attachment-pending-acceptance")
     assert finding.evidence["must_accept"] == {"account_id": B, "region": "eu-west-1"}
-    assert f"In account {B}" in finding.remediation
+    assert f"# in account {B} (eu-west-1)" in cmds(finding)
 
 
 def test_available_attachments_are_not_pending() -> None:
@@ -227,7 +234,7 @@ def test_dns_support_off_on_the_hub_is_reported_once_on_the_hub() -> None:
     item(items, "tgw-attach-spoke1").dns_support = False
     (finding,) = findings(snapshot(*items), "tgw-dns-support-off")
     assert finding.resource_id == "tgw-1"
-    assert "DnsSupport=enable" in finding.remediation
+    assert "DnsSupport=enable" in cmds(finding)
 
 
 def test_dns_support_off_on_one_attachment_is_reported_on_it() -> None:
@@ -235,7 +242,7 @@ def test_dns_support_off_on_one_attachment_is_reported_on_it() -> None:
     item(items, "tgw-attach-spoke2").dns_support = False
     (finding,) = findings(snapshot(*items), "tgw-dns-support-off")
     assert finding.resource_id == "tgw-attach-spoke2"
-    assert f"In account {B}" in finding.remediation
+    assert f"# in account {B} ({R1})" in cmds(finding)
 
 
 def test_dns_support_off_with_one_vpc_attached_is_not_a_finding() -> None:
@@ -377,8 +384,8 @@ def test_spoke_table_without_the_route_back_is_reported_on_that_table() -> None:
     reported = findings(snapshot(*items), "tgw-missing-return-route")
     assert {f.resource_id for f in reported} == {"rtb-spoke2"}
     finding = reported[0]
-    assert "create-route --route-table-id rtb-spoke2" in finding.remediation
-    assert "--transit-gateway-id tgw-1" in finding.remediation
+    assert "create-route --route-table-id rtb-spoke2" in cmds(finding)
+    assert "--transit-gateway-id tgw-1" in cmds(finding)
 
 
 def test_hub_table_without_the_route_back_is_reported_on_the_hub_table() -> None:
@@ -389,9 +396,10 @@ def test_hub_table_without_the_route_back_is_reported_on_the_hub_table() -> None
     reported = findings(snapshot(*items), "tgw-missing-return-route")
     assert "tgw-rtb-egress" in {f.resource_id for f in reported}
     hub = next(f for f in reported if f.resource_id == "tgw-rtb-egress")
-    assert "create-transit-gateway-route --transit-gateway-route-table-id tgw-rtb-egress" in (
-        hub.remediation
-    )
+    assert (
+        "create-transit-gateway-route --transit-gateway-route-table-id tgw-rtb-egress "
+        "--destination-cidr-block 10.1.1.0/24 --transit-gateway-attachment-id tgw-attach-spoke1"
+    ) in cmds(hub)
 
 
 def test_healthy_hub_has_every_way_back() -> None:

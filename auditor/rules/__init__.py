@@ -14,6 +14,7 @@ from auditor.model import Finding, RuleSettings, Snapshot
 from auditor.net import Topology
 from auditor.policy import AuditPolicy, ExpiredSuppression, Suppression, apply_policy
 from auditor.rules.base import REGISTRY, RuleMeta, catalogue, sort_key
+from auditor.rules.commands import group_commands
 
 __all__ = ["REGISTRY", "AuditResult", "RuleMeta", "all_rules", "evaluate", "run_rules"]
 
@@ -33,8 +34,16 @@ def run_rules(
     """Every registered rule (or those in `only`) over one snapshot, most severe first.
 
     A resource seen from several accounts is one resource in the snapshot, and findings are
-    keyed by fingerprint, so nothing is reported twice.
+    keyed by fingerprint, so nothing is reported twice. Gateway endpoint commands are grouped
+    across findings (auditor.rules.commands).
     """
+    return group_commands(each_rule(snapshot, only, settings))
+
+
+def each_rule(
+    snapshot: Snapshot, only: Iterable[str] | None = None, settings: RuleSettings | None = None
+) -> list[Finding]:
+    """The findings of `run_rules`, each with its own commands (not grouped yet)."""
     topology = Topology(snapshot, settings)
     wanted = set(only) if only is not None else set(REGISTRY)
     findings: dict[str, Finding] = {}
@@ -58,11 +67,13 @@ def evaluate(
     policy = policy or AuditPolicy()
     with cyclic_gc_paused():
         enabled = policy.enabled(REGISTRY)
-        findings = run_rules(snapshot, only=enabled, settings=policy.settings())
+        findings = each_rule(snapshot, only=enabled, settings=policy.settings())
         outcome = apply_policy(findings, snapshot, policy, today or dt.date.today(), enabled)
-        return AuditResult(
-            sorted(outcome.findings, key=sort_key), outcome.expired, outcome.unmatched
-        )
+        # Grouped after the suppressions: a suppressed table stays out of the command that
+        # fixes the others (and the suppressed findings' commands are grouped apart).
+        grouped = group_commands(f for f in outcome.findings if not f.suppressed)
+        grouped += group_commands(f for f in outcome.findings if f.suppressed)
+        return AuditResult(sorted(grouped, key=sort_key), outcome.expired, outcome.unmatched)
 
 
 @contextmanager

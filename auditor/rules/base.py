@@ -134,8 +134,10 @@ class Found:
         remediation: str,
         evidence: dict[str, object],
         detail: str = "",
+        commands: Iterable[str] = (),
     ) -> Finding:
-        """A finding; `detail` tells apart several problems of the rule on one resource."""
+        """A finding; `detail` tells apart several problems of the rule on one resource;
+        `commands` are the AWS CLI commands of the fix (auditor.rules.commands)."""
         meta = catalogue()[self.rule_id]
         return Finding(
             rule_id=self.rule_id,
@@ -150,6 +152,7 @@ class Found:
             remediation=remediation,
             evidence=evidence,
             id=fingerprint(self.rule_id, resource_id, detail),
+            remediation_commands=list(dict.fromkeys(commands)),
         )
 
 

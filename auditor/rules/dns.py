@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from auditor.model import Finding, Peering, Vpc
 from auditor.net import Topology
 from auditor.rules.base import Found, endpoint_live, label, rule
+from auditor.rules.commands import ec2
 from auditor.states import PEERING_ACTIVE
 
 
@@ -65,9 +66,10 @@ def uses(dependants: dict[str, list[dict[str, str]]]) -> str:
 
 
 def attribute_command(vpc: Vpc, attribute: str) -> str:
-    return (
-        f"aws ec2 modify-vpc-attribute --vpc-id {vpc.id} --{attribute} '{{\"Value\":true}}' "
-        f"--region {vpc.region}"
+    """Turns one attribute on (AWS takes one attribute a request)."""
+    value = '{"Value":true}'
+    return ec2(
+        vpc.account_id, vpc.region, "modify-vpc-attribute", "--vpc-id", vpc.id, attribute, value
     )
 
 
@@ -91,7 +93,8 @@ def dns_support_off(topo: Topology, found: Found) -> Iterator[Finding]:
                 f"interface endpoint private DNS names, peer-VPC hostnames or EFS mount target "
                 f"names." + (f" This VPC has {used}, which stop resolving." if used else "")
             ),
-            remediation=attribute_command(vpc, "enable-dns-support"),
+            remediation=f"Turn on enableDnsSupport in {vpc.id}.",
+            commands=[attribute_command(vpc, "--enable-dns-support")],
             evidence={
                 "enableDnsSupport": vpc.dns_support,
                 "enableDnsHostnames": vpc.dns_hostnames,
@@ -110,9 +113,12 @@ def dns_hostnames_off(topo: Topology, found: Found) -> Iterator[Finding]:
         used = uses(dependants)
         if not used:
             continue  # nothing in the VPC needs it: off is a valid choice
-        fix = attribute_command(vpc, "enable-dns-hostnames")
+        fix = f"Turn on enableDnsHostnames in {vpc.id}."
+        commands = [attribute_command(vpc, "--enable-dns-hostnames")]
         if vpc.dns_support is False:
-            fix = f"{attribute_command(vpc, 'enable-dns-support')}, then {fix}"
+            # AWS enables DNS hostnames only where DNS support is on: that goes first.
+            fix = f"Turn on enableDnsSupport, then enableDnsHostnames, in {vpc.id}."
+            commands.insert(0, attribute_command(vpc, "--enable-dns-support"))
         yield found(
             account_id=vpc.account_id,
             region=vpc.region,
@@ -126,6 +132,7 @@ def dns_hostnames_off(topo: Topology, found: Found) -> Iterator[Finding]:
                 f"gateway, or fails where there is none."
             ),
             remediation=fix,
+            commands=commands,
             evidence={
                 "enableDnsSupport": vpc.dns_support,
                 "enableDnsHostnames": vpc.dns_hostnames,

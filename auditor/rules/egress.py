@@ -8,7 +8,7 @@ from auditor.model import Endpoint, Finding, PrefixList, Route, RouteTable, Subn
 from auditor.net import Hop, Topology, networks, text
 from auditor.paths import Path, paths
 from auditor.rules.base import Found, endpoint_live, label, routes_evidence, rule, vpc_label
-from auditor.rules.dns import attribute_command
+from auditor.rules.commands import ec2
 
 # Used when the region's service prefix list was not collected: S3 and DynamoDB addresses are
 # public, so the route for "the internet" is the route they take.
@@ -216,6 +216,7 @@ class ServiceCheck:
             return
         table_label = label(table.id, table.tags)
         dns_off = self.private_dns_blocked_by()
+        commands: list[str] = []
         if endpoint_route:
             cause = (
                 f"more specific routes override the {display} gateway endpoint's prefix-list route"
@@ -229,21 +230,21 @@ class ServiceCheck:
         elif self.gateways:
             ids = ", ".join(e.id for e in self.gateways)
             cause = f"the VPC has a gateway endpoint for {display} ({ids}) but this table is not associated with it"
-            fix = (
-                f"Associate {table.id} with the endpoint: aws ec2 modify-vpc-endpoint "
-                f"--vpc-endpoint-id {self.gateways[0].id} --add-route-table-ids {table.id} "
-                f"--region {table.region}"
-            )
+            fix = f"Associate {table.id} with the endpoint {ids} (aws ec2 modify-vpc-endpoint)."
+            if len(self.gateways) == 1:  # with two, which one is the user's choice
+                commands = [self.add_table_command(self.gateways[0])]
         else:
             cause = f"the VPC has no {display} gateway endpoint"
             fix = (
-                f"Create {an(display)} gateway endpoint in {table.vpc_id} and associate this table: "
-                f"aws ec2 create-vpc-endpoint --vpc-id {table.vpc_id} --service-name "
-                f"{self.service_name} --route-table-ids {table.id} --region {table.region}"
+                f"Create {an(display)} gateway endpoint in {table.vpc_id} and associate this "
+                f"table (aws ec2 create-vpc-endpoint: the command names every table of the VPC "
+                f"that needs it)."
             )
+            commands = [self.create_command()]
         if transit:
             # The table also carries other VPCs' traffic: an endpoint route here would catch
             # theirs too, and a gateway endpoint cannot be used from outside its VPC.
+            commands = []
             fix = (
                 f"First give the workload subnets ({', '.join(s.id for s in subnets)}) a route "
                 f"table of their own, apart from the subnets that carry other VPCs' traffic "
@@ -253,7 +254,6 @@ class ServiceCheck:
                 f"Do not associate {table.id} itself with a gateway endpoint."
             )
         if self.interfaces and dns_off:
-            vpc = self.topo.vpcs[table.vpc_id]
             ids = ", ".join(e.id for e in self.interfaces)
             cause += (
                 f"; the VPC's {display} interface endpoint ({ids}) has private DNS on, but "
@@ -262,8 +262,8 @@ class ServiceCheck:
                 f"public addresses"
             )
             fix += (
-                f" Or turn on {' and '.join(dns_off)} so the interface endpoint answers: "
-                + "; ".join(attribute_command(vpc, name) for name in dns_off)
+                f" Or turn on {' and '.join(dns_off)} in {table.vpc_id} so the interface "
+                f"endpoint answers (the VPC's vpc-dns-* finding has the command)."
             )
         saving = (
             f"a gateway endpoint carries {display} traffic free of that charge and keeps it off "
@@ -283,6 +283,7 @@ class ServiceCheck:
             fix,
             saving,
             hub_ways=tuple(hub_paths),
+            commands=commands,
             evidence={
                 **({"carries_other_vpcs_traffic_via": transit} if transit else {}),
                 **undetermined_evidence(self.topo, table, ranges or [ANYWHERE]),
@@ -348,6 +349,7 @@ class ServiceCheck:
         evidence: dict[str, object],
         detail: str = "",
         hub_ways: tuple[tuple[Route, Path], ...] = (),
+        commands: list[str] | None = None,
     ) -> Finding:
         """`direct`: the table's routes straight to a NAT gateway; `hub_ways`: its routes to a
         transit gateway, each with the path from there to a NAT gateway in another VPC."""
@@ -385,6 +387,26 @@ class ServiceCheck:
                 **evidence,
             },
             detail=detail,
+            commands=commands or (),
+        )
+
+    def create_command(self) -> str:
+        """A gateway endpoint for this table (group_commands adds the VPC's other tables)."""
+        table = self.table
+        return ec2(
+            table.account_id,
+            table.region,
+            "create-vpc-endpoint",
+            *("--vpc-endpoint-type", "Gateway", "--vpc-id", table.vpc_id),
+            *("--service-name", self.service_name, "--route-table-ids", table.id),
+        )
+
+    def add_table_command(self, endpoint: Endpoint) -> str:
+        return ec2(
+            endpoint.account_id,
+            endpoint.region,
+            "modify-vpc-endpoint",
+            *("--vpc-endpoint-id", endpoint.id, "--add-route-table-ids", self.table.id),
         )
 
 

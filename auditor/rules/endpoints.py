@@ -13,6 +13,7 @@ from typing import Any
 from auditor.model import Endpoint, EndpointService, Finding, SecurityGroupRule
 from auditor.net import Network, Topology, networks, overlaps
 from auditor.rules.base import Found, endpoint_live, label, rule, vpc_label
+from auditor.rules.commands import ec2
 from auditor.rules.dns import attribute_command
 from auditor.states import ENDPOINT_GONE
 
@@ -71,9 +72,15 @@ def describe(topo: Topology, endpoint: Endpoint) -> str:
 
 
 def endpoint_finding(
-    found: Found, endpoint: Endpoint, message: str, remediation: str, evidence: dict[str, object]
+    found: Found,
+    endpoint: Endpoint,
+    message: str,
+    remediation: str,
+    evidence: dict[str, object],
+    commands: Iterable[str] = (),
 ) -> Finding:
     return found(
+        commands=commands,
         account_id=endpoint.account_id,
         region=endpoint.region,
         resource_id=endpoint.id,
@@ -111,12 +118,9 @@ def gateway_endpoint_unrouted(topo: Topology, found: Found) -> Iterator[Finding]
             )
         else:
             why = "is associated with no route table"
-        fix = (
-            f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint.id} --add-route-table-ids "
-            f"{' '.join(candidates[:10])} --region {endpoint.region}"
-            if candidates
-            else "Associate it with the route tables of the subnets that use the service"
-        )
+        # Which of the VPC's tables should use it is the user's choice (and a table that carries
+        # other VPCs' traffic must not): the tables that send the service through a NAT gateway
+        # get the command on their *-egress-via-nat finding.
         yield endpoint_finding(
             found,
             endpoint,
@@ -127,8 +131,9 @@ def gateway_endpoint_unrouted(topo: Topology, found: Found) -> Iterator[Finding]
                 f"them."
             ),
             remediation=(
-                f"{fix}; or delete the endpoint if it is not needed (aws ec2 delete-vpc-endpoints "
-                f"--vpc-endpoint-ids {endpoint.id} --region {endpoint.region})."
+                "Associate it with the route tables of the subnets that use the service (the "
+                "s3- or dynamodb-egress-via-nat finding of a table that sends the service through "
+                "a NAT gateway has the command), or delete the endpoint if it is not needed."
             ),
             evidence={
                 "associated_route_tables": [label(t.id, t.tags) for t in known],
@@ -799,17 +804,26 @@ def interface_endpoint_private_dns_off(topo: Topology, found: Found) -> Iterator
                 f"name."
             ),
             remediation=(
-                f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint.id} "
-                f"--private-dns-enabled --region {endpoint.region} (the VPC needs "
-                f"enableDnsSupport and enableDnsHostnames on). If clients use the "
-                f"endpoint-specific names or a shared private hosted zone on purpose, suppress "
-                f"this finding."
+                "Turn on the endpoint's private DNS (the VPC needs enableDnsSupport and "
+                "enableDnsHostnames on). If clients use the endpoint-specific names or a shared "
+                "private hosted zone on purpose, suppress this finding."
             ),
             evidence={"private_dns_enabled": False},
+            commands=[
+                ec2(
+                    endpoint.account_id,
+                    endpoint.region,
+                    "modify-vpc-endpoint",
+                    *("--vpc-endpoint-id", endpoint.id, "--private-dns-enabled"),
+                )
+            ],
         )
 
 
-DNS_FLAGS = {"enableDnsSupport": "enable-dns-support", "enableDnsHostnames": "enable-dns-hostnames"}
+DNS_FLAGS = {
+    "enableDnsSupport": "--enable-dns-support",
+    "enableDnsHostnames": "--enable-dns-hostnames",
+}
 
 
 @rule("interface-endpoint-dns-attributes-off")
@@ -822,7 +836,6 @@ def interface_endpoint_dns_attributes_off(topo: Topology, found: Found) -> Itera
         off = [name for name, value in attributes.items() if value is False]
         if not off:
             continue
-        commands = " and ".join(attribute_command(vpc, DNS_FLAGS[name]) for name in off)
         yield endpoint_finding(
             found,
             endpoint,
@@ -832,8 +845,10 @@ def interface_endpoint_dns_attributes_off(topo: Topology, found: Found) -> Itera
                 f"the VPC: clients reach the service's public addresses through a NAT or internet "
                 f"gateway, or fail."
             ),
-            remediation=f"In account {vpc.account_id}: {commands}.",
+            remediation=f"Turn on {' and '.join(off)} in {vpc.id}.",
             evidence={"private_dns_enabled": True, "vpc_dns_attributes": attributes},
+            # enableDnsSupport first: AWS enables DNS hostnames only where it is on.
+            commands=[attribute_command(vpc, DNS_FLAGS[name]) for name in off],
         )
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from auditor.model import Finding, Peering, PeeringSide, Route, RouteTable, Subnet
-from auditor.net import Hop, Network, Topology, collapse, intersect, overlaps, subtract
+from auditor.net import Hop, Network, Topology, collapse, intersect, networks, overlaps, subtract
 from auditor.paths import BLACKHOLE, DELIVERED, HUB_NO_ROUTE, NO_ROUTE, paths
 from auditor.rules.base import Found, label, routes_evidence, rule, vpc_label
+from auditor.rules.commands import cidr_option, ec2
 from auditor.rules.routing import NAMES, dead_reason, delete_route_command
 from auditor.states import (
     PEERING_ACTIVE,
@@ -55,10 +56,17 @@ def pending_acceptance(topo: Topology, found: Found) -> Iterator[Finding]:
                 f"account {accepter.account_id} accepts it in {accepter.region}.{expires}"
             ),
             remediation=(
-                f"In account {accepter.account_id}: aws ec2 accept-vpc-peering-connection "
-                f"--vpc-peering-connection-id {peering.id} --region {accepter.region}, then add "
-                f"routes on both sides; or delete the request if it is not wanted."
+                f"Account {accepter.account_id} accepts the request in {accepter.region}, then "
+                f"both sides add routes; or delete the request if it is not wanted."
             ),
+            commands=[
+                ec2(
+                    accepter.account_id,
+                    accepter.region,
+                    "accept-vpc-peering-connection",
+                    *("--vpc-peering-connection-id", peering.id),
+                )
+            ],
             evidence={
                 "status": peering.status,
                 "requester": side_evidence(requester),
@@ -418,6 +426,36 @@ def undetermined_rows(checks: list[ReturnCheck]) -> dict[str, object]:
     return {"undetermined": rows} if rows else {}
 
 
+def return_route_commands(topo: Topology, peering: Peering, checks: list[ReturnCheck]) -> list[str]:
+    """`create-route` through the peering for each range a destination-side table drops, where
+    that is exact: the table exists, has no route for that very range (create-route would fail;
+    replacing it is the user's call) and the range is not within its own VPC (the local route)."""
+    commands = []
+    for check in checks:
+        for gap in check.gaps:
+            table = gap.table
+            if table is None:
+                continue
+            vpc = topo.vpcs.get(table.vpc_id)
+            if vpc is None:
+                continue
+            taken = {r.destination for r in table.routes}
+            own = networks(vpc.cidr_blocks + vpc.ipv6_cidr_blocks)
+            for net in gap.not_routed_back:
+                if str(net) in taken or any(overlaps(net, n) for n in own):
+                    continue
+                commands.append(
+                    ec2(
+                        table.account_id,
+                        table.region,
+                        "create-route",
+                        *("--route-table-id", table.id, cidr_option(net), str(net)),
+                        *("--vpc-peering-connection-id", peering.id),
+                    )
+                )
+    return commands
+
+
 @rule("peering-missing-return-route")
 def missing_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
     for peering in topo.snapshot.peerings:
@@ -448,6 +486,7 @@ def missing_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
                 f"source VPC's CIDR) with target {peering.id} to the route tables of the "
                 f"destination subnets, or remove the forward route if the path is not wanted."
             ),
+            commands=return_route_commands(topo, peering, problems),
             evidence={
                 "gaps": [
                     {
@@ -597,10 +636,16 @@ def dns_resolution_off(topo: Topology, found: Found) -> Iterator[Finding]:
                         f"both are on"
                     )
         off = [s for s in peering.sides() if s.allow_dns_resolution_from_remote_vpc is False]
+        # Each owner sets its own side's option, in its own region.
         commands = [
-            f"account {s.account_id}: aws ec2 modify-vpc-peering-connection-options "
-            f"--vpc-peering-connection-id {peering.id} --{role_of(peering, s)}-peering-connection-options "
-            f"AllowDnsResolutionFromRemoteVpc=true --region {s.region}"
+            ec2(
+                s.account_id,
+                s.region,
+                "modify-vpc-peering-connection-options",
+                *("--vpc-peering-connection-id", peering.id),
+                f"--{role_of(peering, s)}-peering-connection-options",
+                "AllowDnsResolutionFromRemoteVpc=true",
+            )
             for s in off
         ]
         yield found(
@@ -609,8 +654,12 @@ def dns_resolution_off(topo: Topology, found: Found) -> Iterator[Finding]:
             resource_id=peering.id,
             vpc_id=off[0].vpc_id,
             message=f"Peering {label(peering.id, peering.tags)}: " + "; ".join(problems) + ".",
-            remediation="; ".join(commands)
-            + ". Both VPCs need enableDnsSupport and enableDnsHostnames on.",
+            remediation=(
+                "Turn on AllowDnsResolutionFromRemoteVpc on the "
+                + " and ".join(f"{role_of(peering, s)} side (account {s.account_id})" for s in off)
+                + ". Both VPCs need enableDnsSupport and enableDnsHostnames on."
+            ),
+            commands=commands,
             evidence={
                 "requester": {
                     **side_evidence(peering.requester),
@@ -661,11 +710,10 @@ def partial_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
             ),
             remediation=(
                 f"Add a route for the source subnet CIDRs with target {peering.id} to "
-                f"{', '.join(lacking) or 'their route tables'} (aws ec2 "
-                f"create-route --route-table-id rtb-… --destination-cidr-block CIDR "
-                f"--vpc-peering-connection-id {peering.id}), or narrow the forward route to the "
-                f"subnets that do route back."
+                f"{', '.join(lacking) or 'their route tables'}, or narrow the forward route to "
+                f"the subnets that do route back."
             ),
+            commands=return_route_commands(topo, peering, problems),
             evidence={
                 "gaps": [
                     {
@@ -868,10 +916,15 @@ def route_outside_peer(topo: Topology, found: Found) -> Iterator[Finding]:
                 continue  # only ties AWS settles at random: peering-route-undetermined
             outside_all = ", ".join(o.outside_text(peer_space) for o in wrong)
             existing = {r.destination for r in table.routes if r.target_id == peering.id}
+            # Delete each wrong route, then route the peer's part of it through the peering again.
             commands = [delete_route_command(table, o.route) for o in wrong] + [
-                f"aws ec2 create-route --route-table-id {table.id} --destination-"
-                f"{'ipv6-' if net.version == 6 else ''}cidr-block {net} "
-                f"--vpc-peering-connection-id {peering.id} --region {table.region}"
+                ec2(
+                    table.account_id,
+                    table.region,
+                    "create-route",
+                    *("--route-table-id", table.id, cidr_option(net), str(net)),
+                    *("--vpc-peering-connection-id", peering.id),
+                )
                 for net in dict.fromkeys(net for o in wrong for net in o.inside)
                 if str(net) not in existing
             ]
@@ -891,11 +944,12 @@ def route_outside_peer(topo: Topology, found: Found) -> Iterator[Finding]:
                     f"unreachable this way."
                 ),
                 remediation=(
-                    f"Keep only the peer VPC's CIDRs on {peering.id} in {table.id}: "
-                    + "; ".join(commands)
-                    + ". Reach the other destinations through their own peering, a transit "
-                    "gateway or a gateway in this VPC."
+                    f"Keep only the peer VPC's CIDRs on {peering.id} in {table.id}: replace each "
+                    f"wrong route by routes for the peer's part of it. Reach the other "
+                    f"destinations through their own peering, a transit gateway or a gateway in "
+                    f"this VPC."
                 ),
+                commands=commands,
                 evidence={
                     "route_table": label(table.id, table.tags),
                     "peer_vpc": peer.vpc_id,
@@ -1044,12 +1098,13 @@ def inactive_lingering(topo: Topology, found: Found) -> Iterator[Finding]:
                 f"those destinations is dropped (blackhole), and the routes hide what the "
                 f"tables really do."
             ),
-            remediation="; ".join(
-                (f"account {t.account_id}: " if len(accounts) > 1 else "")
-                + delete_route_command(t, r)
-                for t, r in routes
-            )
-            + ". Or replace each route with a working target (aws ec2 replace-route).",
+            remediation=(
+                f"Delete each route (in account{'s' if len(accounts) > 1 else ''} "
+                f"{', '.join(sorted(accounts))}), or replace it with a working target (aws ec2 "
+                f"replace-route). A route that other routes of its table overlap gets no command: "
+                f"deleting it would send its traffic their way."
+            ),
+            commands=[delete_route_command(t, r) for t, r in routes if alone(topo, t, r)],
             evidence={
                 "status": peering.status,
                 "status_message": peering.status_message,
@@ -1065,6 +1120,14 @@ def inactive_lingering(topo: Topology, found: Found) -> Iterator[Finding]:
                 ],
             },
         )
+
+
+def alone(topo: Topology, table: RouteTable, route: Route) -> bool:
+    """No other route of the table overlaps this one: deleting it changes where no traffic
+    goes (it is dropped either way)."""
+    mine = topo.route_networks(route)
+    others = [n for r in table.routes if r is not route for n in topo.route_networks(r)]
+    return bool(mine) and not any(overlaps(a, b) for a in mine for b in others)
 
 
 @rule("peering-untrusted-account")

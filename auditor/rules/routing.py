@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from auditor.model import Finding, Route, RouteTable
 from auditor.net import Topology
 from auditor.rules.base import Found, label, rule, vpc_label
+from auditor.rules.commands import ec2
 from auditor.states import ENDPOINT_LIVE, NAT_LIVE, PEERING_ACTIVE, TGW_LIVE
 
 # Target kinds the snapshot holds, by how a message names them.
@@ -23,14 +24,14 @@ PROPAGATED = "EnableVgwRoutePropagation"
 
 
 def delete_route_command(table: RouteTable, route: Route) -> str:
-    """The CLI that removes exactly this route (its destination field names it)."""
+    """The command that removes exactly this route (its destination field names it)."""
     if route.destination_prefix_list_id:
-        where = f"--destination-prefix-list-id {route.destination_prefix_list_id}"
+        where = ("--destination-prefix-list-id", route.destination_prefix_list_id)
     elif route.destination_ipv6_cidr:
-        where = f"--destination-ipv6-cidr-block {route.destination_ipv6_cidr}"
+        where = ("--destination-ipv6-cidr-block", route.destination_ipv6_cidr)
     else:
-        where = f"--destination-cidr-block {route.destination_cidr}"
-    return f"aws ec2 delete-route --route-table-id {table.id} {where} --region {table.region}"
+        where = ("--destination-cidr-block", route.destination_cidr or "")
+    return ec2(table.account_id, table.region, "delete-route", "--route-table-id", table.id, *where)
 
 
 def absence_is_proof(topo: Topology, table: RouteTable) -> bool:
@@ -121,9 +122,12 @@ def dead_target(topo: Topology, found: Found) -> Iterator[Finding]:
                     f"--route-table-id {table.id} --gateway-id {route.target_id} --region {table.region}"
                 )
             else:
+                # Which target is right, or whether to delete the route, is the user's call:
+                # no command.
                 fix = (
-                    f"Point the route at a working target (aws ec2 replace-route with the same "
-                    f"destination), or remove it: {delete_route_command(table, route)}"
+                    f"Point the route {route.destination} in {table.id} at a working target "
+                    f"(aws ec2 replace-route with the same destination), or remove it (aws ec2 "
+                    f"delete-route)."
                 )
             yield found(
                 account_id=table.account_id,

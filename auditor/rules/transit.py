@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,6 +29,7 @@ from auditor.net import (
 )
 from auditor.paths import DELIVERED, HUB_NO_ROUTE, NO_ROUTE, Path, Paths, paths
 from auditor.rules.base import Found, label, rule, vpc_label
+from auditor.rules.commands import cidr_option, ec2
 from auditor.states import ATTACHMENT_GONE, ATTACHMENT_LIVE, ATTACHMENT_PENDING_ACCEPTANCE
 
 
@@ -39,8 +40,10 @@ def attachment_finding(
     remediation: str,
     evidence: dict[str, object],
     detail: str = "",
+    commands: Iterable[str] = (),
 ) -> Finding:
     return found(
+        commands=commands,
         account_id=attachment.account_id,
         region=attachment.region,
         resource_id=attachment.id,
@@ -65,9 +68,11 @@ def hub_finding(
     message: str,
     remediation: str,
     evidence: dict[str, object],
+    commands: Iterable[str] = (),
 ) -> Finding:
     """A finding on the transit gateway itself (in its owner's account and region)."""
     return found(
+        commands=commands,
         account_id=tgw.account_id,
         region=tgw.region,
         resource_id=tgw.id,
@@ -75,6 +80,29 @@ def hub_finding(
         message=message,
         remediation=remediation,
         evidence=evidence,
+    )
+
+
+def attachment_owner(attachment: TransitGatewayAttachment) -> str:
+    """The account that owns the attached VPC: it modifies the attachment."""
+    return attachment.resource_owner_id or attachment.account_id
+
+
+def attachment_options(attachment: TransitGatewayAttachment, option: str) -> str:
+    return ec2(
+        attachment_owner(attachment),
+        attachment.region,
+        "modify-transit-gateway-vpc-attachment",
+        *("--transit-gateway-attachment-id", attachment.id, "--options", option),
+    )
+
+
+def hub_options(tgw: TransitGateway, option: str) -> str:
+    return ec2(
+        tgw.account_id,
+        tgw.region,
+        "modify-transit-gateway",
+        *("--transit-gateway-id", tgw.id, "--options", option),
     )
 
 
@@ -112,7 +140,7 @@ def attachment_pending_acceptance(topo: Topology, found: Found) -> Iterator[Find
             command = "accept-transit-gateway-peering-attachment"
             who = f"the owner of transit gateway {attachment.transit_gateway_id} (the accepter)"
         elif attachment.resource_type == "peering":
-            account = attachment.peer_account_id or "the peer transit gateway's owner"
+            account = attachment.peer_account_id or ""
             region = attachment.peer_region or attachment.region
             command = "accept-transit-gateway-peering-attachment"
             who = f"the owner of the peer transit gateway {attachment.peer_transit_gateway_id}"
@@ -125,14 +153,19 @@ def attachment_pending_acceptance(topo: Topology, found: Found) -> Iterator[Find
             attachment,
             message=(
                 f"The {describe(topo, attachment)} is waiting for acceptance: no traffic flows "
-                f"through it until {who} (account {account}) accepts it in {region}. A request "
-                f"not accepted within 7 days expires."
+                f"through it until {who} (account {account or 'unknown'}) accepts it in {region}. "
+                f"A request not accepted within 7 days expires."
             ),
             remediation=(
-                f"In account {account}: aws ec2 {command} --transit-gateway-attachment-id "
-                f"{attachment.id} --region {region}; or reject it if it is not wanted."
+                f"Account {account or 'of the peer transit gateway'} accepts it in {region} "
+                f"(aws ec2 {command}); or rejects it if it is not wanted."
             ),
-            evidence={"must_accept": {"account_id": account, "region": region}},
+            evidence={"must_accept": {"account_id": account or None, "region": region}},
+            commands=[
+                ec2(account, region, command, "--transit-gateway-attachment-id", attachment.id)
+            ]
+            if account
+            else [],
         )
 
 
@@ -209,12 +242,9 @@ def dns_support_off(topo: Topology, found: Found) -> Iterator[Finding]:
                     f"traffic leaves through NAT or internet gateways instead of the hub (or "
                     f"fails)."
                 ),
-                remediation=(
-                    f"In account {tgw.account_id}: aws ec2 modify-transit-gateway "
-                    f"--transit-gateway-id {tgw.id} --options DnsSupport=enable "
-                    f"--region {tgw.region}"
-                ),
+                remediation=f"Turn on DNS support on transit gateway {tgw.id}.",
                 evidence={"dns_support": False, "attached_vpcs": vpcs[:50]},
+                commands=[hub_options(tgw, "DnsSupport=enable")],
             )
             continue  # the hub's switch is the one to turn on first
         for attachment in attachments:
@@ -230,11 +260,11 @@ def dns_support_off(topo: Topology, found: Found) -> Iterator[Finding]:
                     f"through NAT or internet gateways instead of the hub (or fails)."
                 ),
                 remediation=(
-                    f"In account {attachment.resource_owner_id or attachment.account_id}: aws ec2 "
-                    f"modify-transit-gateway-vpc-attachment --transit-gateway-attachment-id "
-                    f"{attachment.id} --options DnsSupport=enable --region {attachment.region}"
+                    f"Turn on DNS support on the attachment (its VPC's owner, account "
+                    f"{attachment_owner(attachment)}, modifies it)."
                 ),
                 evidence={"dns_support": False, "other_vpcs": len(vpcs) - 1},
+                commands=[attachment_options(attachment, "DnsSupport=enable")],
             )
 
 
@@ -257,11 +287,11 @@ def appliance_mode_off(topo: Topology, found: Found) -> Iterator[Finding]:
                 f"drops the return traffic."
             ),
             remediation=(
-                f"aws ec2 modify-transit-gateway-vpc-attachment --transit-gateway-attachment-id "
-                f"{attachment.id} --options ApplianceModeSupport=enable --region "
-                f"{attachment.region}"
+                f"Turn on appliance mode on the attachment (its VPC's owner, account "
+                f"{attachment_owner(attachment)}, modifies it)."
             ),
             evidence={"inspection_endpoints": appliances[:20], "appliance_mode_support": False},
+            commands=[attachment_options(attachment, "ApplianceModeSupport=enable")],
         )
 
 
@@ -312,10 +342,10 @@ def auto_accept_shared(topo: Topology, found: Found) -> Iterator[Finding]:
                 f"the other attached networks, without review."
             ),
             remediation=(
-                f"In account {tgw.account_id}: aws ec2 modify-transit-gateway "
-                f"--transit-gateway-id {tgw.id} --options AutoAcceptSharedAttachments=disable "
-                f"--region {tgw.region}, then accept each attachment request you expect."
+                f"Turn off automatic acceptance on transit gateway {tgw.id}, then accept each "
+                f"attachment request you expect."
             ),
+            commands=[hub_options(tgw, "AutoAcceptSharedAttachments=disable")],
             evidence={
                 "auto_accept_shared_attachments": True,
                 "shared_with": sharing[:50],
@@ -596,12 +626,11 @@ def missing_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
     their own local one): the hub's answer is worked out once per group, B's tables are checked
     against the whole group's sources at once, and only a suspected gap is walked pair by pair
     (which also proves it)."""
-    reported: set[tuple[str, str]] = set()
+    reported: dict[tuple[str, str], Finding] = {}
     for group in source_groups(topo):
         for suspect in suspects(topo, group):
-            finding = confirm(found, topo, *suspect, reported)
-            if finding is not None:
-                yield finding
+            confirm(found, topo, *suspect, reported)
+    yield from reported.values()
 
 
 @dataclass
@@ -812,8 +841,8 @@ def confirm(
     table: RouteTable,
     peer_table: RouteTable,
     source: Network,
-    reported: set[tuple[str, str]],
-) -> Finding | None:
+    reported: dict[tuple[str, str], Finding],
+) -> None:
     """Walk the suspected pair both ways: A must reach B's subnets through the hub, and the
     way back from B's table to `source` must end without reaching A."""
     engine = paths(topo)
@@ -834,24 +863,27 @@ def confirm(
         None,
     )
     if forward is None:
-        return None
+        return
     back = engine.follow(peer_table, source)
     broken = [p for p in back if p.end in NO_WAY_BACK]
     if not broken:
-        return None
+        return
     last = broken[0].steps[-1] if broken[0].steps else None
     where = last.table_id if last else peer_table.id
     key = (where, table.vpc_id)
+    commands = return_commands(topo, table, broken, forward)
     if key in reported:
-        return None
-    reported.add(key)
+        # One finding per place and source VPC; its commands cover every range found missing.
+        known = reported[key].remediation_commands
+        known += [c for c in commands if c not in known]
+        return
     missing = collapse(p.destination for p in broken)
     how = (
         "has no route"
         if broken[0].end in (NO_ROUTE, HUB_NO_ROUTE)
         else f"leads to {broken[0].end} {broken[0].end_id}, which cannot deliver it"
     )
-    return found(
+    reported[key] = found(
         account_id=last.account_id if last else peer_table.account_id,
         region=last.region if last else peer_table.region,
         resource_id=where,
@@ -863,6 +895,7 @@ def confirm(
             f"connections time out although the forward route looks right."
         ),
         remediation=return_fix(broken[0], peer_table, missing, forward),
+        commands=commands,
         evidence={
             "forward": forward.as_evidence(),
             "return": [p.as_evidence() for p in broken[:5]],
@@ -874,22 +907,77 @@ def confirm(
 
 def return_fix(broken: Path, peer_table: RouteTable, missing: list[Network], forward: Path) -> str:
     last = broken.steps[-1] if broken.steps else None
-    cidr = missing[0]
+    ranges = ", ".join(map(str, missing[:5]))
     if last is not None and last.hub:
         return (
-            f"In account {last.account_id}: add a route for {cidr} to the attachment of the "
-            f"source VPC in {last.table_id}: aws ec2 create-transit-gateway-route "
-            f"--transit-gateway-route-table-id {last.table_id} --destination-cidr-block {cidr} "
-            f"--transit-gateway-attachment-id <the source VPC's attachment> --region {last.region} "
-            f"(or enable propagation of that attachment into the table)."
+            f"In account {last.account_id}: add a route for {ranges} to the attachment of the "
+            f"source VPC in {last.table_id} (aws ec2 create-transit-gateway-route), or enable "
+            f"propagation of that attachment into the table."
         )
-    tgw = forward.transit_gateways[-1] if forward.transit_gateways else "<transit gateway>"
+    tgw = forward.transit_gateways[-1] if forward.transit_gateways else "the transit gateway"
     table_id = last.table_id if last else peer_table.id
     account = last.account_id if last else peer_table.account_id
-    return (
-        f"In account {account}: aws ec2 create-route --route-table-id {table_id} "
-        f"--destination-cidr-block {cidr} --transit-gateway-id {tgw} --region {peer_table.region}"
-    )
+    return f"In account {account}: add a route for {ranges} to {tgw} in {table_id}."
+
+
+def return_commands(
+    topo: Topology, source: RouteTable, broken: list[Path], forward: Path
+) -> list[str]:
+    """The routes back, where they are exact: every broken way ends at the same table, and the
+    one route needed there leads to the source (a hub table: a static route to the source
+    VPC's attachment; a VPC table: a route to the hub the traffic came by, whose table
+    associated with this VPC's attachment routes the ranges to the source's attachment)."""
+    ends = {(p.steps[-1] if p.steps else None, p.end) for p in broken}
+    if len(ends) != 1:
+        return []
+    ((last, end),) = ends
+    if last is None:
+        return []
+    engine = paths(topo)
+    missing = collapse(p.destination for p in broken)
+    if last.hub:
+        own = engine.vpc_attachments.get((last.hub, source.vpc_id))
+        if end != HUB_NO_ROUTE or own is None or own.state not in ATTACHMENT_LIVE:
+            return []
+        return [
+            ec2(
+                last.account_id,
+                last.region,
+                "create-transit-gateway-route",
+                *("--transit-gateway-route-table-id", last.table_id),
+                *("--destination-cidr-block", str(net), "--transit-gateway-attachment-id", own.id),
+            )
+            for net in missing
+        ]
+    table = topo.route_tables.get(last.table_id)
+    vpc = topo.vpcs.get(table.vpc_id) if table else None
+    if table is None or vpc is None or not forward.transit_gateways:
+        return []
+    tgw = forward.transit_gateways[-1]
+    theirs = engine.vpc_attachments.get((tgw, table.vpc_id))
+    own = engine.vpc_attachments.get((tgw, source.vpc_id))
+    back = engine.association(tgw, theirs) if theirs else None
+    own_space = [network(c) for c in vpc.cidr_blocks + vpc.ipv6_cidr_blocks]
+    taken = {r.destination for r in table.routes}
+    if own is None or back is None or not engine.readable(back):
+        return []
+    if any(
+        str(net) in taken
+        or any(overlaps(net, n) for n in own_space)
+        or not returns_to(topo, back, net, own.id)
+        for net in missing
+    ):
+        return []
+    return [
+        ec2(
+            table.account_id,
+            table.region,
+            "create-route",
+            *("--route-table-id", table.id, cidr_option(net), str(net)),
+            *("--transit-gateway-id", tgw),
+        )
+        for net in missing
+    ]
 
 
 @rule("tgw-hub-not-audited")

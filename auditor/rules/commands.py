@@ -1,0 +1,145 @@
+"""Remediation commands: the AWS CLI commands a finding's fix is, where AWS has a precise one.
+
+Each is one string of two lines: a comment naming the account and region the command must run
+in, then the command, quoted for POSIX shells, so that it can be pasted as it is. vpc-audit
+never runs them (it is read-only). Where AWS takes a list, `group_commands` merges the
+commands of several findings into one (one gateway endpoint per VPC and service, naming all
+its tables), so that running every finding's commands does what one fix would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from auditor.model import Finding
+from auditor.net import Network
+
+# An account id or region is written as it is in the comment line only when it is plainly one:
+# anything else (a hostile snapshot) is written as a JSON string, escapes and all, so that it
+# can never end the comment line.
+PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Command:
+    """`aws <service> <operation> <args…> --region <region>`, after the `comment` line that
+    names the account and region it must run in."""
+
+    comment: str
+    region: str
+    operation: str
+    args: tuple[str, ...]
+    service: str = "ec2"
+
+    def text(self) -> str:
+        argv = ["aws", self.service, self.operation, *self.args, "--region", self.region]
+        return f"{self.comment}\n{shlex.join(argv)}"
+
+    @classmethod
+    def parse(cls, text: str) -> Command | None:
+        """A command as `text` wrote it; None for anything else."""
+        comment, _, line = text.partition("\n")
+        argv = shlex.split(line)
+        if len(argv) < 5 or argv[0] != "aws" or argv[-2] != "--region":
+            return None
+        return cls(comment, argv[-1], argv[2], tuple(argv[3:-2]), argv[1])
+
+
+def plain(value: str) -> str:
+    return value if PLAIN.fullmatch(value) else json.dumps(value)
+
+
+def account_comment(account_id: str, region: str) -> str:
+    return f"# in account {plain(account_id)} ({plain(region)})"
+
+
+def ec2(account_id: str, region: str, operation: str, *args: str) -> str:
+    """One EC2 command as a finding carries it."""
+    return Command(account_comment(account_id, region), region, operation, args).text()
+
+
+def cidr_option(net: Network | str) -> str:
+    """create-route's destination option for an IPv4 or IPv6 range."""
+    return "--destination-ipv6-cidr-block" if ":" in str(net) else "--destination-cidr-block"
+
+
+# --- grouping: one command where AWS takes a list ---
+
+# The operations grouped, as they appear in a command's text (a cheap test before parsing).
+GROUPED = (" create-vpc-endpoint ", " modify-vpc-endpoint ")
+CREATE_GATEWAY = ("--vpc-endpoint-type", "--vpc-id", "--service-name", "--route-table-ids")
+ADD_TABLES = ("--vpc-endpoint-id", "--add-route-table-ids")
+
+
+def options(args: Sequence[str]) -> dict[str, list[str]]:
+    """`--name value…` pairs, in order; values up to the next option."""
+    found: dict[str, list[str]] = {}
+    name = ""
+    for arg in args:
+        if arg.startswith("--"):
+            name = arg
+            found[name] = []
+        elif name:
+            found[name].append(arg)
+    return found
+
+
+def table_list(text: str) -> tuple[Command, tuple[str, ...], str, list[str]] | None:
+    """(command, group key, list option, tables) of a gateway endpoint command that names
+    route tables and nothing else that could differ; None for any other command."""
+    command = Command.parse(text) if any(op in text for op in GROUPED) else None
+    if command is None:
+        return None
+    opts = options(command.args)
+    if command.operation == "create-vpc-endpoint" and tuple(opts) == CREATE_GATEWAY:
+        kind = opts["--vpc-endpoint-type"]
+        vpc, service = opts["--vpc-id"], opts["--service-name"]
+        if kind == ["Gateway"] and len(vpc) == len(service) == 1:
+            key: tuple[str, ...] = (command.comment, command.region, "create", vpc[0], service[0])
+            return command, key, "--route-table-ids", opts["--route-table-ids"]
+    if command.operation == "modify-vpc-endpoint" and tuple(opts) == ADD_TABLES:
+        endpoint = opts["--vpc-endpoint-id"]
+        if len(endpoint) == 1:
+            return (
+                command,
+                (command.comment, command.region, "modify", endpoint[0]),
+                "--add-route-table-ids",
+                opts["--add-route-table-ids"],
+            )
+    return None
+
+
+def group_commands(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings, each gateway endpoint command replaced by the one command for its VPC
+    and service (or endpoint) that names the route tables of every finding asking for it."""
+    findings = list(findings)
+    tables: dict[tuple[str, ...], dict[str, None]] = {}
+    for finding in findings:
+        for text in finding.remediation_commands:
+            listed = table_list(text)
+            if listed:
+                tables.setdefault(listed[1], {}).update(dict.fromkeys(listed[3]))
+    if not tables:
+        return findings
+    out = []
+    for finding in findings:
+        merged = [merge(text, tables) for text in finding.remediation_commands]
+        if merged != finding.remediation_commands:
+            finding = replace(finding, remediation_commands=list(dict.fromkeys(merged)))
+        out.append(finding)
+    return out
+
+
+def merge(text: str, tables: dict[tuple[str, ...], dict[str, None]]) -> str:
+    listed = table_list(text)
+    if listed is None:
+        return text
+    command, key, option, _ = listed
+    args = list(command.args)
+    start = args.index(option) + 1
+    args[start:] = sorted(tables[key])
+    return replace(command, args=tuple(args)).text()
