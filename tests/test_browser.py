@@ -27,6 +27,7 @@ import pytest
 from auditor.model import InternetGateway, NatGateway, Snapshot
 from auditor.report import render_html
 from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
+from tests.reports import report_of
 from tests.test_report_template import hub_report, hub_snapshot, large_report, sample_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -244,7 +245,7 @@ def estate() -> Snapshot:
 def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The template test's sample report (3 findings: 1 high, 2 medium) with a map."""
     path = tmp_path_factory.mktemp("report") / "report.html"
-    path.write_text(render_html(sample_report(), estate()), encoding="utf-8")
+    path.write_text(render_html(report_of(sample_report()), estate()), encoding="utf-8")
     return path
 
 
@@ -373,7 +374,7 @@ def test_print_layout_hides_the_filter_bar(browser: Chromium, report_page: Path)
 def test_large_report_stays_usable(browser: Chromium, tmp_path: Path) -> None:
     """30,000 findings: the page holds a bounded sample, collapsed, and the filters still work."""
     page = tmp_path / "large.html"
-    page.write_text(render_html(large_report(30_000, 8), None), encoding="utf-8")
+    page.write_text(render_html(report_of(large_report(30_000, 8)), None), encoding="utf-8")
     started = time.monotonic()
     browser.open(page.as_uri())
     print(f"\n{page.stat().st_size / 1e6:.1f} MB loaded in {time.monotonic() - started:.1f} s")
@@ -396,7 +397,7 @@ def test_large_report_stays_usable(browser: Chromium, tmp_path: Path) -> None:
 def hub_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/hub.py's estate with findings on an attachment, a hub route table and spokes."""
     path = tmp_path_factory.mktemp("hub") / "hub.html"
-    path.write_text(render_html(hub_report(), hub_snapshot()), encoding="utf-8")
+    path.write_text(render_html(report_of(hub_report()), hub_snapshot()), encoding="utf-8")
     return path
 
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from auditor.cli import main
 from auditor.model import CoverageNote, NatGateway, SecurityGroup, SecurityGroupRule
+from auditor.report import Report
 from auditor.report.formats import (
     FORMATS,
     RenderContext,
@@ -27,6 +28,7 @@ from auditor.report.formats import (
 from auditor.report.formats import json as json_format
 from auditor.serial import dumps
 from tests.builders import R1, A, route, snapshot, subnet, table, vpc
+from tests.reports import finding_data, report_data, report_of
 
 EVIL = '=HYPERLINK("http://evil")\r\n<script>alert(1)</script> [x](http://e) "q\''
 
@@ -139,26 +141,9 @@ def test_junit_suppressed_is_skipped_and_gap_is_an_error(tmp_path: Path) -> None
 
 
 def test_junit_several_findings_on_one_resource_have_distinct_names() -> None:
-    finding = {
-        "id": "1" * 16,
-        "rule_id": "r",
-        "severity": "low",
-        "title": "t",
-        "account_id": A,
-        "region": R1,
-        "resource_id": "rtb-1",
-        "message": "m\x00\x1b",
-        "remediation": "",
-        "suppressed": False,
-        "change": None,
-    }
-    report = {
-        "generated_at": "2026-01-01T00:00:00Z",
-        "findings": [finding, {**finding, "id": "2" * 16}],
-        "coverage": [],
-        "rules_evaluated": ["r"],
-    }
-    root = ET.fromstring(render_junit(report))  # control characters do not break the XML
+    finding = finding_data(account_id=A, region=R1, message="m\x00\x1b")
+    report = report_data(finding, {**finding, "id": "2" * 16}, rules_evaluated=["r"])
+    root = ET.fromstring(render_junit(report_of(report)))  # control characters do not break the XML
     names = [c.get("name") for c in root.iter("testcase") if c.get("classname") == "r"]
     assert len(set(names)) == 2
 
@@ -241,28 +226,30 @@ def test_asff_is_batch_import_findings_compatible(tmp_path: Path) -> None:
     ],
 )
 def test_asff_resource_types(resource_type: str, asff_type: str) -> None:
-    finding = {
-        "id": "1" * 16,
-        "rule_id": "r",
-        "severity": "info",
-        "title": "t",
-        "account_id": A,
-        "region": "cn-north-1",
-        "resource_type": resource_type,
-        "resource_id": "x-1",
-        "vpc_id": None,
-        "message": "m",
-        "remediation": "",
-        "suppressed": True,
-    }
-    report = {
-        "generated_at": "2026-01-01T00:00:00Z",
-        "tool_version": "0",
-        "scope": {"partition": "aws-cn"},
-        "findings": [finding],
-        "resolved": [{**finding, "id": "2" * 16}],
-    }
-    active, archived = json.loads(render_asff(report))
+    finding = finding_data(
+        severity="info",
+        account_id=A,
+        region="cn-north-1",
+        resource_type=resource_type,
+        resource_id="x-1",
+        suppressed=True,
+    )
+    resolved = {k: finding[k] for k in ("rule_id", "severity", "title", "account_id", "region")}
+    resolved |= {"id": "2" * 16, "resource_type": resource_type, "resource_id": "x-1"}
+    report = report_data(
+        finding,
+        scope={"partition": "aws-cn"},
+        baseline={
+            "source": "last.json",
+            "generated_at": "2025-12-31T00:00:00Z",
+            "new": 0,
+            "unchanged": 0,
+            "resolved": 1,
+            "not_rechecked": 0,
+        },
+        resolved=[resolved],
+    )
+    active, archived = json.loads(render_asff(report_of(report)))
     assert active["Resources"][0]["Type"] == asff_type
     assert active["Resources"][0]["Id"] == f"arn:aws-cn:ec2:cn-north-1:{A}:{resource_type}/x-1"
     assert active["ProductArn"].startswith("arn:aws-cn:securityhub:cn-north-1:")
@@ -308,11 +295,9 @@ def test_only_new_formats_do_not_add_the_default_html(
         {"findings": [{"id": str(i), "evidence": {"rows": [{"k": i}] * 3}} for i in range(5000)]},
     ],
 )
-def test_render_json_is_indented_json_dumps(value: dict[str, Any]) -> None:
-    """render_json joins the encoder's pieces in batches (memory); the text is json.dumps'."""
-    from auditor.report import render_json
-
-    assert render_json(value) == json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+def test_json_text_is_indented_json_dumps(value: dict[str, Any]) -> None:
+    """json_text joins the encoder's pieces in batches (memory); the text is json.dumps'."""
+    assert json_format.json_text(value) == json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
 
 def test_coverage_notes_reach_json_html_and_markdown(tmp_path: Path) -> None:
@@ -398,7 +383,7 @@ def test_json_is_rendered_only_when_something_needs_it(
     rendered: list[str] = []
     real = json_format.render_json
 
-    def counting(report: dict[str, Any]) -> str:
+    def counting(report: Report) -> str:
         rendered.append("json")
         return real(report)
 
@@ -418,8 +403,7 @@ def test_json_is_rendered_only_when_something_needs_it(
 
 
 def test_renderings_keep_only_what_is_used_again() -> None:
-    report = {"findings": [], "generated_at": "2026-01-01T00:00:00Z", "coverage": []}
-    renderings = Renderings(report, RenderContext(), keep={"json"})
+    renderings = Renderings(report_of(report_data()), RenderContext(), keep={"json"})
     first = renderings.text("json")
     assert renderings.text("json") is first  # kept: rendered once
     assert "csv" not in renderings.texts

@@ -20,6 +20,7 @@ from auditor.model import NatGateway
 from auditor.serial import dumps
 from tests.builders import A, B, peering, route, side, snapshot, subnet, table, vpc
 from tests.faults import FaultServer
+from tests.reports import report_of
 
 LONG = "L" * 20_000
 SCRIPT = '<script>alert(1)</script>" onmouseover="alert(2)'
@@ -90,9 +91,8 @@ def test_machine_formats_stay_well_formed(outputs: dict[str, str]) -> None:
 
 
 def test_email_neutralises_hostile_values(outputs: dict[str, str]) -> None:
-    report = json.loads(outputs["json"])
     message = build_message(
-        report,
+        report_of(json.loads(outputs["json"])),
         sender="vpc-audit@example.com",
         recipients=["ops@example.com"],
         scope=HEADER,

@@ -22,6 +22,7 @@ from py_ocsf_models.events.findings.status_id import StatusID
 from auditor.cli import main
 from auditor.report.formats.ocsf import OCSF_VERSION, render_ocsf
 from tests.builders import R1, A
+from tests.reports import finding_data, report_data, report_of
 from tests.test_formats import EVIL, write_snapshot
 
 
@@ -105,7 +106,7 @@ def test_time_is_the_reports_time_in_milliseconds(tmp_path: Path) -> None:
     ],
 )
 def test_severities(severity: str, severity_id: int, caption: str) -> None:
-    (document,) = json.loads(render_ocsf(hand_report(severity=severity)))
+    (document,) = json.loads(render_ocsf(report_of(hand_report(severity=severity))))
     valid(document)
     assert (document["severity_id"], document["severity"]) == (severity_id, caption)
 
@@ -113,6 +114,14 @@ def test_severities(severity: str, severity_id: int, caption: str) -> None:
 def test_suppressed_and_resolved_findings_and_other_partitions() -> None:
     report = hand_report(suppressed=True, suppression_reason="bastion", change="unchanged")
     report["scope"] = {"partition": "aws-cn", "organization_id": "o-abc"}
+    report["baseline"] = {
+        "source": "last.json",
+        "generated_at": "2026-01-01T03:04:05Z",
+        "new": 0,
+        "unchanged": 0,
+        "resolved": 1,
+        "not_rechecked": 0,
+    }
     report["resolved"] = [
         {
             "id": "2" * 16,
@@ -125,7 +134,7 @@ def test_suppressed_and_resolved_findings_and_other_partitions() -> None:
             "resource_id": "vpce-1",
         }
     ]
-    suppressed, resolved = json.loads(render_ocsf(report))
+    suppressed, resolved = json.loads(render_ocsf(report_of(report)))
     valid(suppressed)
     valid(resolved)
     assert (suppressed["status"], suppressed["status_detail"]) == ("Suppressed", "bastion")
@@ -162,26 +171,13 @@ def test_merge_writes_ocsf(tmp_path: Path) -> None:
 
 
 def hand_report(**finding: Any) -> dict[str, Any]:
-    base = {
-        "id": "1" * 16,
-        "rule_id": "r",
-        "severity": "info",
-        "title": "t",
-        "account_id": A,
-        "region": "cn-north-1",
-        "resource_type": "vpc",
-        "resource_id": "vpc-9",
-        "vpc_id": "vpc-9",
-        "message": "m",
-        "remediation": "",
-        "suppressed": False,
-        "suppression_reason": None,
-        "change": None,
-    }
-    return {
-        "generated_at": "2026-01-02T03:04:05Z",
-        "tool_version": "0",
-        "scope": {"partition": "aws"},
-        "findings": [{**base, **finding}],
-        "resolved": [],
-    }
+    """A report's JSON form with one finding: an info finding on a VPC unless told otherwise."""
+    base = finding_data(
+        severity="info",
+        account_id=A,
+        region="cn-north-1",
+        resource_type="vpc",
+        resource_id="vpc-9",
+        vpc_id="vpc-9",
+    )
+    return report_data({**base, **finding}, generated_at="2026-01-02T03:04:05Z")

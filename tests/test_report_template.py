@@ -25,6 +25,7 @@ from auditor.report.topology import TopologyMap, build_topology
 from auditor.report.view import html_view
 from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
 from tests.hub import hub_estate
+from tests.reports import report_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -50,7 +51,7 @@ def render(
     rules: dict[str, Any] | None = None,
     topology: TopologyMap | None = None,
 ) -> str:
-    view = html_view(report, sample_rules() if rules is None else rules, topology)
+    view = html_view(report_of(report), sample_rules() if rules is None else rules, topology)
     return make_env().get_template("report.html.j2").render(view=view)
 
 
@@ -467,7 +468,7 @@ def test_script_is_pinned_by_the_content_security_policy(html: str) -> None:
 
 
 def test_script_holds_no_report_data(html: str) -> None:
-    topology = build_topology(map_estate(), hostile_report()["findings"])
+    topology = build_topology(map_estate(), report_of(hostile_report()).findings)
     variants = [html, render(empty_report()), render(hostile_report(), topology=topology)]
     assert len({our_script(page) for page in variants}) == 1
     script = our_script(html)
@@ -508,7 +509,7 @@ def test_findings_carry_filter_attributes(html: str) -> None:
 
 def test_hostile_values_stay_text_in_the_map_and_attributes() -> None:
     report = hostile_report()
-    out = render(report, topology=build_topology(map_estate(), report["findings"]))
+    out = render(report, topology=build_topology(map_estate(), report_of(report).findings))
     tags = Elements(out).tags
     assert [tag for tag, _ in tags].count("script") == 1
     assert [tag for tag, _ in tags].count("svg") >= 3  # the maps, plus the legend samples
@@ -534,7 +535,7 @@ def test_hostile_values_stay_text_in_the_map_and_attributes() -> None:
 
 def test_map_draws_each_account_region_with_peers_and_legend() -> None:
     report = sample_report()
-    topology = build_topology(map_estate(), report["findings"])
+    topology = build_topology(map_estate(), report_of(report).findings)
     out = render(report, topology=topology)
     section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
     assert section.count('<svg class="topo"') == len(topology.groups) == 3
@@ -555,7 +556,7 @@ def test_map_section_without_a_snapshot(html: str) -> None:
 
 def test_group_above_the_cap_is_a_table() -> None:
     report = sample_report()
-    topology = build_topology(map_estate(), report["findings"], max_vpcs=1)
+    topology = build_topology(map_estate(), report_of(report).findings, max_vpcs=1)
     out = render(report, topology=topology)
     assert "more than the 1 a map shows legibly" in out
     assert out.count('<svg class="topo"') == 2  # the two single-VPC groups keep their map
@@ -564,7 +565,7 @@ def test_group_above_the_cap_is_a_table() -> None:
 
 def test_account_regions_past_the_map_cap_are_listed_not_drawn() -> None:
     report = sample_report()
-    topology = build_topology(map_estate(), report["findings"], max_maps=1)
+    topology = build_topology(map_estate(), report_of(report).findings, max_maps=1)
     out = render(report, topology=topology)
     section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
     assert section.count('<svg class="topo"') == 1
@@ -838,7 +839,7 @@ def test_hops_with_unknown_keys_keep_them_in_extra_columns() -> None:
 
 def test_map_draws_transit_gateway_hubs_selectable_like_peerings() -> None:
     report = hub_report()
-    topology = build_topology(hub_snapshot(), report["findings"])
+    topology = build_topology(hub_snapshot(), report_of(report).findings)
     out = render(report, topology=topology)
     section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
     assert section.count('class="node hub') == 2  # in A's map and in B's, owned by A
@@ -875,7 +876,7 @@ def test_map_draws_transit_gateway_hubs_selectable_like_peerings() -> None:
 
 def test_peering_maps_carry_no_hub_markup() -> None:
     report = sample_report()
-    out = render(report, topology=build_topology(map_estate(), report["findings"]))
+    out = render(report, topology=build_topology(map_estate(), report_of(report).findings))
     section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
     for text in ("hub", "transit gateway", "attachment"):
         assert text not in section

@@ -18,6 +18,7 @@ from auditor.report.view import (
     html_view,
     top_findings,
 )
+from tests.reports import report_of
 
 
 def finding(
@@ -72,11 +73,23 @@ def report(*findings: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
+RESOLVED_FIELDS = (
+    "id",
+    "rule_id",
+    "severity",
+    "title",
+    "account_id",
+    "region",
+    "resource_type",
+    "resource_id",
+)
 RULES = {"rule-b": {"title": "Rule B", "severity": "low", "references": ["https://x", "y"]}}
 
 
 def test_groups_follow_first_appearance_and_keep_the_report_order() -> None:
-    view = html_view(report(finding(1, "rule-b"), finding(2), finding(3, "rule-b")), RULES)
+    view = html_view(
+        report_of(report(finding(1, "rule-b"), finding(2), finding(3, "rule-b"))), RULES
+    )
     assert [g.rule_id for g in view.groups] == ["rule-b", "rule-a"]
     assert [g.anchor for g in view.groups] == ["rule-1", "rule-2"]
     assert [f.id for f in view.groups[0].findings.shown] == [f"{1:016x}", f"{3:016x}"]
@@ -99,7 +112,7 @@ def test_summary_rows_list_rules_with_findings_first_then_the_others() -> None:
     suppressed = finding(9, "rule-c", suppressed=True, suppression_reason="ok")
     data = report(finding(1), suppressed)
     data["summary"]["by_rule"]["rule-c"] = 0
-    view = html_view(data, RULES)
+    view = html_view(report_of(data), RULES)
     rows = [(r.rule_id, r.anchor, r.title) for r in view.rule_rows]
     assert rows == [("rule-a", "rule-1", "Title of rule-a"), ("rule-c", None, None)]
     assert [f.id for f in view.suppressed.shown] == [f"{9:016x}"]
@@ -111,11 +124,11 @@ def test_page_budget_shares_out_findings_per_rule_within_floor_and_limit() -> No
 
 
 def test_a_large_group_shows_its_first_findings_and_counts_the_rest() -> None:
-    view = html_view(report(*(finding(n) for n in range(450))), {})
+    view = html_view(report_of(report(*(finding(n) for n in range(450)))), {})
     (group,) = view.groups
     assert (len(group.findings.shown), group.findings.more, group.limit) == (200, 250, 200)
     assert not group.open and not view.evidence_open  # collapsed above 100, evidence above 50
-    small = html_view(report(finding(1)), {})
+    small = html_view(report_of(report(finding(1))), {})
     assert small.groups[0].open and small.groups[0].findings.more == 0 and small.evidence_open
 
 
@@ -125,24 +138,35 @@ def test_capped_counts_what_is_left_out() -> None:
 
 
 def test_coverage_lists_failures_first_and_counts_them_per_account() -> None:
-    view = html_view(report(finding(1)), {})
+    view = html_view(report_of(report(finding(1))), {})
     assert [c.failed for c in view.coverage] == [True, False]
     assert (view.coverage_ok, view.coverage_failed) == (1, 1)
     rows = [(r.account_id, r.findings, r.failed) for r in view.account_rows]
     assert rows == [("111111111111", 1, 0)]
 
 
+FIRST_RUN = {
+    "source": None,
+    "generated_at": None,
+    "new": 1,
+    "unchanged": 0,
+    "resolved": 1,
+    "not_rechecked": 0,
+}
+
+
 def test_comparison_only_when_compared() -> None:
-    assert html_view(report(finding(1)), {}).comparison is None
-    first = {"source": None, "generated_at": None, "new": 1, "resolved": 0, "not_rechecked": 0}
-    view = html_view(report(finding(1, change="new"), baseline=first, resolved=["odd"]), {})
+    assert html_view(report_of(report(finding(1))), {}).comparison is None
+    gone = {k: v for k, v in finding(2).items() if k in RESOLVED_FIELDS}
+    data = report(finding(1, change="new"), baseline=FIRST_RUN, resolved=[gone])
+    view = html_view(report_of(data), {})
     assert view.comparison is not None
     assert (view.comparison.first_run, view.comparison.new, view.comparison.resolved) == (
         True,
         1,
         1,
     )
-    assert view.resolved.shown[0].raw == "odd"  # not a finding: shown as its text
+    assert view.resolved.shown[0].resource_id == "rtb-2"
 
 
 def test_hops_of_a_path_become_a_numbered_table_with_extra_columns() -> None:
@@ -193,5 +217,5 @@ def test_top_findings_rank_by_severity_then_new_and_skip_suppressed() -> None:
         finding(3, severity="high", change="new"),
         finding(4, severity="critical", suppressed=True),
     ]
-    top = top_findings(findings, 2)
+    top = top_findings(report_of(report(*findings, baseline=FIRST_RUN)), 2)
     assert [f.id[-1] for f in top.shown] == ["3", "2"] and top.more == 1

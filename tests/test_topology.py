@@ -6,12 +6,14 @@ import copy
 import hashlib
 import itertools
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from auditor.model import (
     Endpoint,
+    Finding,
     InternetGateway,
     NatGateway,
     Snapshot,
@@ -21,26 +23,33 @@ from auditor.model import (
 from auditor.report.topology import Edge, Group, HubEdge, Node, TopologyMap, build_topology
 from tests.builders import R1, R2, A, B, peering, s3_endpoint, side, snapshot, vpc
 from tests.hub import attachment, hub_estate, spoke, tgw
+from tests.reports import finding_of
 
 C = "333333333333"
 
 
-def finding(
-    resource_id: str, severity: str, *, vpc_id: str | None = None, **extra: Any
-) -> dict[str, Any]:
+def finding(resource_id: str, severity: str, *, vpc_id: str | None = None, **extra: Any) -> Finding:
+    """A finding on a VPC or a peering (by its id), in no region unless `extra` says."""
     resource_type = "vpc-peering-connection" if resource_id.startswith("pcx-") else "vpc"
-    return {
-        "id": hashlib.sha256(f"{resource_id}|{severity}".encode()).hexdigest()[:16],
-        "rule_id": "some-rule",
-        "severity": severity,
-        "resource_type": resource_type,
-        "resource_id": resource_id,
-        "vpc_id": vpc_id
-        if vpc_id is not None
-        else (resource_id if resource_type == "vpc" else None),
-        "suppressed": False,
-        **extra,
-    }
+    return finding_of(
+        {
+            "id": hashlib.sha256(f"{resource_id}|{severity}".encode()).hexdigest()[:16],
+            "rule_id": "some-rule",
+            "severity": severity,
+            "title": "",
+            "account_id": "",
+            "region": "",
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "vpc_id": vpc_id
+            if vpc_id is not None
+            else (resource_id if resource_type == "vpc" else None),
+            "message": "",
+            "remediation": "",
+            "suppressed": False,
+            **extra,
+        }
+    )
 
 
 def estate() -> Snapshot:
@@ -345,7 +354,7 @@ def hub_snapshot(**states: str) -> Snapshot:
     return snap
 
 
-def hub_finding(resource_id: str, severity: str, vpc_id: str | None = None) -> dict[str, Any]:
+def hub_finding(resource_id: str, severity: str, vpc_id: str | None = None) -> Finding:
     return finding(resource_id, severity, vpc_id=vpc_id, region=R1, resource_type="transit")
 
 
@@ -453,7 +462,7 @@ def test_findings_on_the_hub_colour_its_lines_and_node_not_the_vpc_boxes() -> No
         hub_finding("tgw-attach-egress", "low", vpc_id="vpc-egress"),
         hub_finding("tgw-rtb-egress", "high", vpc_id="vpc-egress"),  # a hub route table
         hub_finding("tgw-1", "medium"),  # the transit gateway
-        hub_finding("tgw-attach-spoke2", "critical", vpc_id="vpc-spoke2") | {"suppressed": True},
+        replace(hub_finding("tgw-attach-spoke2", "critical", vpc_id="vpc-spoke2"), suppressed=True),
         finding("rtb-spoke1", "medium", vpc_id="vpc-spoke1", region=R1),  # a VPC's own table
     ]
     topo = build_topology(hub_snapshot(), findings)

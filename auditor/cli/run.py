@@ -18,7 +18,7 @@ from auditor.deliver import email as mail
 from auditor.deliver.files import STDOUT, write_text
 from auditor.errors import AuditError, InputError
 from auditor.model import Severity, Shard, Snapshot
-from auditor.report import build_report
+from auditor.report import Report, build_report
 from auditor.report.baseline import STATE_FILE, Baseline, load_baseline, load_state
 from auditor.report.formats import FORMATS, RenderContext, Renderings
 from auditor.report.text import scope_label, since_text
@@ -140,7 +140,7 @@ def load(source: Source, quiet: bool) -> Snapshot:
         progress.finish()
 
 
-def evaluate(snapshot: Snapshot, inputs: Inputs) -> dict[str, Any]:
+def evaluate(snapshot: Snapshot, inputs: Inputs) -> Report:
     """The rules over the snapshot, under the policy, and the report (compared with the baseline)."""
     from auditor.rules import REGISTRY
     from auditor.rules import evaluate as run_rules
@@ -150,7 +150,7 @@ def evaluate(snapshot: Snapshot, inputs: Inputs) -> dict[str, Any]:
 
 
 def render(
-    report: dict[str, Any], snapshot: Snapshot, outputs: Outputs, settings: RunSettings
+    report: Report, snapshot: Snapshot, outputs: Outputs, settings: RunSettings
 ) -> Renderings:
     """Every output asked for, written; the renderings the email and the state reuse are kept."""
     scope = scope_label(report, settings.profile)
@@ -163,7 +163,7 @@ def render(
 
 
 def deliver(
-    report: dict[str, Any],
+    report: Report,
     snapshot: Snapshot,
     renderings: Renderings,
     outputs: Outputs,
@@ -174,10 +174,11 @@ def deliver(
     could not be sent (then no state is saved: the next run reports the same again)."""
     if not settings.quiet:
         say(summary_line(snapshot, report))
-        for expired in report["expired_suppressions"]:
+        for expired in report.expired_suppressions:
             say(
-                f"note: suppression for {expired['rule']} expired on {expired['expires']} "
-                f"and no longer applies ({len(expired['finding_ids'])} finding(s))"
+                f"note: suppression for {expired.suppression.rule} expired on "
+                f"{expired.suppression.expires} "
+                f"and no longer applies ({len(expired.finding_ids)} finding(s))"
             )
     if settings.email is not None:
         scope = renderings.context.scope
@@ -219,7 +220,7 @@ def load_comparison(settings: RunSettings) -> Baseline | None:
 
 
 def deliver_email(
-    report: dict[str, Any],
+    report: Report,
     scope: str,
     renderings: Renderings,
     outputs: Outputs,
@@ -262,7 +263,7 @@ def write_output(destination: str, text: str, what: str, quiet: bool) -> None:
         say(f"wrote {what}: {Path(destination).resolve()}")
 
 
-def failing_findings(report: dict[str, Any], settings: RunSettings) -> int:
+def failing_findings(report: Report, settings: RunSettings) -> int:
     """Findings that make the run exit 1: at or above --fail-on, and new with --fail-on-new."""
     if settings.fail_on == "none":
         return 0
@@ -270,27 +271,23 @@ def failing_findings(report: dict[str, Any], settings: RunSettings) -> int:
     if not settings.fail_on_new:
         return sum(
             count
-            for name, count in report["summary"]["by_severity"].items()
+            for name, count in report.summary.by_severity.items()
             if Severity.parse(name) >= threshold
         )
-    return sum(
-        1
-        for f in report["findings"]
-        if f.get("change") == "new" and Severity.parse(f["severity"]) >= threshold
-    )
+    return sum(1 for f in report.new_findings() if f.severity >= threshold)
 
 
-def summary_line(snapshot: Snapshot, report: dict[str, Any]) -> str:
-    summary = report["summary"]
-    counts = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items() if n)
-    line = f"{summary['total']} finding(s)" + (f" ({counts})" if counts else "")
-    line += f" in {summary['coverage']['ok']} account-region(s)"
-    if summary["suppressed"]:
-        line += f"; {summary['suppressed']} more suppressed by the policy"
-    baseline = report.get("baseline")
+def summary_line(snapshot: Snapshot, report: Report) -> str:
+    summary = report.summary
+    counts = ", ".join(f"{n} {s}" for s, n in summary.by_severity.items() if n)
+    line = f"{summary.total} finding(s)" + (f" ({counts})" if counts else "")
+    line += f" in {summary.coverage.ok} account-region(s)"
+    if summary.suppressed:
+        line += f"; {summary.suppressed} more suppressed by the policy"
+    baseline = report.baseline
     if baseline:
         since = since_text(baseline)
-        line += f"; {baseline['new']} new, {baseline['resolved']} resolved " + (
+        line += f"; {baseline.new} new, {baseline.resolved} resolved " + (
             f"since {since}" if since else "(first run)"
         )
     gaps = [c for c in snapshot.coverage if c.status != "ok"]

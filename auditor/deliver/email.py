@@ -13,9 +13,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from auditor.report.baseline import new_findings
 from auditor.report.text import header_safe
 
 if TYPE_CHECKING:
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
 
     import boto3
 
+    from auditor.report.document import Report
     from auditor.report.email_body import EmailContext
 
 # The mail itself (smtplib, email, the templates, css_inline, boto3 for SES) is imported where
@@ -93,19 +93,19 @@ def bare_address(address: str) -> str:
     return parseaddr(address)[1]
 
 
-def should_send(report: dict[str, Any], on: str) -> bool:
+def should_send(report: Report, on: str) -> bool:
     """`always`; `findings`: a finding (not suppressed) or a coverage gap; `new`: a new finding
     or a coverage gap (an incomplete audit is always worth a message)."""
-    gaps = int(report["summary"]["coverage"]["error"]) > 0
+    gaps = report.summary.coverage.error > 0
     if on == "findings":
-        return int(report["summary"]["total"]) > 0 or gaps
+        return report.summary.total > 0 or gaps
     if on == "new":
-        return bool(new_findings(report)) or gaps
+        return bool(report.new_findings()) or gaps
     return True
 
 
 def build_message(
-    report: dict[str, Any],
+    report: Report,
     *,
     sender: str,
     recipients: Sequence[str],

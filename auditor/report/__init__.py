@@ -1,7 +1,8 @@
 """Report stage: Findings (+ the snapshot's scope and coverage) -> documents.
 
-`build_report` makes the one JSON-able structure every format renders from, so the JSON file,
-the HTML page and any later format can never disagree. The formats are in `formats/`.
+`build_report` makes the one typed `Report` (auditor/report/document.py) every format renders
+from, so the JSON file, the HTML page and any later format can never disagree. The formats are
+in `formats/`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,25 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
-from auditor.model import REPORT_SCHEMA_VERSION, SEVERITY_NAMES, Finding, Snapshot
+from auditor.model import REPORT_SCHEMA_VERSION, SEVERITY_NAMES, Snapshot
 from auditor.report.baseline import Baseline, compare
+from auditor.report.document import (
+    BaselineSummary,
+    CoverageCounts,
+    Report,
+    ResolvedFinding,
+    Summary,
+)
 from auditor.report.formats.html import render_html
 from auditor.report.formats.json import render_json
-from auditor.serial import to_jsonable
 
 if TYPE_CHECKING:
     from auditor.report.templating import templates
     from auditor.rules import AuditResult
 
 __all__ = [
+    "Report",
     "build_report",
-    "findings_jsonable",
     "render_html",
     "render_json",
     "render_rules_markdown",
@@ -38,12 +45,11 @@ def build_report(
     result: AuditResult,
     baseline: Baseline | None = None,
     rules_evaluated: Iterable[str] | None = None,
-) -> dict[str, Any]:
-    """The report document; summary counts leave suppressed findings out, the list keeps them.
+) -> Report:
+    """The report; summary counts leave suppressed findings out, the list keeps them.
 
-    With a `baseline` (a previous report), each finding's `change` is `new` or `unchanged`,
-    `resolved` lists what the baseline had and this run no longer finds, and `baseline` holds
-    the counts; without one, `change` is null, `resolved` empty and `baseline` null.
+    With a `baseline` (a previous report), each finding is new or unchanged, `resolved` lists
+    what the baseline had and this run no longer finds, and `baseline` holds the counts.
     `rules_evaluated` (default: every registered rule) is the set of rules that ran, so a rule
     with no finding can be told from a rule that was switched off (JUnit's passing suites).
     """
@@ -52,44 +58,36 @@ def build_report(
     findings = [f for f in result.findings if not f.suppressed]
     coverage = Counter(c.status for c in snapshot.coverage)
     by_severity = Counter(str(f.severity) for f in findings)
-    report: dict[str, Any] = {
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        # When AWS was read: differs from generated_at when a saved snapshot is re-audited.
-        "collected_at": snapshot.collected_at or None,
-        "tool_version": __version__,
-        "scope": to_jsonable(snapshot.scope),
-        "coverage": to_jsonable(snapshot.coverage),
-        "coverage_notes": to_jsonable(snapshot.coverage_notes),
-        "summary": {
-            "total": len(findings),
-            "by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_NAMES},
-            "by_rule": dict(sorted(Counter(f.rule_id for f in findings).items())),
-            "by_account": dict(sorted(Counter(f.account_id for f in findings).items())),
-            "coverage": {"ok": coverage.get("ok", 0), "error": coverage.get("error", 0)},
-            "suppressed": len(result.findings) - len(findings),
-        },
-        "findings": findings_jsonable(result.findings),
-        "expired_suppressions": [
-            {**to_jsonable(e.suppression), "finding_ids": e.finding_ids}
-            for e in result.expired_suppressions
-        ],
-        "rules_evaluated": sorted(REGISTRY if rules_evaluated is None else rules_evaluated),
-        "baseline": None,
-        "resolved": [],
-    }
+    summary = Summary(
+        total=len(findings),
+        by_severity={s: by_severity.get(s, 0) for s in SEVERITY_NAMES},
+        by_rule=dict(sorted(Counter(f.rule_id for f in findings).items())),
+        by_account=dict(sorted(Counter(f.account_id for f in findings).items())),
+        coverage=CoverageCounts(ok=coverage.get("ok", 0), error=coverage.get("error", 0)),
+        suppressed=len(result.findings) - len(findings),
+    )
+    new_ids: frozenset[str] = frozenset()
+    resolved: tuple[ResolvedFinding, ...] = ()
+    compared: BaselineSummary | None = None
     if baseline is not None:
-        compare(report, baseline)
-    return report
-
-
-def findings_jsonable(findings: list[Finding]) -> list[dict[str, Any]]:
-    """The findings as JSON dicts, `change` unset: a million small dicts and lists at 10k VPCs,
-    so the cyclic GC is paused as for the rules (its passes took most of the time)."""
-    from auditor.rules import cyclic_gc_paused
-
-    with cyclic_gc_paused():
-        return [{**to_jsonable(f), "change": None} for f in findings]
+        new_ids, resolved, compared = compare(result.findings, snapshot.coverage, baseline)
+    return Report(
+        schema_version=REPORT_SCHEMA_VERSION,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # When AWS was read: differs from generated_at when a saved snapshot is re-audited.
+        collected_at=snapshot.collected_at or None,
+        tool_version=__version__,
+        scope=snapshot.scope,
+        coverage=tuple(snapshot.coverage),
+        coverage_notes=tuple(snapshot.coverage_notes),
+        summary=summary,
+        findings=tuple(result.findings),
+        expired_suppressions=tuple(result.expired_suppressions),
+        rules_evaluated=tuple(sorted(REGISTRY if rules_evaluated is None else rules_evaluated)),
+        baseline=compared,
+        resolved=resolved,
+        new_ids=new_ids,
+    )
 
 
 def render_rules_markdown(rules: list[dict[str, Any]]) -> str:

@@ -13,17 +13,17 @@ never by text, so a renamed tag or a reworded message does not make a finding "n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.model import REPORT_SCHEMA_VERSION, Severity
+from auditor.model import REPORT_SCHEMA_VERSION, Coverage, Finding, Severity
+from auditor.report.document import BaselineSummary, ResolvedFinding
 from auditor.serial import read_versioned
 
 STATE_FILE = "last-report.json"
-NEW = "new"
-UNCHANGED = "unchanged"
 
 # What a baseline finding must carry for the comparison and the `resolved` list.
 REQUIRED_FINDING_FIELDS = ("id", "rule_id", "severity", "title", "account_id", "region")
@@ -94,22 +94,24 @@ def load_state(state_dir: Path) -> Baseline:
     return load_baseline(path)
 
 
-def compare(report: dict[str, Any], baseline: Baseline) -> None:
-    """Mark each finding of `report` new/unchanged and add `resolved` and `baseline` to it."""
-    audited = {(c["account_id"], c["region"]) for c in report["coverage"] if c["status"] == "ok"}
-    current = {f["id"] for f in report["findings"]}
-    new = unchanged = 0
-    for finding in report["findings"]:
-        unreadable_before = (finding["account_id"], finding["region"]) in baseline.gaps or (
-            finding["account_id"],
+def compare(
+    findings: Sequence[Finding], coverage: Sequence[Coverage], baseline: Baseline
+) -> tuple[frozenset[str], tuple[ResolvedFinding, ...], BaselineSummary]:
+    """This run's findings against the baseline: the ids of the new ones, what is resolved, and
+    the counts. The findings are not changed: the report is built once, from these parts."""
+    audited = {(c.account_id, c.region) for c in coverage if c.status == "ok"}
+    current = {f.id for f in findings}
+    new: set[str] = set()
+    unchanged = 0
+    for finding in findings:
+        unreadable_before = (finding.account_id, finding.region) in baseline.gaps or (
+            finding.account_id,
             "*",
         ) in baseline.gaps
-        if finding["id"] in baseline.findings or finding["suppressed"] or unreadable_before:
-            finding["change"] = UNCHANGED
-            unchanged += not finding["suppressed"]
+        if finding.id in baseline.findings or finding.suppressed or unreadable_before:
+            unchanged += not finding.suppressed
         else:
-            finding["change"] = NEW
-            new += 1
+            new.add(finding.id)
     resolved = []
     not_rechecked = 0
     for old in baseline.findings.values():
@@ -119,30 +121,24 @@ def compare(report: dict[str, Any], baseline: Baseline) -> None:
             not_rechecked += 1
             continue
         resolved.append(
-            {
-                "id": old["id"],
-                "rule_id": old["rule_id"],
-                "severity": old["severity"].lower(),
-                "title": old["title"],
-                "account_id": old["account_id"],
-                "region": old["region"],
-                "resource_type": str(old.get("resource_type") or ""),
-                "resource_id": str(old.get("resource_id") or ""),
-            }
+            ResolvedFinding(
+                id=old["id"],
+                rule_id=old["rule_id"],
+                severity=old["severity"].lower(),
+                title=old["title"],
+                account_id=old["account_id"],
+                region=old["region"],
+                resource_type=str(old.get("resource_type") or ""),
+                resource_id=str(old.get("resource_id") or ""),
+            )
         )
-    resolved.sort(
-        key=lambda r: (-Severity.parse(r["severity"]), r["rule_id"], r["account_id"], r["region"])
+    resolved.sort(key=lambda r: (-Severity.parse(r.severity), r.rule_id, r.account_id, r.region))
+    summary = BaselineSummary(
+        source=baseline.source,
+        generated_at=baseline.generated_at,
+        new=len(new),
+        unchanged=unchanged,
+        resolved=len(resolved),
+        not_rechecked=not_rechecked,
     )
-    report["resolved"] = resolved
-    report["baseline"] = {
-        "source": baseline.source,
-        "generated_at": baseline.generated_at,
-        "new": new,
-        "unchanged": unchanged,
-        "resolved": len(resolved),
-        "not_rechecked": not_rechecked,
-    }
-
-
-def new_findings(report: dict[str, Any]) -> list[dict[str, Any]]:
-    return [f for f in report["findings"] if f.get("change") == NEW]
+    return frozenset(new), tuple(resolved), summary

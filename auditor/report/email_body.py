@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import css_inline
 
 from auditor.model import SEVERITY_NAMES
+from auditor.report.document import Report
 from auditor.report.templating import templates
 from auditor.report.text import counts_text, header_safe, since_text
 from auditor.report.view import (
@@ -29,14 +29,14 @@ EMAIL_TOP_FINDINGS = 20
 EMAIL_LIST_LIMIT = 20
 
 
-def email_subject(report: dict[str, Any], scope: str) -> str:
+def email_subject(report: Report, scope: str) -> str:
     """e.g. `vpc-audit prod: 3 high, 2 medium, 5 new since Tue; 1 account-region not audited`."""
     text = f"vpc-audit {scope}: {counts_text(report)}"
-    baseline = report.get("baseline")
+    baseline = report.baseline
     if baseline:
         since = since_text(baseline)
-        text += f", {baseline['new']} new" + (f" since {since}" if since else " (first run)")
-    gaps = report["summary"]["coverage"]["error"]
+        text += f", {baseline.new} new" + (f" since {since}" if since else " (first run)")
+    gaps = report.summary.coverage.error
     if gaps:
         text += f"; {gaps} account-region(s) not audited"
     return header_safe(text)
@@ -81,7 +81,7 @@ class EmailView:
 
 @dataclass(frozen=True)
 class EmailContext:
-    report: dict[str, Any]
+    report: Report
     scope: str
     attachment: Attachment
     top: int = EMAIL_TOP_FINDINGS
@@ -89,35 +89,33 @@ class EmailContext:
     def view(self) -> EmailView:
         """The one place the email reads the report."""
         report = self.report
-        summary = report["summary"]
-        baseline = report.get("baseline")
+        summary = report.summary
+        baseline = report.baseline
         return EmailView(
             subject=email_subject(report, self.scope),
             scope=self.scope,
             counts=counts_text(report),
-            generated_at=report["generated_at"],
-            tool_version=report["tool_version"],
-            audited=summary["coverage"]["ok"],
-            not_audited=summary["coverage"]["error"],
-            severity_counts=tuple(Option(s, summary["by_severity"][s]) for s in SEVERITY_NAMES),
+            generated_at=report.generated_at,
+            tool_version=report.tool_version,
+            audited=summary.coverage.ok,
+            not_audited=summary.coverage.error,
+            severity_counts=tuple(Option(s, summary.by_severity[s]) for s in SEVERITY_NAMES),
             comparison=Comparison(
-                baseline_at=baseline["generated_at"],
-                first_run=not baseline["generated_at"],
-                new=baseline["new"],
-                resolved=baseline["resolved"],
-                not_rechecked=baseline["not_rechecked"],
+                baseline_at=baseline.generated_at,
+                first_run=not baseline.generated_at,
+                new=baseline.new,
+                resolved=baseline.resolved,
+                not_rechecked=baseline.not_rechecked,
             )
             if baseline
             else None,
             since=since_text(baseline) if baseline else "",
-            suppressed=summary["suppressed"],
-            gaps=capped(
-                [c for c in coverage_rows(report["coverage"]) if c.failed], EMAIL_LIST_LIMIT
-            ),
-            notes=tuple(note_rows(report.get("coverage_notes"))),
-            top=top_findings(report["findings"], self.top),
-            resolved=capped(resolved_rows(report.get("resolved") or []), EMAIL_LIST_LIMIT),
-            expired=len(report["expired_suppressions"]),
+            suppressed=summary.suppressed,
+            gaps=capped([c for c in coverage_rows(report.coverage) if c.failed], EMAIL_LIST_LIMIT),
+            notes=tuple(note_rows(report.coverage_notes)),
+            top=top_findings(report, self.top),
+            resolved=capped(resolved_rows(report.resolved), EMAIL_LIST_LIMIT),
+            expired=len(report.expired_suppressions),
             attachment=self.attachment,
             names=", ".join(self.attachment.names),
             locations=", ".join(self.attachment.locations),

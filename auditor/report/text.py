@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
-from typing import Any
 
 from auditor.model import SEVERITY_NAMES
+from auditor.report.document import BaselineSummary, Report
 
 
-def counts_text(report: dict[str, Any]) -> str:
+def counts_text(report: Report) -> str:
     """`3 high, 2 medium` (non-zero severities, highest first), or `no findings`."""
-    by_severity = report["summary"]["by_severity"]
+    by_severity = report.summary.by_severity
     parts = [f"{by_severity[s]} {s}" for s in SEVERITY_NAMES if by_severity.get(s)]
     return ", ".join(parts) if parts else "no findings"
 
 
-def scope_label(report: dict[str, Any], profile: str | None = None) -> str:
+def scope_label(report: Report, profile: str | None = None) -> str:
     """What was audited, in a few words: the --profile name, else the organisation (with
     --org), else the account ids (or their number when there are more than three)."""
     if profile:
         return header_safe(profile, 60)
-    scope = report["scope"]
-    if scope.get("organization_accounts") and scope.get("organization_id"):
-        return header_safe(f"{scope['organization_id']} ({len(scope['accounts'])} accounts)", 60)
-    accounts = scope.get("accounts") or sorted({c["account_id"] for c in report["coverage"]})
+    scope = report.scope
+    if scope.organization_accounts and scope.organization_id:
+        return header_safe(f"{scope.organization_id} ({len(scope.accounts)} accounts)", 60)
+    accounts = scope.accounts or sorted({c.account_id for c in report.coverage})
     if not accounts:
         return "(no account)"
     if len(accounts) <= 3:
@@ -32,10 +32,10 @@ def scope_label(report: dict[str, Any], profile: str | None = None) -> str:
     return f"{len(accounts)} accounts"
 
 
-def since_text(baseline: dict[str, Any]) -> str:
+def since_text(baseline: BaselineSummary) -> str:
     """When the baseline was made, absolute (`2026-12-03 06:00 UTC`): a weekday alone reads
     wrong for a run seconds or weeks old. '' if unknown."""
-    stamp = baseline.get("generated_at")
+    stamp = baseline.generated_at
     if not stamp:
         return ""
     try:

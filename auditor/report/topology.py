@@ -25,6 +25,7 @@ from typing import Any
 
 from auditor.model import (
     Endpoint,
+    Finding,
     NatGateway,
     Peering,
     PeeringSide,
@@ -313,7 +314,7 @@ def _hubs(snapshot: Snapshot, vpcs: Mapping[str, Vpc]) -> _Hubs:
 
 
 def _tally_findings(
-    findings: Iterable[Mapping[str, Any]], hubs: _Hubs
+    findings: Iterable[Finding], hubs: _Hubs
 ) -> tuple[dict[str, _Tally], dict[str, _Tally]]:
     """(by VPC id, by peering id) for the findings that count (not suppressed); those on a
     transit gateway, its route tables or attachments go to `hubs` instead: they belong to the
@@ -321,18 +322,18 @@ def _tally_findings(
     by_vpc: dict[str, _Tally] = defaultdict(_Tally)
     by_peering: dict[str, _Tally] = defaultdict(_Tally)
     for finding in findings:
-        if finding.get("suppressed"):
+        if finding.suppressed:
             continue
-        severity = str(finding.get("severity", ""))
-        resource = (str(finding.get("region", "")), str(finding.get("resource_id", "")))
-        if finding.get("resource_type") == PEERING_RESOURCE:
+        severity = str(finding.severity)
+        resource = (finding.region, finding.resource_id)
+        if finding.resource_type == PEERING_RESOURCE:
             by_peering[resource[1]].add(severity)
         elif resource in hubs.lines:
             hubs.line_findings[resource[1]].add(severity)
         elif resource in hubs.hub_of:
             hubs.node_findings[hubs.hub_of[resource]].add(severity)
-        elif finding.get("vpc_id"):
-            by_vpc[str(finding["vpc_id"])].add(severity)
+        elif finding.vpc_id:
+            by_vpc[finding.vpc_id].add(severity)
     return by_vpc, by_peering
 
 
@@ -505,12 +506,12 @@ def _dedupe_peerings(peerings: Iterable[Peering]) -> list[Peering]:
 
 def build_topology(
     snapshot: Snapshot,
-    findings: Iterable[Mapping[str, Any]],
+    findings: Iterable[Finding],
     *,
     max_vpcs: int = MAX_MAP_VPCS,
     max_maps: int = MAX_MAPS,
 ) -> TopologyMap:
-    """The map model for a snapshot; `findings` are the report's finding dicts."""
+    """The map model for a snapshot and the report's findings."""
     vpcs = {v.id: v for v in sorted(snapshot.vpcs, key=lambda v: (v.account_id, v.region, v.id))}
     hubs = _hubs(snapshot, vpcs)
     by_vpc_findings, by_peering_findings = _tally_findings(findings, hubs)

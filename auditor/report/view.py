@@ -2,8 +2,8 @@
 
 Grouping, order, page budgets and "N more", counts, fallbacks and which evidence is a table are
 decided here, where they can be unit-tested (tests/test_report_view.py) and type-checked. The
-report dict is read in `html_view` and the row builders it hands parts to, so that a typed
-report can replace it in one place. The email (auditor/report/email_body.py) uses the same helpers.
+report is read in `html_view` and the row builders it hands parts to. The email
+(auditor/report/email_body.py) uses the same helpers.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from auditor.model import SEVERITY_NAMES, Severity
+from auditor.model import SEVERITY_NAMES, Coverage, CoverageNote, Finding, Severity
+from auditor.report.document import BaselineSummary, Report, ResolvedFinding
+from auditor.serial import to_jsonable
 
 if TYPE_CHECKING:
+    from auditor.policy import ExpiredSuppression
     from auditor.report.topology import TopologyMap
 
 T = TypeVar("T")
@@ -63,11 +66,6 @@ def capped(items: Sequence[T], limit: int) -> Capped[T]:
     return Capped(tuple(items[:limit]), len(items))
 
 
-def active_findings(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Findings that count: suppressed ones are listed apart."""
-    return [f for f in findings if not f["suppressed"]]
-
-
 @dataclass(frozen=True)
 class CoverageRow:
     """An account-region the run tried to read; `error` is None when it was read."""
@@ -92,21 +90,20 @@ class NoteRow:
     reason: str
 
 
-def coverage_rows(coverage: Iterable[dict[str, Any]]) -> list[CoverageRow]:
+def coverage_rows(coverage: Iterable[Coverage]) -> list[CoverageRow]:
     """Failed account-regions first (they are what a reader must act on), else in order."""
-    rows = [CoverageRow(c["account_id"], c["region"], c["status"], c["error"]) for c in coverage]
+    rows = [CoverageRow(c.account_id, c.region, c.status, c.error) for c in coverage]
     return [r for r in rows if r.failed] + [r for r in rows if not r.failed]
 
 
-def note_rows(notes: Iterable[dict[str, Any]] | None) -> list[NoteRow]:
-    return [
-        NoteRow(n["account_id"], n.get("region"), n["subject"], n["reason"]) for n in notes or ()
-    ]
+def note_rows(notes: Iterable[CoverageNote]) -> list[NoteRow]:
+    return [NoteRow(n.account_id, n.region, n.subject, n.reason) for n in notes]
 
 
 @dataclass(frozen=True)
 class ResolvedRow:
-    """A finding of the previous run that is gone; `raw` holds an entry that is not a finding."""
+    """A finding of the previous run that is gone. `raw` is always None now that the report is
+    typed; report.html.j2 still asks for it."""
 
     severity: str | None
     rule_id: str
@@ -117,29 +114,18 @@ class ResolvedRow:
     raw: str | None = None
 
 
-def resolved_rows(resolved: Iterable[Any]) -> list[ResolvedRow]:
-    rows = []
-    for r in resolved:
-        if isinstance(r, Mapping):
-            text = {k: str(r.get(k, "")) for k in ("rule_id", "resource_id", "account_id")}
-            rows.append(
-                ResolvedRow(
-                    r.get("severity"),
-                    region=str(r.get("region", "")),
-                    title=str(r.get("title", "")),
-                    **text,
-                )
-            )
-        else:
-            rows.append(ResolvedRow(None, "", "", "", "", "", raw=str(r)))
-    return rows
+def resolved_rows(resolved: Iterable[ResolvedFinding]) -> list[ResolvedRow]:
+    return [
+        ResolvedRow(r.severity, r.rule_id, r.resource_id, r.account_id, r.region, r.title)
+        for r in resolved
+    ]
 
 
-def top_findings(findings: Iterable[dict[str, Any]], limit: int) -> Capped[FindingView]:
+def top_findings(report: Report, limit: int) -> Capped[FindingView]:
     """The findings that count, highest severity first (the report's order within one), new
     ones first within a severity."""
     ranked = sorted(
-        (finding_view(f) for f in active_findings(findings)),
+        (finding_view(f, report.change(f)) for f in report.active_findings()),
         key=lambda f: (-Severity.rank(f.severity), not f.is_new),
     )
     return capped(ranked, limit)
@@ -311,7 +297,7 @@ class FindingView:
     change: str  # "new", "unchanged" or "" when not compared
     suppression_reason: str | None
     until: str  # when its suppression expires, or "no expiry"
-    raw_evidence: Any
+    raw_evidence: Mapping[str, object]
     show_title: bool = True  # False in a rule group whose title says the same
 
     @property
@@ -320,27 +306,28 @@ class FindingView:
 
     @cached_property
     def evidence(self) -> Evidence | None:
-        """Shaped when first shown: most findings of a large report never are."""
-        return evidence(self.raw_evidence) if self.raw_evidence else None
+        """Shaped when first shown, as the JSON has it: most findings of a large report never
+        are."""
+        return evidence(to_jsonable(self.raw_evidence)) if self.raw_evidence else None
 
 
-def finding_view(f: dict[str, Any]) -> FindingView:
+def finding_view(f: Finding, change: str | None) -> FindingView:
     return FindingView(
-        id=f["id"],
-        rule_id=f["rule_id"],
-        severity=f["severity"],
-        title=f["title"],
-        account_id=f["account_id"],
-        region=f["region"],
-        resource_type=f["resource_type"],
-        resource_id=f["resource_id"],
-        vpc_id=f["vpc_id"],
-        message=f["message"],
-        remediation=f["remediation"],
-        change=f.get("change") or "",
-        suppression_reason=f.get("suppression_reason"),
-        until=f.get("suppression_expires") or "no expiry",
-        raw_evidence=f["evidence"],
+        id=f.id,
+        rule_id=f.rule_id,
+        severity=str(f.severity),
+        title=f.title,
+        account_id=f.account_id,
+        region=f.region,
+        resource_type=f.resource_type,
+        resource_id=f.resource_id,
+        vpc_id=f.vpc_id,
+        message=f.message,
+        remediation=f.remediation,
+        change=change or "",
+        suppression_reason=f.suppression_reason,
+        until=f.suppression_expires or "no expiry",
+        raw_evidence=f.evidence,
     )
 
 
@@ -419,7 +406,7 @@ class HtmlView:
     generated_at: str
     collected_at: str | None  # when the snapshot was read, if not at generation
     tool_version: str
-    schema_version: Any
+    schema_version: int
     partition: str
     accounts: tuple[str, ...]
     regions: tuple[str, ...]
@@ -507,84 +494,76 @@ def _rule_rows(
     return rows
 
 
-def _expired_row(e: dict[str, Any]) -> ExpiredRow:
-    scope = [(key, e[key]) for key in ("account", "region", "resource") if e[key]]
-    scope += [(f"tag:{k}", v) for k, v in e["tag"].items()]
-    return ExpiredRow(e["rule"], tuple(scope), e["reason"], e["expires"], len(e["finding_ids"]))
+def _expired_row(e: ExpiredSuppression) -> ExpiredRow:
+    s = e.suppression
+    where = (("account", s.account), ("region", s.region), ("resource", s.resource))
+    scope = [(key, value) for key, value in where if value]
+    scope += [(f"tag:{k}", v) for k, v in s.tag.items()]
+    return ExpiredRow(s.rule, tuple(scope), s.reason, s.expires or "", len(e.finding_ids))
 
 
-def _comparison(
-    baseline: Mapping[str, Any] | None, changed: bool, findings: list[FindingView], resolved: int
-) -> Comparison | None:
-    """None when the run was not compared: no baseline, no change marks, nothing resolved."""
-    if baseline is None and not changed and not resolved:
+def _comparison(baseline: BaselineSummary | None, findings: list[FindingView]) -> Comparison | None:
+    """None when the run was not compared with a previous one."""
+    if baseline is None:
         return None
     return Comparison(
-        baseline_at=(baseline or {}).get("generated_at") or None,
-        first_run=baseline is not None
-        and not baseline.get("generated_at")
-        and baseline.get("source") is None,
+        baseline_at=baseline.generated_at or None,
+        first_run=not baseline.generated_at and baseline.source is None,
         new=sum(f.is_new for f in findings),
-        resolved=resolved,
-        not_rechecked=(baseline or {}).get("not_rechecked") or 0,
+        resolved=baseline.resolved,
+        not_rechecked=baseline.not_rechecked,
     )
 
 
 def html_view(
-    report: dict[str, Any],
+    report: Report,
     rules: Mapping[str, Mapping[str, Any]],
     topology: TopologyMap | None = None,
 ) -> HtmlView:
     """The report as the page shows it; `rules` (rule id -> its catalogue entry) may lack rules."""
-    findings = [finding_view(f) for f in active_findings(report["findings"])]
-    suppressed = [finding_view(f) for f in report["findings"] if f["suppressed"]]
-    summary = report["summary"]
+    findings = [finding_view(f, report.change(f)) for f in report.active_findings()]
+    suppressed = [finding_view(f, report.change(f)) for f in report.findings if f.suppressed]
+    summary = report.summary
     groups = rule_groups(findings, rules)
-    coverage = coverage_rows(report["coverage"])
+    coverage = coverage_rows(report.coverage)
     failed = [c.account_id for c in coverage if c.failed]
-    baseline = report.get("baseline")
-    accounts = report["scope"]["accounts"]
-    resolved = resolved_rows(report.get("resolved") or [])
-    collected_at = report.get("collected_at")
-    generated_at = report["generated_at"]
+    accounts = report.scope.accounts
+    resolved = resolved_rows(report.resolved)
+    collected_at = report.collected_at
+    generated_at = report.generated_at
     return HtmlView(
         generated_at=generated_at,
         collected_at=collected_at
         if collected_at and collected_at[:16] != generated_at[:16]
         else None,
-        tool_version=report["tool_version"],
-        schema_version=report["schema_version"],
-        partition=report["scope"]["partition"],
+        tool_version=report.tool_version,
+        schema_version=report.schema_version,
+        partition=report.scope.partition,
         accounts=tuple(accounts),
-        regions=tuple(report["scope"]["regions"]),
+        regions=tuple(report.scope.regions),
         severities=SEVERITY_NAMES,
-        severity_counts=tuple(Option(s, summary["by_severity"].get(s, 0)) for s in SEVERITY_NAMES),
-        total=summary["total"],
-        comparison=_comparison(
-            baseline if isinstance(baseline, Mapping) else None,
-            any(f.get("change") for f in report["findings"]),
-            findings,
-            len(resolved),
-        ),
+        severity_counts=tuple(Option(s, summary.by_severity.get(s, 0)) for s in SEVERITY_NAMES),
+        total=summary.total,
+        comparison=_comparison(report.baseline, findings),
         groups=tuple(groups),
-        rule_rows=tuple(_rule_rows(groups, summary["by_rule"], rules)),
+        rule_rows=tuple(_rule_rows(groups, summary.by_rule, rules)),
         account_rows=tuple(
-            AccountRow(a, summary["by_account"].get(a, 0), failed.count(a))
-            for a in [*accounts, *(a for a in summary["by_account"] if a not in accounts)]
+            AccountRow(a, summary.by_account.get(a, 0), failed.count(a))
+            for a in [*accounts, *(a for a in summary.by_account if a not in accounts)]
         ),
         filter_severities=tuple(
-            Option(s, n) for s in SEVERITY_NAMES if (n := summary["by_severity"].get(s, 0))
+            Option(s, n) for s in SEVERITY_NAMES if (n := summary.by_severity.get(s, 0))
         ),
         filter_rules=tuple(Option(g.rule_id, g.findings.total) for g in groups),
         filter_accounts=tuple(sorted({f.account_id for f in findings})),
         filter_regions=tuple(sorted({f.region for f in findings})),
-        evidence_open=summary["total"] <= EVIDENCE_OPEN_UP_TO,
+        evidence_open=summary.total <= EVIDENCE_OPEN_UP_TO,
         resolved=capped(resolved, TABLE_LIMIT),
         suppressed=capped(suppressed, TABLE_LIMIT),
-        expired=tuple(_expired_row(e) for e in report["expired_suppressions"]),
+        expired=tuple(_expired_row(e) for e in report.expired_suppressions),
         coverage=tuple(coverage),
         coverage_failed=len(failed),
-        coverage_notes=tuple(note_rows(report.get("coverage_notes"))),
+        coverage_notes=tuple(note_rows(report.coverage_notes)),
         topology=topology,
         maps_open=topology is not None and len(topology.groups) <= MAPS_OPEN_UP_TO,
     )

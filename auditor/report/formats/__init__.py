@@ -13,6 +13,7 @@ import pkgutil
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from auditor.report.document import Report
 from auditor.report.formats.asff import render_asff
 from auditor.report.formats.base import Format, RenderContext
 from auditor.report.formats.csv import render_csv
@@ -89,9 +90,7 @@ class Renderings:
     Texts named in `keep` are held for a later use (the state file, the email); the others are
     let go once returned, so two large reports are not held at once."""
 
-    def __init__(
-        self, report: dict[str, Any], context: RenderContext, keep: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, report: Report, context: RenderContext, keep: Iterable[str] = ()) -> None:
         self.report = report
         self.context = context
         self.keep = set(keep)

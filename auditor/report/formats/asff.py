@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from auditor.model import Finding
+from auditor.report.document import Report, ResolvedFinding
 from auditor.report.formats.base import Format, RenderContext
 from auditor.report.text import clip
 
@@ -30,55 +32,58 @@ ASFF_RESOURCE_TYPES = {
 }
 
 
-def asff_resource(finding: dict[str, Any], partition: str) -> dict[str, Any]:
+def asff_resource(item: Finding | ResolvedFinding, partition: str) -> dict[str, Any]:
     """The finding's resource by its ARN (EC2 ARNs are `<resource-type>/<id>`)."""
-    kind = finding["resource_type"]
-    region, account = finding["region"], finding["account_id"]
+    kind = item.resource_type
+    region, account = item.region, item.account_id
     return {
         "Type": ASFF_RESOURCE_TYPES.get(kind, "Other"),
-        "Id": f"arn:{partition}:ec2:{region}:{account}:{kind}/{finding['resource_id']}",
+        "Id": f"arn:{partition}:ec2:{region}:{account}:{kind}/{item.resource_id}",
         "Region": region,
         "Partition": partition,
     }
 
 
 def asff_finding(
-    finding: dict[str, Any], report: dict[str, Any], record_state: str, workflow: str
+    item: Finding | ResolvedFinding, report: Report, record_state: str, workflow: str
 ) -> dict[str, Any]:
-    partition = report["scope"]["partition"]
-    region, account = finding["region"], finding["account_id"]
+    """A finding of this run, or a resolved one (which has no message, fix, VPC or change)."""
+    finding = item if isinstance(item, Finding) else None
+    partition = report.scope.partition
+    region, account = item.region, item.account_id
     fields = {
-        "vpc-audit/RuleId": finding["rule_id"],
-        "vpc-audit/FindingId": finding["id"],
-        "vpc-audit/ToolVersion": report["tool_version"],
+        "vpc-audit/RuleId": item.rule_id,
+        "vpc-audit/FindingId": item.id,
+        "vpc-audit/ToolVersion": report.tool_version,
     }
-    if finding.get("change"):
-        fields["vpc-audit/Change"] = finding["change"]
-    if finding.get("vpc_id"):
-        fields["vpc-audit/VpcId"] = finding["vpc_id"]
+    change = report.change(finding) if finding else None
+    if change:
+        fields["vpc-audit/Change"] = change
+    if finding and finding.vpc_id:
+        fields["vpc-audit/VpcId"] = finding.vpc_id
     document: dict[str, Any] = {
         "SchemaVersion": ASFF_SCHEMA_VERSION,
-        "Id": f"vpc-audit/{account}/{region}/{finding['id']}",
+        "Id": f"vpc-audit/{account}/{region}/{item.id}",
         "ProductArn": f"arn:{partition}:securityhub:{region}:{account}:product/{account}/default",
-        "GeneratorId": f"vpc-audit/{finding['rule_id']}",
+        "GeneratorId": f"vpc-audit/{item.rule_id}",
         "AwsAccountId": account,
         "Types": ASFF_TYPES,
-        "CreatedAt": report["generated_at"],
-        "UpdatedAt": report["generated_at"],
-        "Severity": {"Label": ASFF_SEVERITY[finding["severity"]]},
-        "Title": clip(finding["title"], 256),
-        "Description": clip(finding.get("message") or finding["title"], 1024),
-        "Resources": [asff_resource(finding, partition)],
+        "CreatedAt": report.generated_at,
+        "UpdatedAt": report.generated_at,
+        "Severity": {"Label": ASFF_SEVERITY[str(item.severity)]},
+        "Title": clip(item.title, 256),
+        "Description": clip((finding.message if finding else "") or item.title, 1024),
+        "Resources": [asff_resource(item, partition)],
         "ProductFields": fields,
         "RecordState": record_state,
         "Workflow": {"Status": workflow},
     }
-    if finding.get("remediation"):
-        document["Remediation"] = {"Recommendation": {"Text": clip(finding["remediation"], 512)}}
+    if finding and finding.remediation:
+        document["Remediation"] = {"Recommendation": {"Text": clip(finding.remediation, 512)}}
     return document
 
 
-def render_asff(report: dict[str, Any]) -> str:
+def render_asff(report: Report) -> str:
     """A JSON list for securityhub:BatchImportFindings (send it in batches of up to 100).
 
     Active findings are ACTIVE (workflow NEW, or SUPPRESSED when the policy accepted them);
@@ -86,16 +91,14 @@ def render_asff(report: dict[str, Any]) -> str:
     Id, so importing the file also closes them in Security Hub.
     """
     documents = [
-        asff_finding(f, report, "ACTIVE", "SUPPRESSED" if f["suppressed"] else "NEW")
-        for f in report["findings"]
+        asff_finding(f, report, "ACTIVE", "SUPPRESSED" if f.suppressed else "NEW")
+        for f in report.findings
     ]
-    documents += [
-        asff_finding(r, report, "ARCHIVED", "RESOLVED") for r in report.get("resolved") or ()
-    ]
+    documents += [asff_finding(r, report, "ARCHIVED", "RESOLVED") for r in report.resolved]
     return json.dumps(documents, indent=2, ensure_ascii=False) + "\n"
 
 
-def render(report: dict[str, Any], _context: RenderContext) -> str:
+def render(report: Report, _context: RenderContext) -> str:
     return render_asff(report)
 
 

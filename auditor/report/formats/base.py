@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from auditor.model import Snapshot
+from auditor.report.document import Report
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class RenderContext:
     scope: str = ""
 
 
-Render = Callable[[dict[str, Any], RenderContext], str]
+Render = Callable[[Report, RenderContext], str]
 
 
 @dataclass(frozen=True)

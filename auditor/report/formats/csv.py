@@ -6,6 +6,7 @@ import csv
 import io
 from typing import Any
 
+from auditor.report.document import Report
 from auditor.report.formats.base import Format, RenderContext
 
 CSV_COLUMNS = [
@@ -37,17 +38,23 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def render_csv(report: dict[str, Any]) -> str:
+def render_csv(report: Report) -> str:
     """One row per finding (suppressed ones included, marked), in the report's order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for finding in report["findings"]:
-        writer.writerow([csv_cell(finding.get(column)) for column in CSV_COLUMNS])
+    for finding in report.findings:
+        change = report.change(finding)
+        writer.writerow(
+            [
+                csv_cell(change if column == "change" else getattr(finding, column))
+                for column in CSV_COLUMNS
+            ]
+        )
     return out.getvalue()
 
 
-def render(report: dict[str, Any], _context: RenderContext) -> str:
+def render(report: Report, _context: RenderContext) -> str:
     return render_csv(report)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from auditor.report.document import Report
 from auditor.report.formats.base import Format, RenderContext
 
 if TYPE_CHECKING:
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 DEFAULT_HTML = "vpc-audit-report.html"
 
 
-def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str:
+def render_html(report: Report, snapshot: Snapshot | None = None) -> str:
     """The self-contained HTML report; the snapshot, when given, feeds the topology map.
 
     The cyclic GC is paused as for the rules: at 10k VPCs its passes over the heap took a third
@@ -26,12 +27,12 @@ def render_html(report: dict[str, Any], snapshot: Snapshot | None = None) -> str
 
     rules = {rule_id: meta.as_dict() for rule_id, meta in catalogue().items()}
     with cyclic_gc_paused():
-        topology = build_topology(snapshot, report["findings"]) if snapshot is not None else None
+        topology = build_topology(snapshot, report.findings) if snapshot is not None else None
         view = html_view(report, rules, topology)
         return templates().get_template("report.html.j2").render(view=view)
 
 
-def render(report: dict[str, Any], context: RenderContext) -> str:
+def render(report: Report, context: RenderContext) -> str:
     return render_html(report, context.snapshot)
 
 

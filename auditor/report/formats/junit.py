@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from typing import Any
 
+from auditor.model import Finding
+from auditor.report.document import Report
 from auditor.report.formats.base import Format, RenderContext
 
 
-def render_junit(report: dict[str, Any]) -> str:
+def render_junit(report: Report) -> str:
     """A testsuite per rule that ran: a failing testcase per finding (rule x resource), a
     skipped one per suppressed finding and, for a rule with no finding, one passing testcase.
 
@@ -18,59 +19,62 @@ def render_junit(report: dict[str, Any]) -> str:
     one testcase ("no findings"), not one per resource. A last suite, `coverage`, has one
     testcase per account-region: passing when it was read, an error when it could not be.
     """
-    by_rule: dict[str, list[dict[str, Any]]] = {}
-    for finding in report["findings"]:
-        by_rule.setdefault(finding["rule_id"], []).append(finding)
-    rule_ids = sorted(set(report.get("rules_evaluated") or ()) | set(by_rule))
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in report.findings:
+        by_rule.setdefault(finding.rule_id, []).append(finding)
+    rule_ids = sorted(set(report.rules_evaluated) | set(by_rule))
     root = ET.Element("testsuites", name="vpc-audit")
     totals: Counter[str] = Counter()
     for rule_id in rule_ids:
         findings = by_rule.get(rule_id, [])
-        suite = ET.SubElement(root, "testsuite", name=rule_id, timestamp=report["generated_at"])
+        suite = ET.SubElement(root, "testsuite", name=rule_id, timestamp=report.generated_at)
         counts: Counter[str] = Counter(tests=max(1, len(findings)))
         if not findings:
             ET.SubElement(suite, "testcase", classname=rule_id, name="no findings", time="0")
-        per_resource = Counter(f["resource_id"] for f in findings)
+        per_resource = Counter(f.resource_id for f in findings)
         for finding in findings:
-            name = f"{finding['account_id']}/{finding['region']}/{finding['resource_id']}"
-            if per_resource[finding["resource_id"]] > 1:  # several problems on one resource
-                name += f" [{finding['id']}]"
+            name = f"{finding.account_id}/{finding.region}/{finding.resource_id}"
+            if per_resource[finding.resource_id] > 1:  # several problems on one resource
+                name += f" [{finding.id}]"
             case = ET.SubElement(suite, "testcase", classname=rule_id, name=name, time="0")
-            if finding["suppressed"]:
+            if finding.suppressed:
                 counts["skipped"] += 1
                 ET.SubElement(
                     case,
                     "skipped",
-                    message=xml_text(f"suppressed: {finding.get('suppression_reason') or ''}"),
+                    message=xml_text(f"suppressed: {finding.suppression_reason or ''}"),
                 )
                 continue
             counts["failures"] += 1
-            change = f" [{finding['change']}]" if finding.get("change") else ""
+            change = report.change(finding)
+            severity = str(finding.severity)
             failure = ET.SubElement(
                 case,
                 "failure",
-                type=finding["severity"],
-                message=xml_text(f"{finding['severity']}: {finding['title']}{change}"),
+                type=severity,
+                message=xml_text(
+                    f"{severity}: {finding.title}" + (f" [{change}]" if change else "")
+                ),
             )
             failure.text = xml_text(
-                f"{finding['message']}\n\nFix: {finding['remediation']}\n\nFinding id: {finding['id']}"
+                f"{finding.message}\n\nFix: {finding.remediation}\n\nFinding id: {finding.id}"
             )
         set_counts(suite, counts)
         totals.update(counts)
-    coverage = ET.SubElement(root, "testsuite", name="coverage", timestamp=report["generated_at"])
-    counts = Counter(tests=len(report["coverage"]))
-    for entry in report["coverage"]:
+    coverage = ET.SubElement(root, "testsuite", name="coverage", timestamp=report.generated_at)
+    counts = Counter(tests=len(report.coverage))
+    for entry in report.coverage:
         case = ET.SubElement(
             coverage,
             "testcase",
             classname="coverage",
-            name=f"{entry['account_id']}/{entry['region']}",
+            name=f"{entry.account_id}/{entry.region}",
             time="0",
         )
-        if entry["status"] != "ok":
+        if entry.status != "ok":
             counts["errors"] += 1
             error = ET.SubElement(case, "error", type="coverage-gap", message="not audited")
-            error.text = xml_text(entry.get("error") or "")
+            error.text = xml_text(entry.error or "")
     set_counts(coverage, counts)
     totals.update(counts)
     set_counts(root, totals)
@@ -91,7 +95,7 @@ def xml_text(text: str) -> str:
     return XML_INVALID.sub("\ufffd", text)
 
 
-def render(report: dict[str, Any], _context: RenderContext) -> str:
+def render(report: Report, _context: RenderContext) -> str:
     return render_junit(report)
 
 

@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from auditor.model import Finding
+from auditor.report.document import Report, ResolvedFinding
 from auditor.report.formats.asff import ASFF_TYPES, asff_resource
 from auditor.report.formats.base import Format, RenderContext
 
@@ -34,33 +36,35 @@ def epoch_ms(stamp: str) -> int:
 
 
 def ocsf_finding(
-    finding: dict[str, Any],
-    report: dict[str, Any],
+    item: Finding | ResolvedFinding,
+    report: Report,
     activity: tuple[int, str],
     status: tuple[int, str],
 ) -> dict[str, Any]:
-    """One Detection Finding. The account is named by its id: vpc-audit reads no account names,
-    and OCSF's account object wants a name."""
-    partition = report["scope"]["partition"]
-    region, account = finding["region"], finding["account_id"]
-    severity_id, severity = SEVERITY[finding["severity"]]
-    arn = asff_resource(finding, partition)  # the same ARN and type name as in the ASFF
+    """One Detection Finding, of this run or resolved (no message, fix, VPC or change then).
+    The account is named by its id: vpc-audit reads no account names, and OCSF's account
+    object wants a name."""
+    finding = item if isinstance(item, Finding) else None
+    partition = report.scope.partition
+    region, account = item.region, item.account_id
+    severity_id, severity = SEVERITY[str(item.severity)]
+    arn = asff_resource(item, partition)  # the same ARN and type name as in the ASFF
     resource: dict[str, Any] = {
         "type": arn["Type"],
         "uid": arn["Id"],
-        "name": finding["resource_id"],
+        "name": item.resource_id,
         "region": region,
         "cloud_partition": partition,
     }
-    if finding.get("vpc_id"):
-        resource["data"] = {"vpc_id": finding["vpc_id"]}
+    if finding and finding.vpc_id:
+        resource["data"] = {"vpc_id": finding.vpc_id}
     cloud: dict[str, Any] = {
         "provider": "AWS",
         "region": region,
         "account": {"uid": account, "name": account, "type_id": AWS_ACCOUNT, "type": "AWS Account"},
     }
-    if report["scope"].get("organization_id"):
-        cloud["org"] = {"uid": report["scope"]["organization_id"]}
+    if report.scope.organization_id:
+        cloud["org"] = {"uid": report.scope.organization_id}
     document: dict[str, Any] = {
         "category_uid": CATEGORY[0],
         "category_name": CATEGORY[1],
@@ -74,28 +78,28 @@ def ocsf_finding(
         "severity": severity,
         "status_id": status[0],
         "status": status[1],
-        "time": epoch_ms(report["generated_at"]),
-        "time_dt": report["generated_at"],
-        "message": finding["title"],
+        "time": epoch_ms(report.generated_at),
+        "time_dt": report.generated_at,
+        "message": item.title,
         "metadata": {
             "version": OCSF_VERSION,
             "profiles": ["cloud"],
-            "event_code": finding["rule_id"],
+            "event_code": item.rule_id,
             "product": {
                 "name": "vpc-audit",
                 "uid": "vpc-audit",
                 "vendor_name": "vpc-audit",
-                "version": report["tool_version"],
+                "version": report.tool_version,
             },
         },
         "finding_info": {
-            "uid": finding["id"],
-            "title": finding["title"],
-            "desc": finding.get("message") or finding["title"],
+            "uid": item.id,
+            "title": item.title,
+            "desc": (finding.message if finding else "") or item.title,
             "types": ASFF_TYPES,
             "analytic": {
-                "uid": finding["rule_id"],
-                "name": finding["rule_id"],
+                "uid": item.rule_id,
+                "name": item.rule_id,
                 "type_id": 1,
                 "type": "Rule",
             },
@@ -103,28 +107,31 @@ def ocsf_finding(
         "resources": [resource],
         "cloud": cloud,
     }
-    if finding.get("suppressed") and finding.get("suppression_reason"):
-        document["status_detail"] = finding["suppression_reason"]
-    if finding.get("remediation"):
-        document["remediation"] = {"desc": finding["remediation"]}
-    if finding.get("change"):
-        document["unmapped"] = {"change": finding["change"]}
+    if finding is None:
+        return document
+    if finding.suppressed and finding.suppression_reason:
+        document["status_detail"] = finding.suppression_reason
+    if finding.remediation:
+        document["remediation"] = {"desc": finding.remediation}
+    change = report.change(finding)
+    if change:
+        document["unmapped"] = {"change": change}
     return document
 
 
-def render_ocsf(report: dict[str, Any]) -> str:
+def render_ocsf(report: Report) -> str:
     """Every finding as a Detection Finding: activity Create, status New or Suppressed (the
     policy accepted it). A finding a baseline had and this run no longer finds is activity
     Close, status Resolved, with the same `finding_info.uid`, so a consumer can close it."""
     documents = [
-        ocsf_finding(f, report, CREATE, SUPPRESSED if f["suppressed"] else NEW)
-        for f in report["findings"]
+        ocsf_finding(f, report, CREATE, SUPPRESSED if f.suppressed else NEW)
+        for f in report.findings
     ]
-    documents += [ocsf_finding(r, report, CLOSE, RESOLVED) for r in report.get("resolved") or ()]
+    documents += [ocsf_finding(r, report, CLOSE, RESOLVED) for r in report.resolved]
     return json.dumps(documents, indent=2, ensure_ascii=False) + "\n"
 
 
-def render(report: dict[str, Any], _context: RenderContext) -> str:
+def render(report: Report, _context: RenderContext) -> str:
     return render_ocsf(report)
 
 
