@@ -7,7 +7,7 @@
 #   be read); a quiet night sends nothing.
 # - --fail-on high --fail-on-new: exit 1 only for a NEW finding of high severity or above, so
 #   the scheduler marks the run failed when it needs a look, not every night.
-# - -q prints only errors, so cron mails nothing on a normal night.
+# - -qq prints only errors, so cron mails nothing on a normal night (-q would keep the count line).
 set -eu
 exec vpc-audit --profile prod --org --role-name VpcAuditReadOnly \
     --state-dir /var/lib/vpc-audit \
@@ -18,4 +18,4 @@ exec vpc-audit --profile prod --org --role-name VpcAuditReadOnly \
     --ses-region eu-west-1 \
     --email-on new \
     --fail-on high --fail-on-new \
-    -q
+    -qq

@@ -78,7 +78,7 @@ def test_audit_of_two_accounts_and_two_regions(aws: FaultServer, tmp_path: Path)
 
     # The saved snapshot re-audits offline to the same findings, without touching AWS.
     offline = CliRunner(env={"AWS_ENDPOINT_URL": CLOSED_PORT}).invoke(
-        main, ["--from-snapshot", str(tmp_path / "snap.json"), "--json", "-", "-q"]
+        main, ["--from-snapshot", str(tmp_path / "snap.json"), "--json", "-", "-qq"]
     )
     assert offline.exit_code == 1, offline.stderr
     everything = {f["rule_id"] for f in report["findings"]}

@@ -361,7 +361,7 @@ def test_each_format_writes_a_file_or_stdout(tmp_path: Path, name: str) -> None:
     assert result.exit_code == 1, result.stderr
     assert f"wrote {fmt.what}: {tmp_path / 'out'}" in result.stderr
     assert {p.name for p in tmp_path.iterdir()} == {"s.json", "out"}  # no temporary file left
-    on_stdout = run("--from-snapshot", str(snap), fmt.option, "-", "-q")
+    on_stdout = run("--from-snapshot", str(snap), fmt.option, "-", "-qq")
     assert on_stdout.exit_code == 1
     assert on_stdout.stderr == ""
     first_line = (tmp_path / "out").read_text().splitlines()[0]

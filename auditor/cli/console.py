@@ -4,20 +4,34 @@ turned into one line and an exit code."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
 from auditor.cli.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from auditor.errors import AuditError, InputError
+from auditor.model import Finding
 
 
 def say(message: str) -> None:
     click.echo(message, err=True)
+
+
+def show_findings(findings: Sequence[Finding]) -> None:
+    """The findings table on stderr (with the other words for a person; stdout may carry a
+    report), coloured only on a terminal and never when NO_COLOR is set (no-color.org)."""
+    from auditor.report.terminal import findings_table
+
+    colour = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    width = shutil.get_terminal_size((100, 24)).columns
+    for line in findings_table(findings, width, colour=colour):
+        click.echo(line, err=True, color=colour)
 
 
 def warn(message: str) -> None:

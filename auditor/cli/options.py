@@ -302,7 +302,12 @@ DIAGNOSTICS = OptionGroup(
             count=True,
             help="Log each account-region (-vv: more detail from vpc-audit itself).",
         ),
-        option("-q", "--quiet", is_flag=True, help="Print only errors."),
+        option(
+            "-q",
+            "--quiet",
+            count=True,
+            help="Print only the count line and errors, not the findings table nor the files written (-qq: only errors, for cron).",
+        ),
         option("--debug", is_flag=True, help="Show a traceback on internal errors."),
     ),
 )

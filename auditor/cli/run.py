@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.cli.console import Progress, say
+from auditor.cli.console import Progress, say, show_findings
 from auditor.cli.exits import EXIT_CLEAN, EXIT_EMAIL, EXIT_FINDINGS, EXIT_INCOMPLETE
 from auditor.cli.settings import Outputs, RunSettings
 from auditor.deliver import email as mail
@@ -173,7 +173,10 @@ def deliver(
     """The summary on stderr, the email, then the state for the next run; False when the email
     could not be sent (then no state is saved: the next run reports the same again)."""
     if not settings.quiet:
+        show_findings(report.findings)
+    if not settings.silent:
         say(summary_line(snapshot, report))
+    if not settings.quiet:
         for expired in report.expired_suppressions:
             say(
                 f"note: suppression for {expired.suppression.rule} expired on "

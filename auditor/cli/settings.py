@@ -115,6 +115,7 @@ class RunSettings:
 
     fail_on: str = "low"
     quiet: bool = False
+    silent: bool = False  # -qq: not even the count line
     policy_file: Path | None = None
     baseline_file: Path | None = None
     state_dir: Path | None = None
@@ -153,7 +154,8 @@ def run_settings_from(options: dict[str, Any], profile: str | None = None) -> Ru
     )
     return RunSettings(
         fail_on=options["fail_on"].lower(),
-        quiet=options["quiet"],
+        quiet=options["quiet"] >= 1,
+        silent=options["quiet"] >= 2,
         policy_file=options["policy_file"],
         baseline_file=options["baseline_file"],
         state_dir=options["state_dir"],
