@@ -9,9 +9,9 @@ checkout, with the interpreter of this one. A and B alternate run by run (which 
 alternates too), so that a machine whose speed varies slows both alike; each cell is the median
 of `--runs` runs, after one untimed run that compiles the bytecode.
 
-The demo snapshot is made once, before the timings: the demo estate built on a local moto
-server (as `vpc-audit demo` does) and read by the collector, in a child process so that its
-AWS settings stay there.
+The demo snapshot is made once per side, before the timings, by that side's own collector (so
+each reads a snapshot version it knows): the demo estate built on a local moto server (as
+`vpc-audit demo` does), in a child process so that its AWS settings stay there.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MAKE_SNAPSHOT = """
 import sys
 from auditor import demo
-from auditor.cli.demo import isolate_from_real_aws
+try:
+    from auditor.cli.demo import isolate_from_real_aws
+except ImportError:  # a revision from before the CLI was a package
+    from auditor.cli import isolate_from_real_aws
 from auditor.collect import Request, collect
 from auditor.serial import dumps
 
@@ -45,9 +48,9 @@ with open(sys.argv[1], "w", encoding="utf-8") as f:
 """
 
 
-def make_snapshot(path: Path) -> None:
+def make_snapshot(tree: Path, path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-c", MAKE_SNAPSHOT, str(path)], cwd=ROOT, env=env_for(ROOT), check=True
+        [sys.executable, "-c", MAKE_SNAPSHOT, str(path)], cwd=tree, env=env_for(tree), check=True
     )
 
 
@@ -79,30 +82,36 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs of each (default 5)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vpc-audit-startup-") as tmp:
-        snapshot = Path(tmp) / "demo-snapshot.json"
-        make_snapshot(snapshot)
-        commands = {
-            "vpc-audit --help": ["--help"],
-            "vpc-audit rules": ["rules"],
-            "--from-snapshot demo --json -": ["--from-snapshot", str(snapshot), "--json", "-"],
-        }
         worktree = Path(tmp) / "a"
         subprocess.run(
             ["git", "worktree", "add", "--detach", "--quiet", str(worktree), args.against],
             cwd=ROOT,
             check=True,
         )
+        trees = {"A": worktree, "B": ROOT}
+        snapshots = {side: Path(tmp) / f"demo-snapshot-{side}.json" for side in trees}
+        commands = {
+            "vpc-audit --help": lambda side: ["--help"],
+            "vpc-audit rules": lambda side: ["rules"],
+            "--from-snapshot demo --json -": lambda side: [
+                "--from-snapshot",
+                str(snapshots[side]),
+                "--json",
+                "-",
+            ],
+        }
         try:
-            trees = {"A": worktree, "B": ROOT}
+            for side, tree in trees.items():
+                make_snapshot(tree, snapshots[side])
             times: dict[tuple[str, str], list[float]] = {}
             for name, cmd in commands.items():
                 for side, tree in trees.items():
-                    run_once(tree, cmd)  # compiles the bytecode; not timed
+                    run_once(tree, cmd(side))  # compiles the bytecode; not timed
                     times[name, side] = []
                 for i in range(args.runs):
                     order = ("A", "B") if i % 2 == 0 else ("B", "A")
                     for side in order:
-                        times[name, side].append(run_once(trees[side], cmd))
+                        times[name, side].append(run_once(trees[side], cmd(side)))
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False
