@@ -142,3 +142,10 @@ def test_log_warnings_print_in_vpc_audits_style_without_the_logger_name() -> Non
     assert line(logging.WARNING) == "vpc-audit: warning: x y"
     assert line(logging.ERROR) == "vpc-audit: error: x y"
     assert line(logging.INFO) == "INFO auditor.collect.sessions: x y"  # -v detail keeps it
+
+
+def test_reach_checks_region_names_too() -> None:
+    result = run("reach", "subnet-1", "subnet-2", "--port", "443", "--region", "us-east-9")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("vpc-audit: error: Invalid value for --region: 'us-east-9'")
+    assert "internal error" not in result.stderr

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from auditor import __version__
-from auditor.cli.console import configure_logging, guarded, warn
+from auditor.cli.console import configure_logging, guarded
 from auditor.cli.exits import EXIT_CODES_HELP
 from auditor.cli.options import (
     DIAGNOSTICS,
@@ -22,9 +22,9 @@ from auditor.cli.options import (
 from auditor.cli.run import Source, run_audit
 from auditor.cli.settings import (
     check_offline_options,
-    check_regions,
     check_shard_options,
     outputs_from,
+    request_from,
     run_settings_from,
 )
 
@@ -75,22 +75,8 @@ def main(ctx: click.Context, /, **options: Any) -> None:
         check_offline_options(options)
         source = Source(snapshot_file=options["from_snapshot"])
     else:
-        from auditor.collect import Request
-        from auditor.collect.sessions import DEFAULT_ORG_ROLE
-
-        check_regions(options["regions"], "--region")
-        if (options["accounts"] or options["org"]) and not options["role_name"]:
-            warn(
-                f"no --role-name: using {DEFAULT_ORG_ROLE}, AWS Organizations' administrator "
-                "role, in each account; name a read-only audit role (or this one) with --role-name"
-            )
-        request = Request(
-            profile=options["profile"],
-            regions=options["regions"],
-            accounts=options["accounts"],
-            org=options["org"],
-            role_name=options["role_name"],
-            external_id=options["external_id"],
+        request = request_from(
+            options,
             workers=options["workers"],
             processes=options["processes"],
             shard=options["shard"],

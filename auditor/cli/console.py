@@ -107,6 +107,9 @@ def guarded(debug: bool, action: Callable[..., int], *args: Any, **kwargs: Any) 
     except Terminated:
         say("vpc-audit: terminated")
         return EXIT_TERMINATED
+    except click.ClickException as exc:  # an option found wrong once the run started
+        show_error(exc)
+        return exc.exit_code
     except InputError as exc:
         say(f"vpc-audit: error: {exc}")
         return EXIT_USAGE

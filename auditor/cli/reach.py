@@ -105,18 +105,9 @@ def load(options: dict[str, Any]) -> Snapshot:
 
         return load_snapshot(Path(options["from_snapshot"]))
     import auditor.cli
-    from auditor.cli.settings import check_regions
-    from auditor.collect import Request
+    from auditor.cli.settings import request_from
 
-    check_regions(options["regions"], "--region")
-    request = Request(
-        profile=options["profile"],
-        regions=options["regions"],
-        accounts=options["accounts"],
-        org=options["org"],
-        role_name=options["role_name"],
-        external_id=options["external_id"],
-    )
+    request = request_from(options)
     progress = Progress(enabled=not options["quiet"] and sys.stderr.isatty())
     try:
         snapshot = auditor.cli.collect(request, progress)

@@ -20,6 +20,7 @@ from auditor.report.formats import FORMATS
 from auditor.report.formats.html import DEFAULT_HTML
 
 if TYPE_CHECKING:
+    from auditor.collect import Request
     from auditor.policy import RuleSelection
 
 # Options that read AWS, which an offline audit (--from-snapshot) refuses.
@@ -164,6 +165,31 @@ def run_settings_from(options: dict[str, Any], profile: str | None = None) -> Ru
         smtp_password=password,
         profile=profile,
         selection=selection if selection != RuleSelection() else None,
+    )
+
+
+def request_from(options: dict[str, Any], **performance: Any) -> Request:
+    """What to read from AWS, from the scope options (checked first: region names; a warning
+    when accounts are read through the administrator role by default). `performance`: the
+    audit's workers, processes and shard."""
+    from auditor.cli.console import warn
+    from auditor.collect import Request
+    from auditor.collect.sessions import DEFAULT_ORG_ROLE
+
+    check_regions(options["regions"], "--region")
+    if (options["accounts"] or options["org"]) and not options["role_name"]:
+        warn(
+            f"no --role-name: using {DEFAULT_ORG_ROLE}, AWS Organizations' administrator "
+            "role, in each account; name a read-only audit role (or this one) with --role-name"
+        )
+    return Request(
+        profile=options["profile"],
+        regions=options["regions"],
+        accounts=options["accounts"],
+        org=options["org"],
+        role_name=options["role_name"],
+        external_id=options["external_id"],
+        **performance,
     )
 
 
