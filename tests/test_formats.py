@@ -78,6 +78,19 @@ def test_csv_has_one_row_per_finding(tmp_path: Path) -> None:
     assert "wrote CSV report" in result.stderr
 
 
+def test_csv_has_the_remediation_commands_one_per_line(tmp_path: Path) -> None:
+    result, report = offline(tmp_path, "--csv", str(tmp_path / "r.csv"))
+    assert result.exit_code == 1, result.stderr
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text(), newline="")))
+    cells = {r["id"]: r["remediation_commands"] for r in rows}
+    commands = {f["id"]: f["remediation_commands"] for f in report["findings"]}
+    assert any(commands.values())  # the S3 endpoint's create-vpc-endpoint
+    for finding_id, entries in commands.items():
+        assert cells[finding_id] == "\n".join(entries)
+    (command,) = next(c for c in commands.values() if c)
+    assert command.startswith("# in account ") and "\naws ec2 " in command
+
+
 def test_csv_neutralises_formulas_and_keeps_line_breaks_quoted(tmp_path: Path) -> None:
     result, report = offline(tmp_path, "--csv", str(tmp_path / "r.csv"), name=EVIL)
     assert result.exit_code == 1

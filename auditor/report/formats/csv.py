@@ -24,14 +24,18 @@ CSV_COLUMNS = [
     "suppression_reason",
     "message",
     "remediation",
+    "remediation_commands",
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text: a leading = + - @ (a formula) gets a ' prefix."""
+    """A cell a spreadsheet shows as text: a leading = + - @ (a formula) gets a ' prefix. A list
+    (the commands) is one cell, an entry a line: CSV quoting keeps the line breaks."""
     if value is None:
         return ""
+    if isinstance(value, list):
+        value = "\n".join(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
