@@ -55,6 +55,9 @@ def report_of(data: Mapping[str, Any]) -> Report:
             for e in data["expired_suppressions"]
         ),
         rules_evaluated=tuple(data.get("rules_evaluated") or ()),
+        unmatched_suppressions=tuple(
+            from_jsonable(Suppression, s) for s in data.get("unmatched_suppressions") or ()
+        ),
         baseline=BaselineSummary(**baseline) if baseline else None,
         resolved=tuple(ResolvedFinding(**r) for r in data.get("resolved") or ()),
         new_ids=frozenset(f["id"] for f in data["findings"] if f.get("change") == "new"),
@@ -106,6 +109,7 @@ def report_data(*findings: dict[str, Any], **fields: Any) -> dict[str, Any]:
         },
         "findings": list(findings),
         "expired_suppressions": [],
+        "unmatched_suppressions": [],
         "rules_evaluated": [],
         "baseline": None,
         "resolved": [],

@@ -1,4 +1,5 @@
-"""The HTML report in a real headless Chromium: no console errors, working filters, the map.
+"""The HTML report in a real headless Chromium: no console errors, working filters, the map,
+the findings first and copy buttons that copy the exact command.
 
 Chromium is driven through the Chrome DevTools Protocol over `--remote-debugging-pipe`
 (JSON messages ending in NUL on file descriptors 3 and 4, as Playwright does): no port, no
@@ -168,6 +169,18 @@ class Chromium:
         self.events.clear()
         self.page("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
+
+    def click(self, selector: str) -> None:
+        """A real click (a user gesture, as the clipboard wants) in the middle of the element."""
+        self.js(
+            f"document.querySelector({json.dumps(selector)}).scrollIntoView({{block: 'center'}})"
+        )
+        x, y = self.js(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.page("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
     def js(self, expression: str) -> Any:
         reply = self.page(
@@ -343,6 +356,74 @@ def test_report_loads_without_errors_and_filters_work(
     assert browser.errors() == []
 
 
+SECTION_TOPS = """['summary', 'fix-first', 'findings', 'map', 'coverage', 'passed']
+    .map(id => document.getElementById(id)).filter(Boolean)
+    .map(el => [el.id, el.getBoundingClientRect().top + window.scrollY])"""
+
+
+def test_findings_come_first_and_evidence_starts_closed(
+    browser: Chromium, report_page: Path
+) -> None:
+    browser.open(report_page.as_uri())
+    tops = browser.js(SECTION_TOPS)
+    assert [name for name, _ in tops] == ["summary", "fix-first", "findings", "map", "coverage"]
+    assert [top for _, top in tops] == sorted(top for _, top in tops)
+    assert dict(tops)["fix-first"] < 1000  # in the first screen
+    # The fix-first table: high first, each distinct command in its own block.
+    rows = browser.js(
+        "[...document.querySelectorAll('#fix-first tbody tr')].map(r => r.cells[1].textContent.trim())"
+    )
+    assert rows == ["high", "medium", "medium"]
+    assert browser.js("document.querySelectorAll('#fix-first .cmd pre').length") == 2
+    # Evidence is closed: its summary line shows, its tables do not.
+    assert browser.js("document.querySelectorAll('details.evidence').length") == 3
+    assert (
+        browser.js("[...document.querySelectorAll('details.evidence')].some(d => d.open)") is False
+    )
+    assert browser.js("document.querySelector('details.evidence > summary').checkVisibility()")
+    assert (
+        browser.js("document.querySelector('details.evidence .ev-body').checkVisibility()") is False
+    )
+    assert browser.errors() == []
+
+
+COMMAND = (
+    "# in account 123456789012 (us-east-1)\naws ec2 modify-vpc-peering-connection-options "
+    "--vpc-peering-connection-id pcx-0f1e2d3c4b5a69788 --requester-peering-connection-options "
+    "'{\"AllowDnsResolutionFromRemoteVpc\":true}' --region us-east-1"
+)
+FIRST_COPY = "#fix-first .cmd .copy"
+
+
+def test_copy_buttons_copy_the_exact_command(browser: Chromium, report_page: Path) -> None:
+    """By the clipboard API when allowed, else by a selected textarea and execCommand('copy');
+    the '# in account' line is part of what is copied (a shell comment)."""
+    browser.call(
+        "Browser.grantPermissions", permissions=["clipboardReadWrite", "clipboardSanitizedWrite"]
+    )
+    try:
+        browser.open(report_page.as_uri())
+        assert browser.js("document.querySelectorAll('.cmd .copy').length") == 4  # table, cards
+        browser.click(FIRST_COPY)
+        time.sleep(0.2)
+        assert browser.js(f"document.querySelector('{FIRST_COPY}').textContent") == "Copied"
+        assert browser.js("navigator.clipboard.readText()") == COMMAND
+
+        # No clipboard API (an older browser, or a page it does not trust): the fallback.
+        browser.js("navigator.clipboard.writeText('something else')")
+        browser.js(
+            "Object.defineProperty(navigator, 'clipboard', {value: undefined, configurable: true})"
+        )
+        browser.click(FIRST_COPY)
+        time.sleep(0.2)
+        assert browser.js("document.querySelectorAll('textarea').length") == 0  # cleaned up
+        browser.js("delete navigator.clipboard")
+        assert browser.js("navigator.clipboard.readText()") == COMMAND
+    finally:
+        browser.call("Browser.resetPermissions")
+    assert browser.errors() == []
+
+
 def test_report_reads_without_javascript(
     browser: Chromium, report_page: Path, tmp_path: Path
 ) -> None:
@@ -352,6 +433,15 @@ def test_report_reads_without_javascript(
         assert browser.js("document.getElementById('filters').checkVisibility()") is False
         assert len(browser.js(VISIBLE)) == 3
         assert browser.js("document.querySelectorAll('#map svg.topo .node.vpc').length") == 4
+        # The commands are there to select, with no button that would do nothing.
+        assert browser.js("document.querySelectorAll('.cmd .copy').length") == 0
+        commands = browser.js("[...document.querySelectorAll('.cmd pre')].map(p => p.textContent)")
+        assert COMMAND in commands and len(commands) == 4
+        assert browser.js(
+            "[...document.querySelectorAll('.cmd pre')].every(p => p.checkVisibility())"
+        )
+        tops = browser.js(SECTION_TOPS)
+        assert [top for _, top in tops] == sorted(top for _, top in tops)
         shot = browser.screenshot(tmp_path / "report-nojs.png")
         print(f"\nscreenshot without JS: {shot}")
     finally:

@@ -46,8 +46,9 @@ def finding(n: int, severity: Severity = Severity.HIGH, **fields: Any) -> Findin
 
 
 def inputs() -> tuple[Snapshot, AuditResult, Baseline]:
-    """Two findings (one suppressed) in an audited region, a gap, a note, an expired suppression;
-    a baseline that had finding 1 and two that are gone (one where this run did not look)."""
+    """Two findings (one suppressed) in an audited region, a gap, a note, an expired suppression,
+    one that matched nothing; a baseline that had finding 1 and two that are gone (one where
+    this run did not look)."""
     snapshot = Snapshot(
         collected_at="2026-12-03T05:59:00Z",
         scope=Scope(accounts=[A], regions=[R1, "eu-west-1"]),
@@ -62,6 +63,7 @@ def inputs() -> tuple[Snapshot, AuditResult, Baseline]:
             finding(3, Severity.LOW, suppressed=True, suppression_reason="accepted"),
         ],
         [ExpiredSuppression(expired, ["00000000000000ff"])],
+        [Suppression("s3-egress-via-nat", "accepted", resource="rtb-l")],
     )
     old = {
         "id": f"{1:016x}",
@@ -150,6 +152,17 @@ def test_json_is_the_previous_dict_form_and_valid_against_the_schema() -> None:
                 "resource": None,
                 "tag": {},
                 "finding_ids": ["00000000000000ff"],
+            }
+        ],
+        "unmatched_suppressions": [
+            {
+                "rule": "s3-egress-via-nat",
+                "reason": "accepted",
+                "expires": None,
+                "account": None,
+                "region": None,
+                "resource": "rtb-l",
+                "tag": {},
             }
         ],
         "rules_evaluated": ["s3-egress-via-nat", "sg-open-admin-port"],

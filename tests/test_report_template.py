@@ -134,6 +134,11 @@ def sample_report() -> dict[str, Any]:
             "vpc_id": None,
             "message": "Neither side of pcx-0f1e2d3c4b5a69788 resolves private DNS names.",
             "remediation": "Enable DNS resolution from the remote VPC on both sides.",
+            "remediation_commands": [
+                "# in account 123456789012 (us-east-1)\naws ec2 modify-vpc-peering-connection-"
+                "options --vpc-peering-connection-id pcx-0f1e2d3c4b5a69788 --requester-peering-"
+                "connection-options '{\"AllowDnsResolutionFromRemoteVpc\":true}' --region us-east-1"
+            ],
             "evidence": {
                 "status": "active",
                 "requester": {
@@ -162,6 +167,11 @@ def sample_report() -> dict[str, Any]:
             "vpc_id": "vpc-0aaa1111bbbb2222c",
             "message": "Subnets using rtb-0123456789abcdef0 reach S3 through nat-0fedcba987654321.",
             "remediation": "Create an S3 gateway endpoint and associate rtb-0123456789abcdef0.",
+            "remediation_commands": [
+                "# in account 123456789012 (us-east-1)\naws ec2 create-vpc-endpoint --vpc-id "
+                "vpc-0aaa1111bbbb2222c --service-name com.amazonaws.us-east-1.s3 --route-table-ids "
+                "rtb-0123456789abcdef0 --region us-east-1"
+            ],
             "evidence": {
                 "nat_gateway_id": "nat-0fedcba987654321",
                 "subnet_ids": ["subnet-0a", "subnet-0b"],
@@ -308,13 +318,9 @@ def test_evidence_nested_objects_lists_and_tables(html: str) -> None:
     assert "<code>subnet-0a</code>, <code>subnet-0b</code>" in html
 
 
-def test_evidence_is_open_for_small_reports_and_collapsed_for_large() -> None:
-    report = sample_report()
-    assert '<details class="evidence" open>' in render(report)
-    report["summary"]["total"] = 51
-    large = render(report)
-    assert '<details class="evidence">' in large
-    assert '<details class="evidence" open>' not in large
+def test_evidence_is_collapsed_even_in_a_small_report(html: str) -> None:
+    assert html.count('<details class="evidence">') == 3
+    assert '<details class="evidence" open>' not in html
 
 
 def test_rule_missing_from_rules_falls_back_to_finding_title() -> None:
@@ -537,7 +543,7 @@ def test_map_draws_each_account_region_with_peers_and_legend() -> None:
     report = sample_report()
     topology = build_topology(map_estate(), report_of(report).findings)
     out = render(report, topology=topology)
-    section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
+    section = out[out.index('<section id="map">') : out.index('<section id="coverage">')]
     assert section.count('<svg class="topo"') == len(topology.groups) == 3
     assert section.count('class="node vpc') == 4
     assert section.count('class="node peer') == 3  # vpc-a2's peer in R2, both sides, and 3333
@@ -550,7 +556,7 @@ def test_map_draws_each_account_region_with_peers_and_legend() -> None:
 
 
 def test_map_section_without_a_snapshot(html: str) -> None:
-    section = html[html.index('<section id="map">') : html.index('<section id="findings">')]
+    section = html[html.index('<section id="map">') : html.index('<section id="coverage">')]
     assert "No network map" in section and "<svg" not in section
 
 
@@ -567,7 +573,7 @@ def test_account_regions_past_the_map_cap_are_listed_not_drawn() -> None:
     report = sample_report()
     topology = build_topology(map_estate(), report_of(report).findings, max_maps=1)
     out = render(report, topology=topology)
-    section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
+    section = out[out.index('<section id="map">') : out.index('<section id="coverage">')]
     assert section.count('<svg class="topo"') == 1
     assert "2 more account-regions, not drawn" in section
     rest = section[section.index("undrawn-table") :]
@@ -600,7 +606,9 @@ def test_change_since_last_run_badges_and_resolved_section() -> None:
         }
     ]
     out = render(report)
-    assert out.count('<span class="badge-new"') == 2
+    fix_first, findings = out.split('<section id="findings">')
+    assert findings.count('<span class="badge-new"') == 2  # on the cards
+    assert fix_first.count('<span class="badge-new"') == 2  # in the "fix first" table
     assert out.count('data-change="new"') == 2 and out.count('data-change="unchanged"') == 1
     assert 'id="f-new"' in out
     assert "2</strong> new" in out and "2026-11-26T06:30:00Z" in out
@@ -841,7 +849,7 @@ def test_map_draws_transit_gateway_hubs_selectable_like_peerings() -> None:
     report = hub_report()
     topology = build_topology(hub_snapshot(), report_of(report).findings)
     out = render(report, topology=topology)
-    section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
+    section = out[out.index('<section id="map">') : out.index('<section id="coverage">')]
     assert section.count('class="node hub') == 2  # in A's map and in B's, owned by A
     assert section.count('<path class="edge hub-edge') == 3
     assert section.count('class="marker hub-marker') == 3
@@ -877,6 +885,6 @@ def test_map_draws_transit_gateway_hubs_selectable_like_peerings() -> None:
 def test_peering_maps_carry_no_hub_markup() -> None:
     report = sample_report()
     out = render(report, topology=build_topology(map_estate(), report_of(report).findings))
-    section = out[out.index('<section id="map">') : out.index('<section id="findings">')]
+    section = out[out.index('<section id="map">') : out.index('<section id="coverage">')]
     for text in ("hub", "transit gateway", "attachment"):
         assert text not in section

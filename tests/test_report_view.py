@@ -127,9 +127,9 @@ def test_a_large_group_shows_its_first_findings_and_counts_the_rest() -> None:
     view = html_view(report_of(report(*(finding(n) for n in range(450)))), {})
     (group,) = view.groups
     assert (len(group.findings.shown), group.findings.more, group.limit) == (200, 250, 200)
-    assert not group.open and not view.evidence_open  # collapsed above 100, evidence above 50
+    assert not group.open  # collapsed above 100
     small = html_view(report_of(report(finding(1))), {})
-    assert small.groups[0].open and small.groups[0].findings.more == 0 and small.evidence_open
+    assert small.groups[0].open and small.groups[0].findings.more == 0
 
 
 def test_capped_counts_what_is_left_out() -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.cli.console import Progress, say, show_findings
+from auditor.cli.console import Progress, say, show_findings, warn
 from auditor.cli.exits import EXIT_CLEAN, EXIT_EMAIL, EXIT_FINDINGS, EXIT_INCOMPLETE
 from auditor.cli.settings import Outputs, RunSettings
 from auditor.deliver import email as mail
@@ -21,7 +21,7 @@ from auditor.model import Severity, Shard, Snapshot
 from auditor.report import Report, build_report
 from auditor.report.baseline import STATE_FILE, Baseline, load_baseline, load_state
 from auditor.report.formats import FORMATS, RenderContext, Renderings
-from auditor.report.text import scope_label, since_text
+from auditor.report.text import scope_label, scope_text, since_text
 from auditor.serial import dumps, load_snapshot
 
 if TYPE_CHECKING:
@@ -182,6 +182,12 @@ def deliver(
                 f"note: suppression for {expired.suppression.rule} expired on "
                 f"{expired.suppression.expires} "
                 f"and no longer applies ({len(expired.finding_ids)} finding(s))"
+            )
+    if not settings.silent:  # even with -q: the policy may not mean what its author thinks
+        for unmatched in report.unmatched_suppressions:
+            warn(
+                f"suppression for {unmatched.rule} ({scope_text(unmatched)}) matched no finding: "
+                "fixed, or a typo in the policy?"
             )
     if settings.email is not None:
         scope = renderings.context.scope

@@ -84,6 +84,7 @@ def build_report(
         findings=tuple(result.findings),
         expired_suppressions=tuple(result.expired_suppressions),
         rules_evaluated=tuple(sorted(REGISTRY if rules_evaluated is None else rules_evaluated)),
+        unmatched_suppressions=tuple(result.unmatched_suppressions),
         baseline=compared,
         resolved=resolved,
         new_ids=new_ids,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from auditor.model import Coverage, CoverageNote, Finding, Scope
 
 if TYPE_CHECKING:
-    from auditor.policy import ExpiredSuppression
+    from auditor.policy import ExpiredSuppression, Suppression
 
 NEW = "new"
 UNCHANGED = "unchanged"
@@ -78,6 +78,8 @@ class Report:
     findings: tuple[Finding, ...]  # suppressed ones included (marked)
     expired_suppressions: tuple[ExpiredSuppression, ...]
     rules_evaluated: tuple[str, ...]
+    # Suppressions that hid nothing: the problem was fixed, or the policy has a typo.
+    unmatched_suppressions: tuple[Suppression, ...] = ()
     baseline: BaselineSummary | None = None  # None: not compared
     resolved: tuple[ResolvedFinding, ...] = ()
     new_ids: frozenset[str] = frozenset()

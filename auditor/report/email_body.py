@@ -73,6 +73,7 @@ class EmailView:
     top: Capped[FindingView]
     resolved: Capped[ResolvedRow]
     expired: int  # suppressions past their date
+    unmatched: int  # suppressions that hid nothing
     attachment: Attachment
     names: str  # the attached files, comma-separated
     locations: str  # where the reports were written, when not attached
@@ -116,6 +117,7 @@ class EmailContext:
             top=top_findings(report, self.top),
             resolved=capped(resolved_rows(report.resolved), EMAIL_LIST_LIMIT),
             expired=len(report.expired_suppressions),
+            unmatched=len(report.unmatched_suppressions),
             attachment=self.attachment,
             names=", ".join(self.attachment.names),
             locations=", ".join(self.attachment.locations),

@@ -1,12 +1,17 @@
-"""Counts, scope and dates in a few words, shared by the Markdown format and the email."""
+"""Counts, scope and dates in a few words, shared by the Markdown format, the email and the
+terminal."""
 
 from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from auditor.model import SEVERITY_NAMES
 from auditor.report.document import BaselineSummary, Report
+
+if TYPE_CHECKING:
+    from auditor.policy import Suppression
 
 
 def counts_text(report: Report) -> str:
@@ -43,6 +48,20 @@ def since_text(baseline: BaselineSummary) -> str:
     except ValueError:
         return ""
     return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def scope_pairs(suppression: Suppression) -> list[tuple[str, str]]:
+    """Where a suppression applies: ("account", "1234…"), ("tag:env", "dev"); [] everywhere."""
+    s = suppression
+    where = (("account", s.account), ("region", s.region), ("resource", s.resource))
+    pairs = [(key, value) for key, value in where if value]
+    return pairs + [(f"tag:{k}", v) for k, v in s.tag.items()]
+
+
+def scope_text(suppression: Suppression) -> str:
+    """`account=1234…, resource=rtb-1` on one line, or `everywhere`."""
+    pairs = scope_pairs(suppression)
+    return header_safe(", ".join(f"{k}={v}" for k, v in pairs) if pairs else "everywhere")
 
 
 SUBJECT_UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}

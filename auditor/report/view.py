@@ -8,6 +8,7 @@ report is read in `html_view` and the row builders it hands parts to. The email
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -15,10 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from auditor.model import SEVERITY_NAMES, Coverage, CoverageNote, Finding, Severity
 from auditor.report.document import BaselineSummary, Report, ResolvedFinding
+from auditor.report.text import scope_pairs
 from auditor.serial import to_jsonable
 
 if TYPE_CHECKING:
-    from auditor.policy import ExpiredSuppression
+    from auditor.policy import ExpiredSuppression, Suppression
     from auditor.report.topology import TopologyMap
 
 T = TypeVar("T")
@@ -32,7 +34,7 @@ GROUP_LIMIT = 200
 GROUP_FLOOR = 50
 PAGE_BUDGET = 2000
 TABLE_LIMIT = 500  # rows of the resolved and suppressed tables
-EVIDENCE_OPEN_UP_TO = 50  # findings in the report: evidence starts open
+FIX_FIRST = 10  # rows of the "fix first" table
 MAPS_OPEN_UP_TO = 12  # account-regions: their maps start open
 EVIDENCE_DEPTH = 8  # deeper evidence is shown as its raw text
 INLINE_LIST_UP_TO = 6  # scalars: comma-separated up to this many, else a bullet list
@@ -102,8 +104,7 @@ def note_rows(notes: Iterable[CoverageNote]) -> list[NoteRow]:
 
 @dataclass(frozen=True)
 class ResolvedRow:
-    """A finding of the previous run that is gone. `raw` is always None now that the report is
-    typed; report.html.j2 still asks for it."""
+    """A finding of the previous run that is gone."""
 
     severity: str | None
     rule_id: str
@@ -111,7 +112,6 @@ class ResolvedRow:
     account_id: str
     region: str
     title: str
-    raw: str | None = None
 
 
 def resolved_rows(resolved: Iterable[ResolvedFinding]) -> list[ResolvedRow]:
@@ -121,12 +121,25 @@ def resolved_rows(resolved: Iterable[ResolvedFinding]) -> list[ResolvedRow]:
     ]
 
 
+def cost_usd(evidence: Mapping[str, object]) -> float | None:
+    """What the finding costs a month in USD, when its rule worked it out
+    (`evidence["cost"]["usd"]`); None when unknown."""
+    cost = evidence.get("cost")
+    usd = cost.get("usd") if isinstance(cost, Mapping) else None
+    return float(usd) if isinstance(usd, int | float) and not isinstance(usd, bool) else None
+
+
+def fix_first_key(f: FindingView) -> tuple[int, float, bool]:
+    """The order to fix in: highest severity first, then the costliest when a cost is known
+    (unknown costs after known ones), then new ones; sorted() keeps the report's order last."""
+    return (-Severity.rank(f.severity), -(f.cost_usd or 0.0), not f.is_new)
+
+
 def top_findings(report: Report, limit: int) -> Capped[FindingView]:
-    """The findings that count, highest severity first (the report's order within one), new
-    ones first within a severity."""
+    """The findings that count, in the order to fix them (`fix_first_key`)."""
     ranked = sorted(
         (finding_view(f, report.change(f)) for f in report.active_findings()),
-        key=lambda f: (-Severity.rank(f.severity), not f.is_new),
+        key=fix_first_key,
     )
     return capped(ranked, limit)
 
@@ -280,6 +293,17 @@ def evidence(value: Any, depth: int = 0) -> Evidence:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A remediation command on the page. A grouped command fixes several findings: it is shown
+    in full once, and where it comes again (`repeat`) the page points back to it."""
+
+    text: str  # the '# in account …' line and the command: what the copy button copies
+    anchor: str  # "cmd-<n>" or "fix-cmd-<n>": built from a counter, never from data
+    repeat: bool
+    first_resource: str  # the resource of the finding it is shown with in full
+
+
+@dataclass(frozen=True)
 class FindingView:
     """One finding as the report and the email show it."""
 
@@ -298,7 +322,13 @@ class FindingView:
     suppression_reason: str | None
     until: str  # when its suppression expires, or "no expiry"
     raw_evidence: Mapping[str, object]
+    remediation_commands: tuple[str, ...] = ()
+    commands: tuple[Command, ...] = ()  # as the page shows them (`number_commands`)
     show_title: bool = True  # False in a rule group whose title says the same
+
+    @property
+    def cost_usd(self) -> float | None:
+        return cost_usd(self.raw_evidence)
 
     @property
     def is_new(self) -> bool:
@@ -328,7 +358,30 @@ def finding_view(f: Finding, change: str | None) -> FindingView:
         suppression_reason=f.suppression_reason,
         until=f.suppression_expires or "no expiry",
         raw_evidence=f.evidence,
+        remediation_commands=tuple(f.remediation_commands),
     )
+
+
+def number_commands(
+    findings: Iterable[FindingView], prefix: str, seen: dict[str, Command] | None = None
+) -> list[FindingView]:
+    """The findings with their `commands`: each distinct command in full the first time, a
+    repeat after (several findings share a grouped command; run twice, it would fail or make a
+    second endpoint). `seen`: the commands shown before, carried from list to list."""
+    seen = {} if seen is None else seen
+    out = []
+    for f in findings:
+        commands = []
+        for text in f.remediation_commands:
+            first = seen.get(text)
+            if first is None:
+                first = Command(text, f"{prefix}-{len(seen) + 1}", False, f.resource_id)
+                seen[text] = first
+                commands.append(first)
+            else:
+                commands.append(replace(first, repeat=True))
+        out.append(replace(f, commands=tuple(commands)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -389,6 +442,33 @@ class ExpiredRow:
 
 
 @dataclass(frozen=True)
+class UnmatchedRow:
+    """A suppression that hid nothing: the problem was fixed, or the policy has a typo."""
+
+    rule: str
+    scope: tuple[tuple[str, str], ...]
+    reason: str
+    expires: str | None
+
+
+@dataclass(frozen=True)
+class FixRow:
+    """A line of the "fix first" table: a finding and its commands (repeats point back)."""
+
+    finding: FindingView
+    anchor: str | None  # its card in the findings, when the page shows it
+
+
+@dataclass(frozen=True)
+class PassedRule:
+    """A rule that ran and found nothing; title and severity None when not in the catalogue."""
+
+    rule_id: str
+    title: str | None
+    severity: str | None
+
+
+@dataclass(frozen=True)
 class Comparison:
     """The change line: set when the run was compared with a previous one."""
 
@@ -414,6 +494,7 @@ class HtmlView:
     severity_counts: tuple[Option, ...]
     total: int  # findings in the summary, suppressed ones left out
     comparison: Comparison | None
+    fix_first: Capped[FixRow]
     groups: tuple[RuleGroup, ...]
     rule_rows: tuple[RuleRow, ...]
     account_rows: tuple[AccountRow, ...]
@@ -421,15 +502,17 @@ class HtmlView:
     filter_rules: tuple[Option, ...]
     filter_accounts: tuple[str, ...]
     filter_regions: tuple[str, ...]
-    evidence_open: bool
     resolved: Capped[ResolvedRow]
     suppressed: Capped[FindingView]
     expired: tuple[ExpiredRow, ...]
+    unmatched: tuple[UnmatchedRow, ...]
     coverage: tuple[CoverageRow, ...]  # failed account-regions first
     coverage_failed: int
     coverage_notes: tuple[NoteRow, ...]
     topology: TopologyMap | None
     maps_open: bool
+    rules_evaluated: int  # 0: the report does not say which rules ran
+    passed: tuple[PassedRule, ...]  # rules that ran and found nothing
 
     @property
     def coverage_ok(self) -> int:
@@ -451,10 +534,13 @@ def rule_groups(
     total = sum(len(group) for group in by_rule.values())
     limit = group_limit(len(by_rule))
     groups = []
+    seen: dict[str, Command] = {}
     for n, (rule_id, group) in enumerate(by_rule.items(), start=1):
         rule = rules.get(rule_id) or {}
         title = rule.get("title") or group[0].title
-        shown = [replace(f, show_title=f.title != title) for f in group[:limit]]
+        shown = number_commands(
+            (replace(f, show_title=f.title != title) for f in group[:limit]), "cmd", seen
+        )
         groups.append(
             RuleGroup(
                 anchor=f"rule-{n}",
@@ -496,10 +582,34 @@ def _rule_rows(
 
 def _expired_row(e: ExpiredSuppression) -> ExpiredRow:
     s = e.suppression
-    where = (("account", s.account), ("region", s.region), ("resource", s.resource))
-    scope = [(key, value) for key, value in where if value]
-    scope += [(f"tag:{k}", v) for k, v in s.tag.items()]
-    return ExpiredRow(s.rule, tuple(scope), s.reason, s.expires or "", len(e.finding_ids))
+    return ExpiredRow(s.rule, tuple(scope_pairs(s)), s.reason, s.expires or "", len(e.finding_ids))
+
+
+def _unmatched_row(s: Suppression) -> UnmatchedRow:
+    return UnmatchedRow(s.rule, tuple(scope_pairs(s)), s.reason, s.expires)
+
+
+def fix_first(findings: Sequence[FindingView], groups: Iterable[RuleGroup]) -> Capped[FixRow]:
+    """The first findings to fix (`fix_first_key`), each linked to its card when the page shows
+    it; the table numbers its commands apart from the findings' (it comes first)."""
+    top = number_commands(heapq.nsmallest(FIX_FIRST, findings, key=fix_first_key), "fix-cmd")
+    shown = {f.id for g in groups for f in g.findings.shown}
+    rows = [FixRow(f, f"f-{f.id}" if f.id in shown else None) for f in top]
+    return Capped(tuple(rows), len(findings))
+
+
+def passed_rules(report: Report, rules: Mapping[str, Mapping[str, Any]]) -> list[PassedRule]:
+    """Rules that ran and found nothing (a suppressed finding is still a finding)."""
+    found = {f.rule_id for f in report.findings}
+    return [
+        PassedRule(
+            rule_id,
+            (rules.get(rule_id) or {}).get("title") or None,
+            (rules.get(rule_id) or {}).get("severity") or None,
+        )
+        for rule_id in report.rules_evaluated
+        if rule_id not in found
+    ]
 
 
 def _comparison(baseline: BaselineSummary | None, findings: list[FindingView]) -> Comparison | None:
@@ -545,6 +655,7 @@ def html_view(
         severity_counts=tuple(Option(s, summary.by_severity.get(s, 0)) for s in SEVERITY_NAMES),
         total=summary.total,
         comparison=_comparison(report.baseline, findings),
+        fix_first=fix_first(findings, groups),
         groups=tuple(groups),
         rule_rows=tuple(_rule_rows(groups, summary.by_rule, rules)),
         account_rows=tuple(
@@ -557,13 +668,15 @@ def html_view(
         filter_rules=tuple(Option(g.rule_id, g.findings.total) for g in groups),
         filter_accounts=tuple(sorted({f.account_id for f in findings})),
         filter_regions=tuple(sorted({f.region for f in findings})),
-        evidence_open=summary.total <= EVIDENCE_OPEN_UP_TO,
         resolved=capped(resolved, TABLE_LIMIT),
         suppressed=capped(suppressed, TABLE_LIMIT),
         expired=tuple(_expired_row(e) for e in report.expired_suppressions),
+        unmatched=tuple(_unmatched_row(s) for s in report.unmatched_suppressions),
         coverage=tuple(coverage),
         coverage_failed=len(failed),
         coverage_notes=tuple(note_rows(report.coverage_notes)),
         topology=topology,
         maps_open=topology is not None and len(topology.groups) <= MAPS_OPEN_UP_TO,
+        rules_evaluated=len(report.rules_evaluated),
+        passed=tuple(passed_rules(report, rules)),
     )

@@ -36,6 +36,7 @@ def report_jsonable(report: Report) -> dict[str, Any]:
             {**to_jsonable(e.suppression), "finding_ids": e.finding_ids}
             for e in report.expired_suppressions
         ],
+        "unmatched_suppressions": to_jsonable(report.unmatched_suppressions),
         "rules_evaluated": list(report.rules_evaluated),
         "baseline": to_jsonable(report.baseline),
         "resolved": to_jsonable(report.resolved),
