@@ -149,3 +149,9 @@ def test_reach_checks_region_names_too() -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("vpc-audit: error: Invalid value for --region: 'us-east-9'")
     assert "internal error" not in result.stderr
+
+
+def test_qq_silences_the_administrator_role_warning_too() -> None:
+    result = run("--account", "222222222222", "--region", "us-east-1", "--html", "/nodir/r", "-qq")
+    assert result.exit_code == 2
+    assert result.stderr == "vpc-audit: error: --html /nodir/r: no directory /nodir\n"

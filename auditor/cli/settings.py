@@ -177,7 +177,8 @@ def request_from(options: dict[str, Any], **performance: Any) -> Request:
     from auditor.collect.sessions import DEFAULT_ORG_ROLE
 
     check_regions(options["regions"], "--region")
-    if (options["accounts"] or options["org"]) and not options["role_name"]:
+    silent = options.get("quiet", 0) >= 2  # -qq: only errors
+    if (options["accounts"] or options["org"]) and not options["role_name"] and not silent:
         warn(
             f"no --role-name: using {DEFAULT_ORG_ROLE}, AWS Organizations' administrator "
             "role, in each account; name a read-only audit role (or this one) with --role-name"
