@@ -12,7 +12,8 @@ The estate (account A = 123456789012, B = 222222222222, C = 333333333333, which 
   the ``shop-staging-batch`` table, which also egresses through the NAT gateway.
 * ``prod-to-analytics`` (A/us-east-1 <-> B/us-east-1): healthy, routes both ways, DNS on both sides.
   Its instances ``shop-prod-app`` and ``analytics-db`` are the blocked path to try with
-  ``vpc-audit reach`` (on 5432: the database subnet's network ACL drops the replies).
+  ``vpc-audit reach`` (on 5432: the database subnet's network ACL drops the replies, which
+  peering-nacl-blocks reports).
 * ``prod-to-sandbox`` (A/us-east-1 -> B/us-east-1): left pending acceptance.
 * ``staging-to-eu`` (A/us-east-1 <-> A/eu-west-1): active, but no return route in ``shop-eu`` and
   DNS resolution off on both sides.
@@ -352,36 +353,60 @@ def _database_behind_acl(
     instance across prod-to-analytics. The database's group and its subnet's network ACL admit
     the app on 5432, but the ACL lets out only HTTPS and the VPC's own traffic: the replies to
     the app's ephemeral ports are dropped (reach names the ACL and the rule to add)."""
-    prod._keep("instance_prod_app", _instance(prod, app_subnet, "shop-prod-app", []))
-    group = analytics.ec2.create_security_group(
-        GroupName="analytics-db", Description="PostgreSQL from shop-prod", VpcId=vpc
+    _server_behind_acl(
+        prod, analytics, app_subnet, vpc, db_subnet, ("shop-prod-app", "analytics-db"), 5432,
+        "10.10.0.0/16",
+        (
+            (100, False, "6", (5432, 5432), "10.10.0.0/16"),
+            (110, False, "-1", (0, 65535), "10.30.0.0/16"),
+            (120, False, "6", (1024, 65535), "0.0.0.0/0"),  # replies from the internet, by the NAT
+            (100, True, "6", (443, 443), "0.0.0.0/0"),
+            (110, True, "-1", (0, 65535), "10.30.0.0/16"),
+        ),
+        ("instance_prod_app", "sg_analytics_db", "instance_analytics_db", "acl_analytics_app"),
+        "analytics-app",
+    )  # fmt: skip
+
+
+def _server_behind_acl(
+    client: _Place,
+    server: _Place,
+    client_subnet: str,
+    vpc: str,
+    server_subnet: str,
+    names: tuple[str, str],
+    port: int,
+    client_range: str,
+    entries: Iterable[tuple[int, bool, str, tuple[int, int], str]],
+    keys: tuple[str, str, str, str],
+    acl_name: str,
+) -> None:
+    """A client instance, and a server instance whose group admits `client_range` on `port`
+    behind a new network ACL of `entries` (rule number, egress, protocol, ports, CIDR); `keys`
+    name the client instance, the group, the server instance and the ACL."""
+    client_name, server_name = names
+    client._keep(keys[0], _instance(client, client_subnet, client_name, []))
+    group = server.ec2.create_security_group(
+        GroupName=server_name, Description=f"tcp {port} from {client_range}", VpcId=vpc
     )["GroupId"]
-    analytics.ec2.authorize_security_group_ingress(
+    server.ec2.authorize_security_group_ingress(
         GroupId=group,
         IpPermissions=[
             {
                 "IpProtocol": "tcp",
-                "FromPort": 5432,
-                "ToPort": 5432,
-                "IpRanges": [{"CidrIp": "10.10.0.0/16"}],
+                "FromPort": port,
+                "ToPort": port,
+                "IpRanges": [{"CidrIp": client_range}],
             }
         ],
     )
-    analytics._keep("sg_analytics_db", group)
-    analytics._keep(
-        "instance_analytics_db", _instance(analytics, db_subnet, "analytics-db", [group])
-    )
-    acl = analytics.ec2.create_network_acl(
-        VpcId=vpc, TagSpecifications=_tags("network-acl", "analytics-app")
+    server._keep(keys[1], group)
+    server._keep(keys[2], _instance(server, server_subnet, server_name, [group]))
+    acl = server.ec2.create_network_acl(
+        VpcId=vpc, TagSpecifications=_tags("network-acl", acl_name)
     )["NetworkAcl"]["NetworkAclId"]
-    for number, egress, protocol, ports, cidr in (
-        (100, False, "6", (5432, 5432), "10.10.0.0/16"),
-        (110, False, "-1", (0, 65535), "10.30.0.0/16"),
-        (120, False, "6", (1024, 65535), "0.0.0.0/0"),  # replies from the internet, by the NAT
-        (100, True, "6", (443, 443), "0.0.0.0/0"),
-        (110, True, "-1", (0, 65535), "10.30.0.0/16"),
-    ):
-        analytics.ec2.create_network_acl_entry(
+    for number, egress, protocol, ports, cidr in entries:
+        server.ec2.create_network_acl_entry(
             NetworkAclId=acl,
             RuleNumber=number,
             Protocol=protocol,
@@ -392,12 +417,12 @@ def _database_behind_acl(
         )
     current = next(
         a["NetworkAclAssociationId"]
-        for n in analytics.ec2.describe_network_acls()["NetworkAcls"]
+        for n in server.ec2.describe_network_acls()["NetworkAcls"]
         for a in n.get("Associations", [])
-        if a.get("SubnetId") == db_subnet
+        if a.get("SubnetId") == server_subnet
     )
-    analytics.ec2.replace_network_acl_association(AssociationId=current, NetworkAclId=acl)
-    analytics._keep("acl_analytics_app", acl)
+    server.ec2.replace_network_acl_association(AssociationId=current, NetworkAclId=acl)
+    server._keep(keys[3], acl)
 
 
 def _instance(place: _Place, subnet: str, name: str, groups: list[str]) -> str:
@@ -681,6 +706,20 @@ def seed_hub(endpoint_url: str, ids: dict[str, str]) -> dict[str, str]:
     retired = a.vpc("vpc_retired", "retired-app", "10.130.0.0/16")
     retired_subnet = a.subnet("subnet_retired", retired, "retired-app-tgw", "10.130.255.0/28")
     retired_attachment = attach("tgw_attach_retired", retired, [retired_subnet])
+
+    # payments' app uses egress-hub's proxy, whose subnet's ACL drops the replies (tgw-nacl-blocks).
+    proxy = a.subnet("subnet_egress_proxy", egress, "egress-hub-proxy", "10.100.1.0/24", "a")
+    a.ec2.associate_route_table(RouteTableId=ids["rtb_egress_public"], SubnetId=proxy)
+    _server_behind_acl(
+        a, a, app_a, egress, proxy, ("payments-app", "egress-proxy"), 3128, "10.110.0.0/16",
+        (
+            (100, False, "6", (3128, 3128), "10.0.0.0/8"),
+            (110, False, "6", (1024, 65535), "0.0.0.0/0"),  # replies to its HTTPS fetches
+            (100, True, "6", (443, 443), "0.0.0.0/0"),
+        ),
+        ("instance_payments_app", "sg_egress_proxy", "instance_egress_proxy", "acl_egress_proxy"),
+        "egress-hub-proxy",
+    )  # fmt: skip
 
     # The hub's route tables: the spokes' (default route to egress) and egress's (back).
     def hub_table(key: str, name: str, attachments: list[str], routes: Mapping[str, str]) -> str:

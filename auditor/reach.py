@@ -68,6 +68,8 @@ NOT_MODELLED = (
     "VPN and Direct Connect beyond their gateways",
 )
 Ports = tuple[int, int]
+# A network ACL rule (None: the final `*`, which denies) and the asked ports it decides.
+Decision = tuple[NetworkAclEntry | None, tuple[Ports, ...]]
 At = tuple[str, str, str, str]  # a hop's component, id, account and region
 
 
@@ -185,6 +187,8 @@ class Index:
                 self.default_acl[acl.vpc_id] = acl
             for subnet_id in acl.subnet_ids:
                 self.acl_of_subnet[subnet_id] = acl
+        self.entries: dict[str, list[NetworkAclEntry]] = {}
+        self.decisions: dict[tuple[object, ...], tuple[Decision, ...]] = {}
 
     @staticmethod
     def of(topo: Topology) -> Index:
@@ -192,6 +196,27 @@ class Index:
 
     def acl(self, subnet: Subnet) -> NetworkAcl | None:
         return self.acl_of_subnet.get(subnet.id) or self.default_acl.get(subnet.vpc_id)
+
+    def decide(
+        self,
+        acl: NetworkAcl,
+        egress: bool,
+        nets: tuple[Network, ...],
+        protocol: str,
+        ports: Ports | None,
+        icmp: int = ECHO_REQUEST,
+    ) -> tuple[Decision, ...]:
+        """acl_decisions, cached per ACL, direction, peer range and question: the rules ask
+        the same few ACLs about the same ranges many times."""
+        key = (acl.id, egress, nets, protocol, ports, icmp)
+        decided = self.decisions.get(key)
+        if decided is None:
+            entries = self.entries.get(acl.id)
+            if entries is None:
+                entries = self.entries[acl.id] = sorted(acl.entries, key=lambda e: e.rule_number)
+            decided = tuple(acl_decisions(entries, egress, nets, protocol, ports, icmp))
+            self.decisions[key] = decided
+        return decided
 
     def resolve(self, text: str, region: str | None) -> Endpoint:
         word = text.lower()
@@ -255,15 +280,18 @@ class Index:
 
 
 class Judge:
-    """The hops of one question (protocol and port), forward and back."""
+    """The hops of one question (protocol and port, or a port range for the rules that ask
+    about a security group rule's ports), forward and back."""
 
-    def __init__(self, index: Index, protocol: str, port: int | None) -> None:
+    def __init__(
+        self, index: Index, protocol: str, port: int | None, ports: Ports | None = None
+    ) -> None:
         self.index = index
         self.topo = index.topo
         self.protocol = PROTOCOLS[protocol]
-        self.ports: Ports | None = (
-            (port, port) if port is not None and protocol in TCP_UDP else None
-        )
+        if port is not None:
+            ports = (port, port)
+        self.ports: Ports | None = ports if protocol in TCP_UDP else None
 
     # --- the two directions ---
 
@@ -403,35 +431,19 @@ class Judge:
             return Hop(*here("network-acl", "?", subnet), UNKNOWN, check, why)
         at = here("network-acl", acl.id, acl)
         replies = " (the replies' ephemeral ports)" if ports == EPHEMERAL else ""
-        remaining: list[Ports] = [ports] if ports else []
         used: list[str] = []
-        for entry in sorted(acl.entries, key=lambda e: e.rule_number):
-            if entry.egress != egress or not self.entry_matches(entry, peer, icmp):
-                continue
-            hit = [p for r in remaining if (p := overlap(r, entry_ports(entry)))]
-            if ports and not hit:
-                continue
-            if entry.rule_action != "allow":
+        for entry, hit in self.index.decide(acl, egress, peer.nets, self.protocol, ports, icmp):
+            if entry is not None and entry.rule_action == "allow":
+                used.append(entry_text(entry))
+            elif entry is not None:
                 denied = f" (ports {', '.join(map(ports_text, hit))})" if hit else ""
                 fix = f"rule {entry.rule_number} of {acl.id} denies it: allow {wanted}{replies} in a rule numbered below {entry.rule_number}, or change it"
                 return Hop(*at, BLOCK, check, entry_text(entry) + denied, fix)
-            used.append(entry_text(entry))
-            remaining = [piece for r in remaining for piece in cut(r, entry_ports(entry))]
-            if not remaining:
-                return Hop(*at, ALLOW, check, "; ".join(used))
-        left = f" (ports {', '.join(map(ports_text, remaining))})" if used else ""
-        fix = f"add an {way} allow rule to {acl.id} for {wanted}{replies}"
-        return Hop(*at, BLOCK, check, f"rule * deny all: no rule allows it{left}", fix)
-
-    def entry_matches(self, entry: NetworkAclEntry, peer: Endpoint, icmp: int) -> bool:
-        cidr = entry.cidr or entry.ipv6_cidr
-        if cidr is None or not covered(peer.nets, [network(cidr)]):
-            return False
-        if entry.protocol == "-1":
-            return True
-        if self.protocol == "1":
-            return entry.protocol in ("1", "58") and entry.icmp_type in (None, -1, icmp)
-        return entry.protocol == self.protocol
+            else:
+                left = f" (ports {', '.join(map(ports_text, hit))})" if used else ""
+                fix = f"add an {way} allow rule to {acl.id} for {wanted}{replies}"
+                return Hop(*at, BLOCK, check, f"rule * deny all: no rule allows it{left}", fix)
+        return Hop(*at, ALLOW, check, "; ".join(used))
 
     # --- routes, through the path engine ---
 
@@ -669,6 +681,57 @@ class Judge:
                 "from the internet" + (f" to {dst.eni.public_ip}" if dst.eni else ""),
             )
         ]
+
+
+def acl_decisions(
+    entries: Sequence[NetworkAclEntry],
+    egress: bool,
+    nets: Sequence[Network],
+    protocol: str,
+    ports: Ports | None,
+    icmp: int = ECHO_REQUEST,
+) -> list[Decision]:
+    """Which rule decides each piece of `ports` (for a question without ports, the whole of
+    it), in rule-number order (`entries` sorted so): the first matching rule decides, and the
+    final `*` (None) denies what no rule matched. `protocol` is a number ("6") or "-1"."""
+    remaining: list[Ports] = [ports] if ports else []
+    decided: list[Decision] = []
+    for entry in entries:
+        if entry.egress != egress or not entry_matches(entry, nets, protocol, icmp):
+            continue
+        hit = [p for r in remaining if (p := overlap(r, entry_ports(entry)))]
+        if ports and not hit:
+            continue
+        decided.append((entry, tuple(hit)))
+        remaining = [piece for r in remaining for piece in cut(r, entry_ports(entry))]
+        if not remaining:
+            return decided
+    decided.append((None, tuple(remaining)))
+    return decided
+
+
+def allowed_ports(decided: Iterable[Decision]) -> list[Ports]:
+    """The asked ports that allow rules decide (a question without ports: all or none)."""
+    return [
+        p
+        for entry, hit in decided
+        if entry is not None and entry.rule_action == "allow"
+        for p in hit or ((0, 65535),)
+    ]
+
+
+def entry_matches(
+    entry: NetworkAclEntry, nets: Sequence[Network], protocol: str, icmp: int
+) -> bool:
+    """Whether a network ACL rule covers the whole peer range and the protocol asked."""
+    cidr = entry.cidr or entry.ipv6_cidr
+    if cidr is None or not covered(nets, [network(cidr)]):
+        return False
+    if entry.protocol == "-1":
+        return True
+    if protocol == "1":
+        return entry.protocol in ("1", "58") and entry.icmp_type in (None, -1, icmp)
+    return entry.protocol == protocol
 
 
 def here(component: str, id: str, owner: Any) -> At:

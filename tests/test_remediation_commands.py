@@ -436,6 +436,8 @@ def value(shape: Shape, values: list[str]) -> Any:
             else v == "true"
             for k, v in pairs.items()
         }
+    if shape.type_name == "integer":
+        return int(text)
     return text
 
 
@@ -458,7 +460,9 @@ DEMO_RULES = {
     "peering-pending-acceptance",
     "peering-missing-return-route",
     "peering-dns-resolution-off",
+    "peering-nacl-blocks",
     "tgw-missing-return-route",
+    "tgw-nacl-blocks",
     "tgw-appliance-mode-off",
     "tgw-dns-support-off",
     "tgw-auto-accept-shared-attachments",

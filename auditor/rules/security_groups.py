@@ -1,7 +1,9 @@
-"""Security groups: stale peer references, open admin ports and the default group."""
+"""Security groups: stale peer references, open admin ports, the default group, and rules
+naming a peer VPC that no route reaches."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 from auditor.model import (
@@ -9,9 +11,13 @@ from auditor.model import (
     GroupReference,
     SecurityGroup,
     SecurityGroupRule,
+    Subnet,
 )
-from auditor.net import Topology, network
+from auditor.net import Network, Topology, collapse, network, networks, overlaps
+from auditor.paths import BOUNDARY, DELIVERED, DROPPED, LOOP, Path, paths
+from auditor.reach import rule_text
 from auditor.rules.base import Found, label, rule, vpc_label
+from auditor.rules.network_acls import Named, Peers
 from auditor.states import PEERING_ACTIVE
 
 PROTOCOL_NAMES = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
@@ -291,3 +297,132 @@ def default_allows_traffic(topo: Topology, found: Found) -> Iterator[Finding]:
             ),
             evidence={"extra_rules": rows},
         )
+
+
+# --- sg-peer-reference-unreachable ---
+
+# Path ends that surely do not bring traffic into another VPC (a NAT gateway, an appliance or a
+# VPN might: unknown).
+NOWHERE = frozenset(
+    {*DROPPED, LOOP, "internet-gateway", "egress-only-internet-gateway", "vpc-endpoint"}
+)
+
+
+def arrives(topo: Topology, path: Path, vpc_id: str) -> bool | None:
+    """Whether a path ends in `vpc_id`; None when the snapshot cannot tell."""
+    if path.end == DELIVERED:
+        return path.end_id == vpc_id
+    if path.end == BOUNDARY and path.end_id == vpc_id:
+        return True  # carried into the VPC, whose tables the audit did not read
+    if path.end == "vpc-peering-connection":
+        pcx = topo.peerings.get(path.end_id)
+        if pcx is None:
+            return None
+        sides = (pcx.requester.vpc_id, pcx.accepter.vpc_id)
+        return pcx.status == PEERING_ACTIVE and vpc_id in sides
+    return False if path.end in NOWHERE else None
+
+
+def carried(
+    topo: Topology, subnets: Iterable[Subnet], ranges: Iterable[Network], vpc_id: str
+) -> tuple[bool | None, list[Path]]:
+    """Whether some route from `subnets` takes part of `ranges` into `vpc_id` (None: unknown),
+    with the paths that do not."""
+    engine = paths(topo)
+    ranges = list(ranges)
+    missed: list[Path] = []
+    unknown = False
+    for subnet in subnets:
+        table = topo.table_for_subnet(subnet)
+        if table is None:
+            unknown = True
+            continue
+        for net in ranges:
+            for path in engine.follow(table, net, subnet.availability_zone):
+                verdict = arrives(topo, path, vpc_id)
+                if verdict:
+                    return True, []
+                unknown = unknown or verdict is None
+                missed.append(path)
+    return (None if unknown else False), missed
+
+
+@rule("sg-peer-reference-unreachable")
+def peer_reference_unreachable(topo: Topology, found: Found) -> Iterator[Finding]:
+    peers = Peers.of(topo)
+    by_group: dict[tuple[str, str], list[Named]] = defaultdict(list)
+    for named in peers.named:
+        by_group[(named.group.id, named.peer_vpc)].append(named)
+    for (_, peer_vpc), names in sorted(by_group.items()):
+        sg = names[0].group
+        used = {e.subnet_id for e in peers.enis_by_group.get(sg.id, []) if e.subnet_id}
+        subnets = [topo.subnets[s] for s in sorted(used) if s in topo.subnets]
+        targets = peer_ranges(topo, peers, names)
+        if not subnets or not targets:
+            continue  # a group no interface uses, or a peer whose range is unknown
+        out, missed = carried(topo, subnets, targets, peer_vpc)
+        if out is None:
+            continue
+        way = f"from {sg.vpc_id} to {peer_vpc}"
+        if out:
+            clients = [
+                s for s in topo.subnets_by_vpc.get(peer_vpc, []) if touches(topo, s, targets)
+            ]
+            if not clients:
+                continue  # the peer's subnets were not read: the way back is unknown
+            own = networks(s.cidr_block for s in subnets if s.cidr_block)
+            back, missed = carried(topo, clients, own, sg.vpc_id)
+            if back is not False:
+                continue
+            way = f"from {peer_vpc} back to {sg.vpc_id}"
+        links = peers.links(sg.vpc_id, peer_vpc)
+        rules = [f"{n.direction} {rule_text(n.rule)}" for n in names]
+        yield found(
+            account_id=sg.account_id,
+            region=sg.region,
+            resource_id=sg.id,
+            vpc_id=sg.vpc_id,
+            detail=peer_vpc,
+            message=(
+                f"Security group {label(sg.id, sg.tags)} in VPC {vpc_label(topo, sg.vpc_id)} "
+                f"allows traffic with VPC {vpc_label(topo, peer_vpc)} (linked by "
+                f"{', '.join(links)}; {'; '.join(rules[:3])}{'; …' if len(rules) > 3 else ''}), "
+                f"but no route carries it {way}: the rule is dead configuration, or a route "
+                f"its owner thinks exists is missing."
+            ),
+            remediation=(
+                f"If the traffic is wanted, add routes for the peer's range through "
+                f"{' or '.join(links)} to the route tables of the group's subnets, and back in "
+                f"{peer_vpc}'s tables; if it is not, remove the rules from {sg.id}."
+            ),
+            evidence={
+                "peer_vpc": peer_vpc,
+                "links": links,
+                "rules": rules,
+                "no_route": way,
+                "paths": [p.as_evidence() for p in missed[:10]],
+            },
+        )
+
+
+def peer_ranges(topo: Topology, peers: Peers, names: list[Named]) -> list[Network]:
+    """The peer's addresses the rules name: their ranges, or for groups the subnets of the
+    interfaces in them (else the peer VPC's own range)."""
+    ranges = [n for named in names for n in named.ranges]
+    groups = frozenset().union(*(named.groups for named in names))
+    if groups:
+        peer = names[0].peer_vpc
+        members = {
+            e.subnet_id
+            for e in peers.enis_by_group_any(groups)
+            if e.vpc_id == peer and e.subnet_id in topo.subnets
+        }
+        vpc = topo.vpcs.get(peer)
+        cidrs = [c for s in sorted(members) if (c := topo.subnets[s].cidr_block)]
+        cidrs = cidrs or (vpc.cidr_blocks if vpc else [])
+        ranges += networks(cidrs)
+    return collapse(ranges)
+
+
+def touches(topo: Topology, subnet: Subnet, ranges: list[Network]) -> bool:
+    return any(overlaps(a, b) for a in topo.subnet_networks(subnet) for b in ranges)
