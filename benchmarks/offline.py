@@ -1,7 +1,7 @@
 """Offline benchmark: rules + JSON/HTML rendering on synthetic snapshots of 1k, 5k and 10k VPCs.
 
 Run by hand (not a test):  python benchmarks/offline.py [--sizes 1000 5000 10000] [--repeat 3]
-                           [--estate peering|hub]
+                           [--estate peering|hub] [--reach N]
 
 Each size runs in a fresh child process so that peak RSS belongs to that size alone. The estate
 averages 5 route tables and 1 peering per VPC, with NAT egress, gateway and interface endpoints,
@@ -15,6 +15,16 @@ spoke: 500+ routes each at 10k VPCs). One spoke in ten lacks its S3 and DynamoDB
 endpoints (its three tables are reported by both egress rules, through the hub), and a few lack
 an attachment subnet in one zone, a hub route or DNS support, so every hub rule has findings.
 
+Both estates have network ACLs (a default allow-all ACL per VPC) and VPCs that talk: one client
+VPC in ten (a peer, or the next spoke on the same hub) has an app interface, its server VPC a
+database interface whose group admits the client's range on 5432; one server in twenty sits behind
+a custom ACL that lets out only HTTPS, dropping the replies (peering-nacl-blocks / tgw-nacl-blocks
+fire a little, and sg-peer-reference-unreachable where the estate left out the route back).
+
+`--reach N` times N `vpc-audit reach` queries after the snapshot is built (app interface to
+database, and their subnets, across peerings and hubs): the first includes building the topology
+and reach's index, the median is of the others.
+
 Peak RSS is the child's high-water mark (ru_maxrss), read three times: after building the
 snapshot, after the rules ("+rules": snapshot and rules, before any rendering, so the rules
 stage's own peak) and at the end ("+render": the whole child, JSON and HTML included).
@@ -23,6 +33,7 @@ stage's own peak) and at the end ("+render": the whole child, JSON and HTML incl
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import random
 import resource
@@ -40,6 +51,8 @@ from auditor.model import (
     FlowLog,
     InternetGateway,
     NatGateway,
+    NetworkAcl,
+    NetworkAclEntry,
     NetworkInterface,
     Peering,
     PeeringSide,
@@ -165,6 +178,8 @@ def synthetic_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
         if rnd.random() > 0.5:
             snap.flow_logs.append(FlowLog(f"fl-{i:08x}", account, region, vpc_id))
     # One peering per VPC on average: each VPC peers with two others, half of them both ways.
+    talks: list[tuple[int, int]] = []
+    talk = random.Random(seed + 1)  # apart from rnd, so the rest of the estate stays as it was
     for i in range(n_vpcs):
         j = (i * 7919 + 1) % n_vpcs
         if i == j:
@@ -199,6 +214,9 @@ def synthetic_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
             snap.route_tables[j * 5 + 2].routes.append(
                 Route("vpc-peering-connection", pcx, destination_cidr=a.cidr_blocks[0])
             )
+        if status == "active" and talk.random() < 0.1:
+            talks.append((i, j))
+    talking(snap, talks, subnet_index=2)
     snap.prefix_lists = service_prefix_lists()
     snap.coverage = [Coverage(a, r, "ok") for a, r in sorted(set(places))]
     snap.scope.accounts = sorted({a for a, _ in places})
@@ -371,11 +389,89 @@ def hub_snapshot(n_vpcs: int, seed: int = 7) -> Snapshot:
             SecurityGroup(f"sg-{i:08x}", account, region, vpc_id, "default", egress=[SecurityGroupRule("-1", cidrs=["0.0.0.0/0"])])
         )  # fmt: skip
         snap.flow_logs.append(FlowLog(f"fl-{i:08x}", account, region, vpc_id))
+    # The next spoke on the same hub talks to this one, now and then.
+    talk = random.Random(seed + 1)
+    talks = [(i + 1, i) for i in range(n_vpcs - 1) if (i + 1) % 100 and talk.random() < 0.1]
+    spokes_at = len(snap.vpcs) - n_vpcs  # the egress VPCs come first
+    talking(snap, [(spokes_at + c, spokes_at + s) for c, s in talks], subnet_index=1)
     snap.prefix_lists = service_prefix_lists()
     snap.coverage = [Coverage(a, r, "ok") for a, r in sorted(places)]
     snap.scope.accounts = sorted({a for a, _ in places})
     snap.scope.regions = sorted(REGIONS)
     return snap
+
+
+def talking(snap: Snapshot, pairs: list[tuple[int, int]], subnet_index: int) -> None:
+    """A default allow-all network ACL per VPC; for each (client, server) pair of VPC indexes,
+    an app interface in the client's subnet `subnet_index` and a database interface in the
+    server's, whose group admits the client's range on 5432; one server in twenty behind a
+    custom ACL that lets out only HTTPS (the replies are dropped)."""
+    subnets: dict[str, list[Subnet]] = {}
+    for subnet in snap.subnets:
+        subnets.setdefault(subnet.vpc_id, []).append(subnet)
+    open_both = [
+        NetworkAclEntry(100, False, "-1", "allow", "0.0.0.0/0"),
+        NetworkAclEntry(100, True, "-1", "allow", "0.0.0.0/0"),
+    ]
+    defaults = {
+        v.id: NetworkAcl(f"acl-{v.id[4:]}", v.account_id, v.region, v.id, True, [s.id for s in subnets.get(v.id, [])], open_both)
+        for v in snap.vpcs
+    }  # fmt: skip
+    for n, (c, s) in enumerate(pairs):
+        client, server = snap.vpcs[c], snap.vpcs[s]
+        app, db = subnets[client.id][subnet_index], subnets[server.id][subnet_index]
+        ip = {
+            k: str(ipaddress.ip_network(x.cidr_block or "").network_address + 10)
+            for k, x in (("app", app), ("db", db))
+        }
+        group = f"sg-db{n:06x}"
+        snap.security_groups.append(
+            SecurityGroup(group, server.account_id, server.region, server.id, "db", ingress=[SecurityGroupRule("tcp", 5432, 5432, cidrs=client.cidr_blocks[:1])], egress=[SecurityGroupRule("-1", cidrs=["0.0.0.0/0"])])
+        )  # fmt: skip
+        snap.network_interfaces += [
+            NetworkInterface(f"eni-app{n:06x}", client.account_id, client.region, client.id, app.id, private_ips=[ip["app"]], security_group_ids=[f"sg-{client.id[4:]}"]),
+            NetworkInterface(f"eni-db{n:06x}", server.account_id, server.region, server.id, db.id, private_ips=[ip["db"]], security_group_ids=[group]),
+        ]  # fmt: skip
+        if n % 20 == 7:
+            defaults[server.id].subnet_ids.remove(db.id)
+            snap.network_acls.append(
+                NetworkAcl(f"acl-db{n:06x}", server.account_id, server.region, server.id, False, [db.id], [
+                    NetworkAclEntry(100, False, "6", "allow", client.cidr_blocks[0], from_port=5432, to_port=5432),
+                    NetworkAclEntry(100, True, "6", "allow", "0.0.0.0/0", from_port=443, to_port=443),
+                ])
+            )  # fmt: skip
+    snap.network_acls += defaults.values()
+
+
+def reach_figures(snapshot: Snapshot, queries: int, seed: int = 5) -> dict[str, float]:
+    """`queries` reach answers on random app/database pairs (interfaces, or their subnets):
+    the first with the topology and reach's index built, and the median of the rest."""
+    from auditor.net import Topology
+    from auditor.reach import REACHABLE, reach
+
+    enis = {e.id: e for e in snapshot.network_interfaces}
+    pairs = [
+        (e.id, "eni-db" + e.id[7:])
+        for e in snapshot.network_interfaces
+        if e.id.startswith("eni-app")
+    ]
+    rnd = random.Random(seed)
+    times, reachable = [], 0
+    start = time.perf_counter()
+    topo = Topology(snapshot)
+    for k in range(queries):
+        app, db = rnd.choice(pairs)
+        src, dst = (
+            (app, db) if k % 2 == 0 else (enis[app].subnet_id or "", enis[db].subnet_id or "")
+        )
+        reachable += reach(topo, src, dst, port=5432).verdict == REACHABLE
+        times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+    return {
+        "reach_first_s": times[0],
+        "reach_median_s": statistics.median(times[1:] or times),
+        "reach_reachable": reachable,
+    }
 
 
 ESTATES = {"peering": synthetic_snapshot, "hub": hub_snapshot}
@@ -386,12 +482,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(size: int, estate: str = "peering", rules_only: bool = False) -> dict[str, float]:
+def measure(
+    size: int, estate: str = "peering", rules_only: bool = False, reach: int = 0
+) -> dict[str, float]:
     from auditor.report import build_report, render_html, render_json
     from auditor.rules import evaluate
 
     t0 = time.perf_counter()
     snapshot = ESTATES[estate](size)
+    reach_figures_ = reach_figures(snapshot, reach) if reach else {}
     t1 = time.perf_counter()
     snapshot_rss = peak_rss_mb()
     result = evaluate(snapshot)
@@ -417,6 +516,7 @@ def measure(size: int, estate: str = "peering", rules_only: bool = False) -> dic
         "snapshot_rss_mb": snapshot_rss,
         "rules_rss_mb": rules_rss,
         "peak_rss_mb": peak_rss_mb(),
+        **reach_figures_,
     }
 
 
@@ -428,10 +528,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the median is shown")
     parser.add_argument("--estate", choices=sorted(ESTATES), default="peering")
     parser.add_argument("--rules-only", action="store_true", help="skip JSON and HTML rendering")
+    parser.add_argument("--reach", type=int, default=0, help="time N reach queries too")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.estate, args.rules_only)))
+        print(json.dumps(measure(args.child, args.estate, args.rules_only, args.reach)))
         return
     rows = []
     for size in args.sizes:
@@ -439,7 +540,8 @@ def main() -> None:
             json.loads(
                 subprocess.run(
                     [sys.executable, __file__, "--child", str(size), "--estate", args.estate]
-                    + (["--rules-only"] if args.rules_only else []),
+                    + (["--rules-only"] if args.rules_only else [])
+                    + ["--reach", str(args.reach)],
                     check=True,
                     capture_output=True,
                     text=True,
@@ -459,6 +561,14 @@ def main() -> None:
             f"+render {row['peak_rss_mb']:5.0f} MB",
             flush=True,
         )
+        if args.reach:
+            print(
+                f"{'':>6}       reach: first {row['reach_first_s'] * 1000:6.0f} ms (topology and "
+                f"index built), median of the other {args.reach - 1} "
+                f"{row['reach_median_s'] * 1000:6.1f} ms; {int(row['reach_reachable'])} of "
+                f"{args.reach} reachable",
+                flush=True,
+            )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         growth = (last["rules_s"] / first["rules_s"]) / (last["vpcs"] / first["vpcs"])
