@@ -22,6 +22,7 @@ from auditor.net import Network
 # anything else (a hostile snapshot) is written as a JSON string, escapes and all, so that it
 # can never end the comment line.
 PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
+QUOTING = frozenset("'\"\\")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class Command:
     def parse(cls, text: str) -> Command | None:
         """A command as `text` wrote it; None for anything else."""
         comment, _, line = text.partition("\n")
-        argv = shlex.split(line)
+        # shlex.join quoted nothing in a line without quotes or escapes: a plain split is the
+        # same, and tens of thousands of times faster at 10k VPCs' worth of commands.
+        argv = line.split() if not QUOTING.intersection(line) else shlex.split(line)
         if len(argv) < 5 or argv[0] != "aws" or argv[-2] != "--region":
             return None
         return cls(comment, argv[-1], argv[2], tuple(argv[3:-2]), argv[1])
@@ -118,26 +121,29 @@ def group_commands(findings: Iterable[Finding]) -> list[Finding]:
     and service (or endpoint) that names the route tables of every finding asking for it."""
     findings = list(findings)
     tables: dict[tuple[str, ...], dict[str, None]] = {}
+    parsed = {}  # each command's text parsed once
     for finding in findings:
         for text in finding.remediation_commands:
-            listed = table_list(text)
-            if listed:
-                tables.setdefault(listed[1], {}).update(dict.fromkeys(listed[3]))
+            if text not in parsed:
+                parsed[text] = listed = table_list(text)
+                if listed:
+                    tables.setdefault(listed[1], {}).update(dict.fromkeys(listed[3]))
     if not tables:
         return findings
+    merged_of = {text: merge(listed, tables) if listed else text for text, listed in parsed.items()}
     out = []
     for finding in findings:
-        merged = [merge(text, tables) for text in finding.remediation_commands]
+        merged = [merged_of[text] for text in finding.remediation_commands]
         if merged != finding.remediation_commands:
             finding = replace(finding, remediation_commands=list(dict.fromkeys(merged)))
         out.append(finding)
     return out
 
 
-def merge(text: str, tables: dict[tuple[str, ...], dict[str, None]]) -> str:
-    listed = table_list(text)
-    if listed is None:
-        return text
+def merge(
+    listed: tuple[Command, tuple[str, ...], str, list[str]],
+    tables: dict[tuple[str, ...], dict[str, None]],
+) -> str:
     command, key, option, _ = listed
     args = list(command.args)
     start = args.index(option) + 1
