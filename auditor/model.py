@@ -13,7 +13,8 @@ from typing import ClassVar
 # Version 2 added coverage notes, transit gateway attachments and route tables, endpoint policy
 # support and DNS options; version 3 network ACLs and the network interfaces' addresses and
 # security groups. Older snapshots still read (the new fields take their defaults, and what
-# they lack is unknown: `vpc-audit reach` says so).
+# they lack is unknown: `vpc-audit reach` says so). Fields added since with defaults that read
+# as unknown (Subnet.enable_dns64, NatGateway.data_processed) kept the version.
 SNAPSHOT_SCHEMA_VERSION = 3
 READABLE_SNAPSHOT_VERSIONS = (1, 2, 3)
 REPORT_SCHEMA_VERSION = 1
@@ -134,6 +135,22 @@ class NatGateway:
     state: str = "available"
     connectivity_type: str = "public"
     tags: Tags = field(default_factory=dict)
+    # What it processed over the collector's period (CloudWatch); None: not read (an older
+    # snapshot, --no-cost, or GetMetricData refused: a coverage note says which).
+    data_processed: DataProcessed | None = None
+
+
+@dataclass
+class DataProcessed:
+    """The bytes a NAT gateway processed from `start` to `end` (UTC, RFC 3339): what it received
+    from either side (AWS/NATGateway BytesInFromSource + BytesInFromDestination), since AWS
+    charges NAT data processing in both directions. `data_points` 0: CloudWatch had no data in
+    the period (an idle gateway), which is 0 bytes, not unknown."""
+
+    bytes: int
+    start: str
+    end: str
+    data_points: int = 0
 
 
 @dataclass

@@ -22,6 +22,7 @@ from http import HTTPStatus
 from typing import Any, Literal
 from xml.sax.saxutils import escape as xml_escape
 
+from auditor.collect.sessions import IAM_PREFIXES
 from auditor.demo import MotoServer
 
 FaultHook = Callable[["Call"], "Fault | None"]
@@ -304,7 +305,8 @@ class FaultServer(MotoServer):
 
 
 def _call_key(service: str, action: str) -> str:
-    return f"{service or '?'}:{action}"
+    """``service:Action`` as IAM names it: the signing name, but CloudWatch signs as monitoring."""
+    return f"{IAM_PREFIXES.get(service, service) or '?'}:{action}"
 
 
 def _query_params(environ: dict[str, Any]) -> dict[str, str]:

@@ -10,11 +10,11 @@ from auditor import __version__
 from auditor.cli.console import configure_logging, guarded
 from auditor.cli.exits import EXIT_CODES_HELP
 from auditor.cli.options import (
+    AUDIT_SCOPE,
     DIAGNOSTICS,
     JUDGING,
     PERFORMANCE,
     SCHEDULED,
-    SCOPE,
     SNAPSHOT_OUT_HELP,
     GroupedHelpGroup,
     outputs_group,
@@ -32,7 +32,7 @@ from auditor.cli.settings import (
 @click.group(
     cls=GroupedHelpGroup,
     option_groups=[
-        SCOPE,
+        AUDIT_SCOPE,
         outputs_group(SNAPSHOT_OUT_HELP),
         JUDGING,
         SCHEDULED,
@@ -80,6 +80,7 @@ def main(ctx: click.Context, /, **options: Any) -> None:
             workers=options["workers"],
             processes=options["processes"],
             shard=options["shard"],
+            cost=not options["no_cost"],
         )
         if request.shard is not None:
             check_shard_options(ctx, options)

@@ -149,6 +149,15 @@ SCOPE = OptionGroup(
 )
 
 
+# The audit's own scope option (reach reads no metrics): appended to SCOPE by the audit.
+NO_COST = option(
+    "--no-cost",
+    is_flag=True,
+    help="Do not read what NAT gateways processed (CloudWatch GetMetricData, one call per account-region with NAT gateways): the cost on the S3/DynamoDB egress findings is then unknown.",
+)
+AUDIT_SCOPE = OptionGroup(SCOPE.title, (*SCOPE.options, NO_COST))
+
+
 def outputs_group(snapshot_out_help: str) -> OptionGroup:
     """`--<name> FILE` for each registered format, in the registry's order, with
     `--snapshot-out` after `--html`, where it has always been."""

@@ -78,6 +78,7 @@ class Request:
     workers: int = DEFAULT_WORKERS
     processes: int = 1
     shard: Shard | None = None
+    cost: bool = True  # what NAT gateways processed (CloudWatch); --no-cost skips the call
 
 
 @dataclass
@@ -115,6 +116,12 @@ class _Account:
         owns a transit gateway reads RAM (two calls), so it is not kept."""
         assert self.session is not None
         return client(self.session, "ram", region)
+
+    def cloudwatch(self, region: str) -> Any:
+        """The account-region's CloudWatch client, made when asked: only an account-region with
+        a NAT gateway reads its metrics (one call)."""
+        assert self.session is not None
+        return client(self.session, "cloudwatch", region)
 
 
 def collect(request: Request, progress: Progress | None = None) -> Snapshot:
@@ -246,7 +253,7 @@ class Target:
             fanout = Fanout(pool, REGION_FANOUT)
             views: list[Snapshot] = []
             futures = [
-                pool.submit(_read, a, r, fanout, service_lists.get(r), self.audited)
+                pool.submit(_read, a, r, fanout, service_lists.get(r), self.audited, request.cost)
                 for a, r in jobs
             ]
             for (acct, region), future in zip(jobs, futures, strict=True):
@@ -300,6 +307,7 @@ def _read(
     fanout: Fanout,
     service_lists: Callable[[], list[PrefixList] | None] | None,
     audited: frozenset[str],
+    cost: bool = True,
 ) -> tuple[Snapshot | None, str | None]:
     try:
         with acct.ec2(region) as ec2:
@@ -311,6 +319,7 @@ def _read(
                 service_lists=service_lists,
                 audited=audited,
                 ram=partial(acct.ram, region),
+                cloudwatch=partial(acct.cloudwatch, region) if cost else None,
             )
     except AWS_FAILURES as exc:
         return None, one_line(exc)

@@ -8,15 +8,16 @@ approval, stale security groups of each VPC whose group rules reference a group 
 this audit does not read, and the entries of each referenced prefix list that is not an AWS
 service list. None of these four APIs takes more than one resource at a time. Besides them,
 once per account-region: which services support endpoint policies (DescribeVpcEndpointServices,
-for the services of the account-region's endpoints) and who the transit gateways it owns are shared with
-(AWS RAM); and one SearchTransitGatewayRoutes per route table of those transit gateways (only
+for the services of the account-region's endpoints), who the transit gateways it owns are shared with
+(AWS RAM) and what its NAT gateways processed (CloudWatch, metrics.py); and one
+SearchTransitGatewayRoutes per route table of those transit gateways (only
 the owner may read them; the API takes one table at a time). A table's associations come from
 its attachments' Association, read with the attachments.
 The calls of one round do not depend on each other; `run` decides how many go at once.
 
 A failed call fails the account-region, except the reads that only add detail (the DNS flags,
-endpoint policy support, transit gateway sharing): their failure is a CoverageNote and what
-they would have filled stays unknown (None).
+endpoint policy support, transit gateway sharing, NAT gateway metrics): their failure is a
+CoverageNote and what they would have filled stays unknown (None).
 
 Parsing only translates AWS's shapes into the model; judging belongs to the rules.
 No server-side filters: several endpoints ignore or lack them, so we fetch all and keep all.
@@ -35,6 +36,8 @@ from typing import Any, TypeVar
 import botocore.exceptions
 from botocore.parsers import ResponseParserError
 
+from auditor.collect.metrics import SUBJECT as METRICS_SUBJECT
+from auditor.collect.metrics import nat_data_processed, set_data_processed
 from auditor.collect.sessions import AWS_FAILURES, error_code, one_line
 from auditor.model import (
     CoverageNote,
@@ -123,6 +126,7 @@ def read_region(
     service_lists: Callable[[], Sequence[PrefixList] | None] | None = None,
     audited: Collection[str] = (),
     ram: Callable[[], Any] | None = None,
+    cloudwatch: Callable[[], Any] | None = None,
 ) -> Snapshot:
     """All networking state visible to `account_id` in `region`; raises on any failed call
     but those that only add detail (see the module's docstring).
@@ -136,6 +140,9 @@ def read_region(
 
     `ram` makes the account-region's AWS RAM client, asked only where the account owns a
     transit gateway; without it, whom they are shared with stays unknown.
+
+    `cloudwatch` makes its CloudWatch client, asked only where the account owns a working NAT
+    gateway (what each processed: metrics.py); without it (--no-cost), that stays unknown.
     """
     view = Snapshot()
     first = [
@@ -212,6 +219,10 @@ def read_region(
     if own_tgws and ram is not None:
         shares = partial(tgw_shares, ram, [t.id for t in own_tgws])
         second.append(Read(own_tgws, shares, set_shared_with, unknown=SHARING_SUBJECT))
+    nats = [n for n in view.nat_gateways if n.account_id == account_id and n.state == "available"]
+    if nats and cloudwatch is not None:
+        processed = partial(nat_data_processed, cloudwatch, [n.id for n in nats])
+        second.append(Read(nats, processed, set_data_processed, unknown=METRICS_SUBJECT))
     associate_from_attachments(view)
     second += [
         Read(table, partial(tgw_routes, ec2, table.id), set_routes)

@@ -94,8 +94,11 @@ READ_ONLY_OPERATIONS = frozenset(
         "ram:GetResourceShareAssociations",
         "ec2:DescribePrefixLists",
         "ec2:GetManagedPrefixListEntries",
+        "cloudwatch:GetMetricData",
     }
 )
+# IAM's service prefix where it differs from the signing name (CloudWatch signs as monitoring).
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
 
 
 # What a read may meet without the run stopping (moto raises NotImplementedError in-process;
@@ -113,7 +116,8 @@ class ReadOnlyViolation(AuditError):
 
 
 def iam_action(model: Any) -> str:
-    return f"{model.service_model.signing_name}:{model.name}"
+    signing = model.service_model.signing_name
+    return f"{IAM_PREFIXES.get(signing, signing)}:{model.name}"
 
 
 def allow_only(allowed: frozenset[str]) -> Any:
