@@ -7,6 +7,7 @@ so a snapshot saved by one run can be re-audited offline by another.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -523,6 +524,20 @@ class RuleSettings:
     trusted_accounts: frozenset[str] = frozenset()
     trusted_organization_ids: frozenset[str] = frozenset()
     include_empty: bool = False
+    # Data processing prices for the egress rules' cost, the first that has a region's wins
+    # (the policy's, then the table shipped in policies/pricing); none: the cost is unknown.
+    prices: tuple[Prices, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per GB (2**30 bytes) of data processed, by region, for NAT gateways and transit
+    gateways, with where the figures come from and their date (the report says both)."""
+
+    nat_gateway_per_gb: Mapping[str, float]
+    transit_gateway_per_gb: Mapping[str, float]
+    source: str
+    as_of: str
 
 
 @dataclass

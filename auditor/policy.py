@@ -1,5 +1,6 @@
 """Audit policy (`--policy FILE`, YAML or TOML): which rules run, at what severity, whom we
-trust, and which findings are knowingly accepted (suppressions with a reason and an expiry).
+trust, which findings are knowingly accepted (suppressions with a reason and an expiry), and
+the data processing prices the egress findings' cost uses (over the table in policies/pricing).
 
 The file is decoded with the same strict decoder as snapshots, so an unknown key or a wrong
 type is an error that names the key, never silently ignored.
@@ -14,18 +15,23 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from auditor.errors import InputError
-from auditor.model import Finding, RuleSettings, Severity, Snapshot
+from auditor.model import Finding, Prices, RuleSettings, Severity, Snapshot
+from auditor.resources import data_path
 from auditor.serial import DecodeError, from_jsonable
 
 POLICY_VERSION = 1
 ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
 ANY_RULE = "*"
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+PRICE_TABLE = ("pricing", "nat-gateway.toml")
+PRICE_KINDS = ("nat_gateway_per_gb", "transit_gateway_per_gb")
 
 
 @dataclass
@@ -43,6 +49,38 @@ class Trusted:
 @dataclass
 class Options:
     include_empty: bool = False
+
+
+@dataclass
+class Pricing:
+    """Prices in USD per GB by region that replace or add to the shipped table's, and their
+    date (the report names the source of every price it used)."""
+
+    nat_gateway_per_gb: dict[str, object] = field(default_factory=dict)
+    transit_gateway_per_gb: dict[str, object] = field(default_factory=dict)
+    as_of: str | None = None
+
+    def prices(self) -> Prices | None:
+        if not (self.nat_gateway_per_gb or self.transit_gateway_per_gb):
+            return None
+        return Prices(
+            {r: float(v) for r, v in self.nat_gateway_per_gb.items()},  # type: ignore[arg-type]
+            {r: float(v) for r, v in self.transit_gateway_per_gb.items()},  # type: ignore[arg-type]
+            "audit policy (pricing)",
+            self.as_of or "not given",
+        )
+
+
+@cache
+def shipped_prices() -> Prices:
+    """The dated price table shipped in policies/pricing, read once."""
+    data = tomllib.loads(data_path("policies").joinpath(*PRICE_TABLE).read_text("utf-8"))
+    return Prices(
+        dict(data["nat_gateway_per_gb"]),
+        dict(data["transit_gateway_per_gb"]),
+        str(data["source"]),
+        str(data["as_of"]),
+    )
 
 
 @dataclass
@@ -75,12 +113,15 @@ class AuditPolicy:
     trusted: Trusted = field(default_factory=Trusted)
     options: Options = field(default_factory=Options)
     suppressions: list[Suppression] = field(default_factory=list)
+    pricing: Pricing = field(default_factory=Pricing)
 
     def settings(self) -> RuleSettings:
+        override = self.pricing.prices()
         return RuleSettings(
             trusted_accounts=frozenset(self.trusted.accounts),
             trusted_organization_ids=frozenset(self.trusted.organization_ids),
             include_empty=self.options.include_empty,
+            prices=(override, shipped_prices()) if override else (shipped_prices(),),
         )
 
     def enabled(self, rule_ids: Iterable[str]) -> list[str]:
@@ -215,6 +256,7 @@ def _validate(policy: AuditPolicy, known: set[str]) -> None:
     for org in policy.trusted.organization_ids:
         if not ORG_ID.fullmatch(org):
             raise ValueError(f"trusted.organization_ids: {org!r} is not an organisation id (o-…)")
+    _check_pricing(policy.pricing)
     for i, s in enumerate(policy.suppressions):
         where = f"suppressions[{i}]"
         if s.rule != ANY_RULE and s.rule not in known:
@@ -230,6 +272,21 @@ def _validate(policy: AuditPolicy, known: set[str]) -> None:
                 raise ValueError(
                     f"{where}.expires: {s.expires!r} is not a YYYY-MM-DD date"
                 ) from None
+
+
+def _check_pricing(pricing: Pricing) -> None:
+    for kind in PRICE_KINDS:
+        for region, price in getattr(pricing, kind).items():
+            where = f"pricing.{kind}.{region}"
+            if not REGION.fullmatch(region):
+                raise ValueError(f"{where}: {region!r} is not a region name (e.g. us-east-1)")
+            if isinstance(price, bool) or not isinstance(price, int | float) or price < 0:
+                raise ValueError(f"{where}: {price!r} is not a price in USD per GB (e.g. 0.045)")
+    if pricing.as_of is not None:
+        try:
+            dt.date.fromisoformat(pricing.as_of)
+        except ValueError:
+            raise ValueError(f"pricing.as_of: {pricing.as_of!r} is not a YYYY-MM-DD date") from None
 
 
 def _check_account(account: str, where: str) -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Endpoint, Finding, PrefixList, Route, RouteTable, Subnet
+from auditor.model import (
+    Endpoint,
+    Finding,
+    NatGateway,
+    PrefixList,
+    Prices,
+    Route,
+    RouteTable,
+    Subnet,
+)
 from auditor.net import Hop, Topology, networks, text
 from auditor.paths import Path, paths
 from auditor.rules.base import Found, endpoint_live, label, routes_evidence, rule, vpc_label
@@ -19,6 +28,12 @@ NAT64_PREFIX = "64:ff9b::/96"
 # Route targets behind which a NAT gateway can be: the NAT itself, or a transit gateway hub
 # that sends the traffic on to an egress VPC.
 EGRESS_TARGETS = frozenset({"nat-gateway", "transit-gateway"})
+GB = 2**30  # AWS bills data by the GB of 2^30 bytes
+NOT_READ = "unknown: not read (--no-cost, cloudwatch:GetMetricData refused, or an older snapshot)"
+COST_LABEL = (
+    "upper bound of what a gateway endpoint saves: the NAT's total processing, CloudWatch does "
+    "not split it by destination"
+)
 
 
 @rule("s3-egress-via-nat")
@@ -385,6 +400,7 @@ class ServiceCheck:
                 "routes_used": routes_evidence(direct + [r for r, _ in hub_ways]),
                 **({"paths": path_evidence(hub)} if hub else {}),
                 **evidence,
+                "cost": cost_evidence(self.topo, nat_ids, hub),
             },
             detail=detail,
             commands=commands or (),
@@ -444,3 +460,86 @@ def path_evidence(hub: list[Path], limit: int = 5) -> list[dict[str, object]]:
         row["destination"] = ", ".join(text(p.destination) for p in same)
         rows.append(row)
     return rows
+
+
+def price(prices: tuple[Prices, ...], kind: str, region: str) -> tuple[float, Prices] | None:
+    """The first price for the region (the policy's, then the shipped table), with its source."""
+    for table in prices:
+        found = getattr(table, kind).get(region)
+        if found is not None:
+            return float(found), table
+    return None
+
+
+def cost_evidence(topo: Topology, nat_ids: list[str], hub: list[Path]) -> dict[str, object]:
+    """What the NAT gateways on the path processed over the collected period and what that
+    cost, plus the transit gateway's processing where the path crosses a hub. `usd` is None
+    (unknown) when any part is: bytes not read, or no price for a region."""
+    used: dict[int, Prices] = {}
+    lines: list[tuple[dict[str, object], float | None]] = []
+    for nat_id in nat_ids:
+        nat = topo.nat_gateways.get(nat_id)
+        region = nat.region if nat else ""
+        row: dict[str, object] = {"id": nat_id, "region": region, "bytes": None}
+        lines.append(charge(topo, row, nat, "nat_gateway_per_gb", region, used))
+    # AWS charges a GB once on its way into a transit gateway from a VPC (not again from a
+    # peering attachment), so each NAT's bytes pay the first hub of the path, once.
+    hubs = []
+    for tgw_id, nat_id in dict.fromkeys((p.transit_gateways[0], p.end_id) for p in hub):
+        nat = topo.nat_gateways.get(nat_id)
+        tgw = topo.transit_gateways.get(tgw_id)
+        region = tgw.region if tgw else nat.region if nat else ""
+        row = {"id": tgw_id, "region": region, "nat_gateway": nat_id}
+        hubs.append(charge(topo, row, nat, "transit_gateway_per_gb", region, used))
+    costs = [usd for _, usd in lines + hubs]
+    periods = sorted(
+        {
+            f"{n.data_processed.start}/{n.data_processed.end}"
+            for i in nat_ids
+            if (n := topo.nat_gateways.get(i)) and n.data_processed
+        }
+    )
+    return {
+        "usd": None if None in costs else round(sum(c or 0.0 for c in costs), 2),
+        "basis": "30 days",
+        "period": periods,
+        "label": COST_LABEL,
+        "nat_gateways": [row for row, _ in lines],
+        **({"transit_gateways": [row for row, _ in hubs]} if hubs else {}),
+        "prices": [{"source": p.source, "as_of": p.as_of} for p in used.values()],
+    }
+
+
+def charge(
+    topo: Topology,
+    row: dict[str, object],
+    nat: NatGateway | None,
+    kind: str,
+    region: str,
+    used: dict[int, Prices],
+) -> tuple[dict[str, object], float | None]:
+    """One line of the cost: the NAT gateway's bytes at the region's `kind` price, into `row`
+    with a note where something is missing; and its USD (None: unknown). Records the price's
+    source in `used`."""
+    data = nat.data_processed if nat else None
+    if data is None:
+        row |= {"usd": None, "note": NOT_READ}
+        return row, None
+    if "bytes" in row:
+        row["bytes"] = data.bytes
+    row["gb"] = round(data.bytes / GB, 3)
+    if data.data_points == 0:
+        row["note"] = "no data in 30 days"
+    if data.bytes == 0:
+        row["usd"] = 0.0  # whatever the price
+        return row, 0.0
+    found = price(topo.settings.prices, kind, region)
+    if found is None:
+        what = "NAT gateway" if kind.startswith("nat") else "transit gateway"
+        row |= {"usd": None, "note": f"no {what} price for {region}: set it in the audit policy"}
+        return row, None
+    per_gb, source = found
+    used[id(source)] = source
+    usd = round(data.bytes / GB * per_gb, 2)
+    row |= {"usd_per_gb": per_gb, "usd": usd}
+    return row, usd
