@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
 from functools import cache, cached_property
 from itertools import pairwise
 from operator import attrgetter
@@ -149,8 +148,7 @@ def inside(inner: Network, outer: Network) -> bool:
     return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class Hop:
+class Hop(NamedTuple):
     """A piece of a destination range and the route that carries it (None: no route, dropped).
 
     `alternatives` are routes that match the piece exactly as well as `route` (same prefix
@@ -158,6 +156,7 @@ class Hop:
     that choice ("If your route table references multiple prefix lists that have overlapping
     CIDR blocks to different targets, we randomly choose which route takes priority"), so the
     snapshot cannot say which one carries the piece: `route` is only the first in table order.
+    (A named tuple: lookups make hundreds of thousands of them.)
     """
 
     destination: Network

@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 
 from auditor.model import Finding
 from auditor.net import Network
@@ -23,6 +24,9 @@ from auditor.net import Network
 # can never end the comment line.
 PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
 QUOTING = frozenset("'\"\\")
+# Commands repeat the same few words (aws, ec2, option names, regions, ids) tens of thousands of
+# times at 10k VPCs: each is quoted once.
+quote = cache(shlex.quote)
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Command:
 
     def text(self) -> str:
         argv = ["aws", self.service, self.operation, *self.args, "--region", self.region]
-        return f"{self.comment}\n{shlex.join(argv)}"
+        return f"{self.comment}\n{' '.join(map(quote, argv))}"
 
     @classmethod
     def parse(cls, text: str) -> Command | None:
@@ -67,7 +71,8 @@ def ec2(account_id: str, region: str, operation: str, *args: str) -> str:
 
 def cidr_option(net: Network | str) -> str:
     """create-route's destination option for an IPv4 or IPv6 range."""
-    return "--destination-ipv6-cidr-block" if ":" in str(net) else "--destination-cidr-block"
+    ipv6 = ":" in net if isinstance(net, str) else net.version == 6
+    return "--destination-ipv6-cidr-block" if ipv6 else "--destination-cidr-block"
 
 
 # --- grouping: one command where AWS takes a list ---
@@ -130,7 +135,13 @@ def group_commands(findings: Iterable[Finding]) -> list[Finding]:
                     tables.setdefault(listed[1], {}).update(dict.fromkeys(listed[3]))
     if not tables:
         return findings
-    merged_of = {text: merge(listed, tables) if listed else text for text, listed in parsed.items()}
+    by_key: dict[tuple[str, ...], str] = {}  # one merged text per VPC and service (or endpoint)
+    merged_of = {
+        text: (by_key.get(listed[1]) or by_key.setdefault(listed[1], merge(listed, tables)))
+        if listed
+        else text
+        for text, listed in parsed.items()
+    }
     out = []
     for finding in findings:
         merged = [merged_of[text] for text in finding.remediation_commands]

@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from auditor.model import Finding, Peering, PeeringSide, Route, RouteTable, Subnet
-from auditor.net import Hop, Network, Topology, collapse, intersect, networks, overlaps, subtract
+from auditor.net import (
+    Hop,
+    Network,
+    Topology,
+    collapse,
+    intersect,
+    networks,
+    overlaps,
+    subtract,
+    text,
+)
 from auditor.paths import BLACKHOLE, DELIVERED, HUB_NO_ROUTE, NO_ROUTE, paths
 from auditor.rules.base import Found, label, routes_evidence, rule, vpc_label
 from auditor.rules.commands import cidr_option, ec2
@@ -285,7 +295,7 @@ class ReturnGap:
         return {
             "route_table": self.table_label(),
             "serves": [label(s.id, s.tags) for s in self.serves],
-            "not_routed_back": [str(n) for n in self.not_routed_back],
+            "not_routed_back": [text(n) for n in self.not_routed_back],
             "replies": self.why,
         }
 
@@ -324,7 +334,7 @@ class Undecided:
     def as_row(self) -> dict[str, object]:
         return {
             "route_table": label(self.table.id, self.table.tags),
-            "ranges": [str(n) for n in self.pieces],
+            "ranges": [text(n) for n in self.pieces],
             "tied_routes": routes_evidence(self.routes),
             "decides": self.decides,
         }
@@ -395,14 +405,33 @@ def return_checks(topo: Topology, peering: Peering, way: Direction) -> Iterator[
     if not tables:
         return
     families = {f.version for f in way.forwarded}
-    for source in topo.subnets_of_table(way.table):
-        nets = [n for n in topo.subnet_networks(source) if n.version in families]
-        if not nets:
-            continue
+    sources = [
+        (source, nets)
+        for source in topo.subnets_of_table(way.table)
+        if (nets := [n for n in topo.subnet_networks(source) if n.version in families])
+    ]
+    # Most tables send every source subnet's replies back through the peering: asked once for
+    # all of them, and piece by piece only for the tables that do not.
+    every = collapse(n for _, nets in sources for n in nets)
+    whole = {
+        key
+        for key, (table, _) in tables.items()
+        if table and all_returned(topo, table, peering, every)
+    }
+    for source, nets in sources:
         check = ReturnCheck(way, source)
-        for table, served in tables.values():
-            check.add(table, served, replies(topo, table, peering, nets))
+        for key, (table, served) in tables.items():
+            if key in whole:
+                check.add(table, served, [Reply(n, RETURNED, None, "") for n in nets])
+            else:
+                check.add(table, served, replies(topo, table, peering, nets))
         yield check
+
+
+def all_returned(topo: Topology, table: RouteTable, peering: Peering, nets: list[Network]) -> bool:
+    """Whether `table` surely sends every address of `nets` back through the peering."""
+    sent = topo.sends(table, nets, peering.id)
+    return not sent.maybe and not subtract(nets, sent.surely)
 
 
 def audited_checks(topo: Topology, peering: Peering) -> list[ReturnCheck]:
@@ -442,14 +471,14 @@ def return_route_commands(topo: Topology, peering: Peering, checks: list[ReturnC
             taken = {r.destination for r in table.routes}
             own = networks(vpc.cidr_blocks + vpc.ipv6_cidr_blocks)
             for net in gap.not_routed_back:
-                if str(net) in taken or any(overlaps(net, n) for n in own):
+                if text(net) in taken or any(overlaps(net, n) for n in own):
                     continue
                 commands.append(
                     ec2(
                         table.account_id,
                         table.region,
                         "create-route",
-                        *("--route-table-id", table.id, cidr_option(net), str(net)),
+                        *("--route-table-id", table.id, cidr_option(net), text(net)),
                         *("--vpc-peering-connection-id", peering.id),
                     )
                 )
@@ -474,7 +503,7 @@ def missing_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
             message=(
                 f"Peering {label(peering.id, peering.tags)}: route table "
                 f"{label(first.table.id, first.table.tags)} in {side_label(topo, first.source)} "
-                f"sends {', '.join(map(str, first.forwarded))} into the peering, but on the other "
+                f"sends {', '.join(map(text, first.forwarded))} into the peering, but on the other "
                 f"side no route table routes {len(problems)} source subnet(s) back, through the "
                 f"peering or any other path that could reach them "
                 f"({', '.join(subnets[:5])}{'…' if len(subnets) > 5 else ''}). The replies are "
@@ -495,9 +524,9 @@ def missing_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
                         "forward_routes": routes_evidence(
                             r for r in p.direction.table.routes if r.target_id == peering.id
                         ),
-                        "forwarded": [str(n) for n in p.direction.forwarded],
+                        "forwarded": [text(n) for n in p.direction.forwarded],
                         "source_subnet": label(p.subnet.id, p.subnet.tags),
-                        "source_cidrs": [str(n) for n in topo.subnet_networks(p.subnet)],
+                        "source_cidrs": [text(n) for n in topo.subnet_networks(p.subnet)],
                         "to_vpc": side_label(topo, p.direction.destination),
                         "return_tables_checked": [g.as_row() for g in p.gaps],
                     }
@@ -530,7 +559,7 @@ def asymmetric_return(topo: Topology, found: Found) -> Iterator[Finding]:
                 f"{', '.join(subnets[:5])}{'…' if len(subnets) > 5 else ''} in "
                 f"{side_label(topo, way.source)} arrives through the peering, but route table "
                 f"{label(first.table.id, first.table.tags)} in {side_label(topo, way.destination)} "
-                f"sends the replies ({', '.join(map(str, first.pieces))}) to {first.via} (route "
+                f"sends the replies ({', '.join(map(text, first.pieces))}) to {first.via} (route "
                 f"{first.route.destination}). The connection is asymmetric, not broken: peerings "
                 f"do no reverse path check and security groups are stateful, so it works if "
                 f"that path delivers the replies to the source VPC and the source subnet's "
@@ -550,12 +579,12 @@ def asymmetric_return(topo: Topology, found: Found) -> Iterator[Finding]:
                     {
                         "from_vpc": side_label(topo, p.direction.source),
                         "source_subnet": label(p.subnet.id, p.subnet.tags),
-                        "source_cidrs": [str(n) for n in topo.subnet_networks(p.subnet)],
+                        "source_cidrs": [text(n) for n in topo.subnet_networks(p.subnet)],
                         "forward_route_table": label(p.direction.table.id, p.direction.table.tags),
                         "to_vpc": side_label(topo, p.direction.destination),
                         "return_route_table": label(d.table.id, d.table.tags),
                         "serves": [label(s.id, s.tags) for s in d.serves],
-                        "reply_ranges": [str(n) for n in d.pieces],
+                        "reply_ranges": [text(n) for n in d.pieces],
                         "reply_route": routes_evidence([d.route])[0],
                         "leaves_by": d.via,
                         "not_followed": d.not_followed,
@@ -598,7 +627,7 @@ def peer_not_audited(topo: Topology, found: Found) -> Iterator[Finding]:
             ),
             evidence={
                 "forward_route_table": label(way.table.id, way.table.tags),
-                "forwarded": [str(n) for n in way.forwarded],
+                "forwarded": [text(n) for n in way.forwarded],
                 "not_audited": [{"account_id": a, "region": r} for a, r in sorted(unseen)],
             },
         )
@@ -718,9 +747,9 @@ def partial_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
                 "gaps": [
                     {
                         "source_subnet": label(p.subnet.id, p.subnet.tags),
-                        "source_cidrs": ", ".join(map(str, topo.subnet_networks(p.subnet))),
+                        "source_cidrs": ", ".join(map(text, topo.subnet_networks(p.subnet))),
                         "forward_route_table": label(p.direction.table.id, p.direction.table.tags),
-                        "forwarded": ", ".join(map(str, p.direction.forwarded)),
+                        "forwarded": ", ".join(map(text, p.direction.forwarded)),
                         "returning_route_tables": ", ".join(
                             label(t.id, t.tags) for t in p.returning
                         ),
@@ -728,7 +757,7 @@ def partial_return_route(topo: Topology, found: Found) -> Iterator[Finding]:
                         "subnets_that_cannot_reply": ", ".join(
                             label(s.id, s.tags) for s in gap.serves
                         ),
-                        "not_routed_back": ", ".join(map(str, gap.not_routed_back)),
+                        "not_routed_back": ", ".join(map(text, gap.not_routed_back)),
                         "replies": "; ".join(gap.why),
                         **answering_another_way(p),
                     }
@@ -763,7 +792,7 @@ def overlapping_cidr(topo: Topology, found: Found) -> Iterator[Finding]:
         overlap = intersect(mine, theirs)
         if not overlap:
             continue
-        ranges = ", ".join(map(str, overlap))
+        ranges = ", ".join(map(text, overlap))
         yield found(
             account_id=requester.account_id,
             region=requester.region,
@@ -786,9 +815,9 @@ def overlapping_cidr(topo: Topology, found: Found) -> Iterator[Finding]:
             ),
             evidence={
                 "status": peering.status,
-                "overlapping": [str(n) for n in overlap],
-                "requester": {**side_evidence(requester), "cidrs": [str(n) for n in mine]},
-                "accepter": {**side_evidence(accepter), "cidrs": [str(n) for n in theirs]},
+                "overlapping": [text(n) for n in overlap],
+                "requester": {**side_evidence(requester), "cidrs": [text(n) for n in mine]},
+                "accepter": {**side_evidence(accepter), "cidrs": [text(n) for n in theirs]},
                 "cidrs_reported_by_the_peering": {
                     "requester": side_evidence(requester)["cidrs"],
                     "accepter": side_evidence(accepter)["cidrs"],
@@ -825,14 +854,14 @@ class OutsideRoute:
     def outside_text(self, peer_space: list[Network]) -> str:
         """The part outside the peer, short: `0.0.0.0/0 except 10.0.0.0/16, 10.1.0.0/16`."""
         if len(self.outside) <= 3:
-            return ", ".join(map(str, self.outside))
+            return ", ".join(map(text, self.outside))
         not_outside = [
             *self.overridden,
             *(h.destination for h in self.ties),
             *intersect(self.carried, peer_space),
         ]
         excluded = sorted(not_outside, key=lambda n: (n.version, int(n.network_address)))
-        return f"{self.route.destination} except {', '.join(map(str, excluded))}"
+        return f"{self.route.destination} except {', '.join(map(text, excluded))}"
 
 
 @dataclass
@@ -922,11 +951,11 @@ def route_outside_peer(topo: Topology, found: Found) -> Iterator[Finding]:
                     table.account_id,
                     table.region,
                     "create-route",
-                    *("--route-table-id", table.id, cidr_option(net), str(net)),
+                    *("--route-table-id", table.id, cidr_option(net), text(net)),
                     *("--vpc-peering-connection-id", peering.id),
                 )
                 for net in dict.fromkeys(net for o in wrong for net in o.inside)
-                if str(net) not in existing
+                if text(net) not in existing
             ]
             yield found(
                 account_id=table.account_id,
@@ -938,7 +967,7 @@ def route_outside_peer(topo: Topology, found: Found) -> Iterator[Finding]:
                     f"Route table {label(table.id, table.tags)} in {side_label(topo, source)} "
                     f"sends {outside_all} into peering {label(peering.id, peering.tags)}, but "
                     f"that is outside {side_label(topo, peer)} "
-                    f"({', '.join(map(str, peer_space))}). Peering is not transitive: AWS drops "
+                    f"({', '.join(map(text, peer_space))}). Peering is not transitive: AWS drops "
                     f"traffic to addresses outside the peer VPC (it is never forwarded through "
                     f"the peer's gateways, VPN or other peerings), so these destinations are "
                     f"unreachable this way."
@@ -953,7 +982,7 @@ def route_outside_peer(topo: Topology, found: Found) -> Iterator[Finding]:
                 evidence={
                     "route_table": label(table.id, table.tags),
                     "peer_vpc": peer.vpc_id,
-                    "peer_cidrs": [str(n) for n in peer_space],
+                    "peer_cidrs": [text(n) for n in peer_space],
                     "routes": [outside_row(o, peer_space) for o in wrong],
                 },
             )
@@ -963,12 +992,12 @@ def outside_row(outside: OutsideRoute, peer_space: list[Network]) -> dict[str, o
     row: dict[str, object] = {
         "destination": outside.route.destination,
         "outside_peer": outside.outside_text(peer_space),
-        "inside_peer": ", ".join(map(str, outside.inside)),
+        "inside_peer": ", ".join(map(text, outside.inside)),
     }
     if outside.overridden:
-        row["taken_by_more_specific_routes"] = ", ".join(map(str, outside.overridden))
+        row["taken_by_more_specific_routes"] = ", ".join(map(text, outside.overridden))
     if outside.ties:
-        row["undetermined"] = ", ".join(str(h.destination) for h in outside.ties)
+        row["undetermined"] = ", ".join(text(h.destination) for h in outside.ties)
     return row
 
 
@@ -991,7 +1020,7 @@ def route_undetermined(topo: Topology, found: Found) -> Iterator[Finding]:
             message=(
                 f"Peering {label(peering.id, peering.tags)}: in route table "
                 f"{label(first.id, first.tags)}, "
-                f"{', '.join(map(str, rows[0].pieces))} matches tied routes to different targets "
+                f"{', '.join(map(text, rows[0].pieces))} matches tied routes to different targets "
                 f"({', '.join(f'{r.destination} to {r.target_id}' for r in rows[0].routes)}). AWS "
                 f"picks one of such prefix-list routes at random and keeps it, and the snapshot "
                 f"does not say which, so the audit cannot tell {rows[0].decides}"

@@ -26,6 +26,7 @@ from auditor.net import (
     overlaps,
     span,
     subtract,
+    text,
 )
 from auditor.paths import DELIVERED, HUB_NO_ROUTE, NO_ROUTE, Path, Paths, paths
 from auditor.rules.base import Found, label, rule, vpc_label
@@ -539,7 +540,7 @@ def hub_gaps(
     """The parts of `destination` the hub table has no route for, and its blackholes there."""
     pieces = engine.hub_lookup(hub_table, destination)
     gaps = [net for net, route in pieces if route is None]
-    holes = [str(net) for net, route in pieces if route is not None and route.state == "blackhole"]
+    holes = [text(net) for net, route in pieces if route is not None and route.state == "blackhole"]
     return gaps, holes
 
 
@@ -571,7 +572,7 @@ def route_missing_finding(
             f"Route table {label(table.id, table.tags)} in VPC {vpc_label(topo, table.vpc_id)} "
             f"sends {destination} to transit gateway {tgw_id}, but the hub's route table "
             f"{hub_table.id} (associated with this VPC's attachment) has no route for "
-            f"{', '.join(map(str, shown[:5]))}{where}: the transit gateway drops that traffic."
+            f"{', '.join(map(text, shown[:5]))}{where}: the transit gateway drops that traffic."
         ),
         remediation=(
             f"If this traffic should reach its destination: in account {hub_table.account_id}, "
@@ -588,8 +589,8 @@ def route_missing_finding(
         evidence={
             "route": f"{destination} -> {tgw_id}",
             "hub_route_table": hub_table.id,
-            "uncovered": [str(n) for n in shown[:20]],
-            "vpcs_there": {v: [str(n) for n in nets] for v, nets in sorted(reached.items())},
+            "uncovered": [text(n) for n in shown[:20]],
+            "vpcs_there": {v: [text(n) for n in nets] for v, nets in sorted(reached.items())},
             "path": path.as_evidence(),
             **(
                 {
@@ -600,7 +601,7 @@ def route_missing_finding(
                 else {}
             ),
         },
-        detail=str(destination),
+        detail=text(destination),
     )
 
 
@@ -891,7 +892,7 @@ def confirm(
         message=(
             f"VPC {vpc_label(topo, table.vpc_id)} reaches {vpc_label(topo, peer_table.vpc_id)} "
             f"through transit gateway {', '.join(forward.transit_gateways)}, but the way back to "
-            f"{', '.join(map(str, missing[:5]))} {how} at {where}: replies are dropped, so "
+            f"{', '.join(map(text, missing[:5]))} {how} at {where}: replies are dropped, so "
             f"connections time out although the forward route looks right."
         ),
         remediation=return_fix(broken[0], peer_table, missing, forward),
@@ -907,7 +908,7 @@ def confirm(
 
 def return_fix(broken: Path, peer_table: RouteTable, missing: list[Network], forward: Path) -> str:
     last = broken.steps[-1] if broken.steps else None
-    ranges = ", ".join(map(str, missing[:5]))
+    ranges = ", ".join(map(text, missing[:5]))
     if last is not None and last.hub:
         return (
             f"In account {last.account_id}: add a route for {ranges} to the attachment of the "
@@ -945,7 +946,7 @@ def return_commands(
                 last.region,
                 "create-transit-gateway-route",
                 *("--transit-gateway-route-table-id", last.table_id),
-                *("--destination-cidr-block", str(net), "--transit-gateway-attachment-id", own.id),
+                *("--destination-cidr-block", text(net), "--transit-gateway-attachment-id", own.id),
             )
             for net in missing
         ]
@@ -962,7 +963,7 @@ def return_commands(
     if own is None or back is None or not engine.readable(back):
         return []
     if any(
-        str(net) in taken
+        text(net) in taken
         or any(overlaps(net, n) for n in own_space)
         or not returns_to(topo, back, net, own.id)
         for net in missing
@@ -973,7 +974,7 @@ def return_commands(
             table.account_id,
             table.region,
             "create-route",
-            *("--route-table-id", table.id, cidr_option(net), str(net)),
+            *("--route-table-id", table.id, cidr_option(net), text(net)),
             *("--transit-gateway-id", tgw),
         )
         for net in missing
