@@ -760,15 +760,23 @@ def suspects(
                     yield group, table, peer_table, gap
     # The hub's side: the table associated with B's attachment must route each source back to
     # the source's own attachment.
+    own_sources = (
+        {
+            table.id: collapse(
+                n for s in topo.subnets_of_table(table) for n in topo.subnet_networks(s)
+            )
+            for table in group.tables
+        }
+        if by_hub_table
+        else {}
+    )
     for back_table_id, peers in by_hub_table.items():
         back_table = engine.hub_tables[back_table_id]
         for table in group.tables:
             own = engine.vpc_attachments.get((group.tgw_id, table.vpc_id))
             if own is None:
                 continue
-            for source in collapse(
-                n for s in topo.subnets_of_table(table) for n in topo.subnet_networks(s)
-            ):
+            for source in own_sources[table.id]:
                 if returns_to(topo, back_table, source, own.id):
                     continue
                 answering = next(
@@ -798,7 +806,8 @@ def no_way_back(topo: Topology, table: RouteTable, sources: Sources) -> list[Net
         # A default route that may lead back covers its whole IP version: the common case.
         defaults = {n.version for n in maybe_back if n.prefixlen == 0}
         everything = [net for net in ALL_ADDRESSES if net.version not in defaults]
-        return subtract(everything, maybe_back) if everything else []
+        cuts = [n for n in maybe_back if n.version not in defaults]
+        return subtract(everything, cuts) if cuts else everything
 
     gaps = topo.memo(("no-way-back", table.id), build)
     return [hit for gap in gaps for hit in sources.touching(gap)]
