@@ -226,6 +226,7 @@ class Topology:
             (p.region, p.name): p for p in snapshot.prefix_lists
         }
         self._candidate_cache: dict[str, list[Candidate]] = {}
+        self._subnet_networks: dict[str, list[Network]] = {}
         self._memo: dict[Hashable, Any] = {}
         self.audited = {(c.account_id, c.region) for c in snapshot.coverage if c.status == "ok"}
 
@@ -388,9 +389,13 @@ class Topology:
         return (side.account_id, side.region) in self.audited and side.vpc_id in self.vpcs
 
     def subnet_networks(self, subnet: Subnet) -> list[Network]:
-        return networks(
-            ([subnet.cidr_block] if subnet.cidr_block else []) + subnet.ipv6_cidr_blocks
-        )
+        """The subnet's ranges (made once per subnet: the peering rules ask for each many times).
+        The list is shared: callers must not change it."""
+        nets = self._subnet_networks.get(subnet.id)
+        if nets is None:
+            cidrs = ([subnet.cidr_block] if subnet.cidr_block else []) + subnet.ipv6_cidr_blocks
+            nets = self._subnet_networks[subnet.id] = networks(cidrs)
+        return nets
 
 
 class Candidate(NamedTuple):

@@ -60,6 +60,7 @@ def plain(value: str) -> str:
     return value if PLAIN.fullmatch(value) else json.dumps(value)
 
 
+@cache  # an audit has few account-regions and tens of thousands of commands
 def account_comment(account_id: str, region: str) -> str:
     return f"# in account {plain(account_id)} ({plain(region)})"
 
