@@ -9,12 +9,13 @@ its tables), so that running every finding's commands does what one fix would.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from functools import cache
+from typing import NamedTuple
 
 from auditor.model import Finding
 from auditor.net import Network
@@ -23,16 +24,15 @@ from auditor.net import Network
 # anything else (a hostile snapshot) is written as a JSON string, escapes and all, so that it
 # can never end the comment line.
 PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
-QUOTING = frozenset("'\"\\")
+QUOTING = re.compile(r"['\"\\]")
 # Commands repeat the same few words (aws, ec2, option names, regions, ids) tens of thousands of
 # times at 10k VPCs: each is quoted once.
 quote = cache(shlex.quote)
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """`aws <service> <operation> <args…> --region <region>`, after the `comment` line that
-    names the account and region it must run in."""
+    names the account and region it must run in. (A named tuple: audits make tens of thousands.)"""
 
     comment: str
     region: str
@@ -50,7 +50,7 @@ class Command:
         comment, _, line = text.partition("\n")
         # shlex.join quoted nothing in a line without quotes or escapes: a plain split is the
         # same, and tens of thousands of times faster at 10k VPCs' worth of commands.
-        argv = line.split() if not QUOTING.intersection(line) else shlex.split(line)
+        argv = shlex.split(line) if QUOTING.search(line) else line.split()
         if len(argv) < 5 or argv[0] != "aws" or argv[-2] != "--region":
             return None
         return cls(comment, argv[-1], argv[2], tuple(argv[3:-2]), argv[1])
@@ -79,7 +79,7 @@ def cidr_option(net: Network | str) -> str:
 # --- grouping: one command where AWS takes a list ---
 
 # The operations grouped, as they appear in a command's text (a cheap test before parsing).
-GROUPED = (" create-vpc-endpoint ", " modify-vpc-endpoint ")
+GROUPED = re.compile(" (?:create|modify)-vpc-endpoint ")
 CREATE_GATEWAY = ("--vpc-endpoint-type", "--vpc-id", "--service-name", "--route-table-ids")
 ADD_TABLES = ("--vpc-endpoint-id", "--add-route-table-ids")
 
@@ -100,7 +100,7 @@ def options(args: Sequence[str]) -> dict[str, list[str]]:
 def table_list(text: str) -> tuple[Command, tuple[str, ...], str, list[str]] | None:
     """(command, group key, list option, tables) of a gateway endpoint command that names
     route tables and nothing else that could differ; None for any other command."""
-    command = Command.parse(text) if any(op in text for op in GROUPED) else None
+    command = Command.parse(text) if GROUPED.search(text) else None
     if command is None:
         return None
     opts = options(command.args)
@@ -145,9 +145,11 @@ def group_commands(findings: Iterable[Finding]) -> list[Finding]:
     }
     out = []
     for finding in findings:
-        merged = [merged_of[text] for text in finding.remediation_commands]
-        if merged != finding.remediation_commands:
-            finding = replace(finding, remediation_commands=list(dict.fromkeys(merged)))
+        if finding.remediation_commands:
+            merged = [merged_of[text] for text in finding.remediation_commands]
+            if merged != finding.remediation_commands:
+                finding = copy.copy(finding)  # a shallow copy: the input findings stay as they were
+                finding.remediation_commands = list(dict.fromkeys(merged))
         out.append(finding)
     return out
 
@@ -160,4 +162,4 @@ def merge(
     args = list(command.args)
     start = args.index(option) + 1
     args[start:] = sorted(tables[key])
-    return replace(command, args=tuple(args)).text()
+    return command._replace(args=tuple(args)).text()
