@@ -335,10 +335,9 @@ class Topology:
                 if route.origin == "EnableVgwRoutePropagation":
                     rank = 3
                 listed += rank == PREFIX_LIST_RANK
-                cached.extend(
-                    Candidate(*span(net), (net.prefixlen, -rank), route)
-                    for net in self.route_networks(route)
-                )
+                for net in self.route_networks(route):
+                    version, first, last = span(net)
+                    cached.append(Candidate(version, first, last, (net.prefixlen, -rank), route))
             if listed > 1:  # only prefix-list routes can tie: most tables have one or none
                 cached = _settle_ties(cached)
             self._candidate_cache[table.id] = cached

@@ -41,8 +41,7 @@ class Command(NamedTuple):
     service: str = "ec2"
 
     def text(self) -> str:
-        argv = ["aws", self.service, self.operation, *self.args, "--region", self.region]
-        return f"{self.comment}\n{' '.join(map(quote, argv))}"
+        return command_text(self.comment, self.region, self.operation, self.args, self.service)
 
     @classmethod
     def parse(cls, text: str) -> Command | None:
@@ -65,9 +64,17 @@ def account_comment(account_id: str, region: str) -> str:
     return f"# in account {plain(account_id)} ({plain(region)})"
 
 
+def command_text(
+    comment: str, region: str, operation: str, args: Sequence[str], service: str = "ec2"
+) -> str:
+    """A Command's text (see Command)."""
+    argv = ["aws", service, operation, *args, "--region", region]
+    return f"{comment}\n{' '.join(map(quote, argv))}"
+
+
 def ec2(account_id: str, region: str, operation: str, *args: str) -> str:
     """One EC2 command as a finding carries it."""
-    return Command(account_comment(account_id, region), region, operation, args).text()
+    return command_text(account_comment(account_id, region), region, operation, args)
 
 
 def cidr_option(net: Network | str) -> str:
