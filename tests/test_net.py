@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -165,3 +166,38 @@ def test_undetermined_exactly_where_aws_may_pick_either_target(case: Case, targe
     sent = topo.sends(table, destinations, target)
     assert addresses(sent.surely) == surely
     assert addresses(sent.maybe) == maybe
+
+
+@pytest.mark.parametrize(
+    "cidr",
+    [
+        "10.0.0.0/16",
+        "10.0.0.5/16",
+        "0.0.0.0/0",
+        "255.255.255.255/32",
+        "1.2.3.4/024",
+        "10.0.0.0",
+        "10.0.0.0/255.0.0.0",
+        "2001:db8::/32",
+        "10.0.0.0/33",
+        "010.0.0.0/8",
+        "10.0.0/8",
+        "10.0.0.0/+8",
+        "10.0.0.0/\u0662",
+        " 10.0.0.0/8",
+        "10.0.0.256/8",
+        "1.2.3.4/",
+        "",
+    ],
+)
+def test_network_parses_exactly_as_ipaddress(cidr: str) -> None:
+    """The fast IPv4 path accepts, masks and rejects (with ipaddress's message) the same."""
+    try:
+        expected: object = ipaddress.ip_network(cidr, strict=False)
+    except ValueError as error:
+        with pytest.raises(ValueError) as raised:
+            network.__wrapped__(cidr)
+        assert str(raised.value) == str(error)
+        return
+    got = network.__wrapped__(cidr)
+    assert got == expected and type(got) is type(expected)
