@@ -30,7 +30,7 @@ from auditor.model import (
 )
 from auditor.policy import AuditPolicy, Suppression
 from auditor.rules import evaluate, run_rules
-from auditor.rules.commands import Command, group_commands
+from auditor.rules.commands import Command, command_text, group_commands
 from tests.builders import (
     R1,
     R2,
@@ -496,3 +496,24 @@ def test_every_demo_command_runs_and_fixes_its_finding(demo: str) -> None:
     assert {rule for rule, _ in unapplied} == {"tgw-attachment-pending-acceptance"}
     after = {(f.rule_id, f.resource_id) for f in audit()}
     assert after & fixed == unapplied
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--vpc-id", "vpc-1", "--destination-cidr-block", "10.0.0.0/8"),
+        ("",),
+        ("a b",),
+        ("x'y",),
+        ('{"Value":true}',),
+        ("\u00fcn\u00ef",),
+        ("a\nb",),
+        ("a/b c",),
+        ("@%+=:,./-_",),
+    ],
+)
+def test_command_text_quotes_as_shlex_join(args: tuple[str, ...]) -> None:
+    """The unquoted fast path writes exactly what shlex.join would, quoting where it must."""
+    line = command_text("# c", R1, "op", args).split("\n", 1)[1]
+    assert line == shlex.join(["aws", "ec2", "op", *args, "--region", R1])
+    assert shlex.split(line)[3:-2] == list(args)
