@@ -239,6 +239,7 @@ class Topology:
         }
         self._candidate_cache: dict[str, list[Candidate]] = {}
         self._subnet_networks: dict[str, list[Network]] = {}
+        self._side_networks: dict[tuple[str, ...], list[Network]] = {}
         self._memo: dict[Hashable, Any] = {}
         self.audited = {(c.account_id, c.region) for c in snapshot.coverage if c.status == "ok"}
 
@@ -388,13 +389,19 @@ class Topology:
     # --- peerings ---
 
     def side_networks(self, side: PeeringSide) -> list[Network]:
-        """A peering side's address space: what AWS reports, plus the VPC's own CIDRs if we have it."""
+        """A peering side's address space: what AWS reports, plus the VPC's own CIDRs if we have
+        it (worked out once per side: the peering rules ask for each many times). Shared: do
+        not change the list."""
         cidrs = side.cidr_blocks + side.ipv6_cidr_blocks
         vpc = self.vpcs.get(side.vpc_id)
         if vpc:
             cidrs += vpc.cidr_blocks + vpc.ipv6_cidr_blocks
-        # Each CIDR once: the VPC's own usually repeat what AWS reported, and one needs no collapse.
-        return collapse(networks(dict.fromkeys(cidrs)))
+        key = (side.vpc_id, *cidrs)
+        found = self._side_networks.get(key)
+        if found is None:
+            # Each CIDR once: the VPC's own usually repeat what AWS reported.
+            found = self._side_networks[key] = collapse(networks(dict.fromkeys(cidrs)))
+        return found
 
     def side_audited(self, side: PeeringSide) -> bool:
         return (side.account_id, side.region) in self.audited and side.vpc_id in self.vpcs

@@ -355,6 +355,11 @@ class ReturnCheck:
     undecided: list[Undecided] = field(default_factory=list)
 
     def add(self, table: RouteTable | None, served: list[Subnet], found: list[Reply]) -> None:
+        verdicts = {r.verdict for r in found}
+        if table and verdicts == {RETURNED}:  # the usual table: every reply comes back
+            self.answering.append(table)
+            self.returning.append(table)
+            return
         dropped = [r for r in found if r.verdict == DROPPED]
         if dropped:
             why = list(dict.fromkeys(r.why for r in dropped))
@@ -364,6 +369,8 @@ class ReturnCheck:
             if all(r.verdict == RETURNED for r in found):
                 self.returning.append(table)
         if table is None:
+            return
+        if not verdicts & {DETOUR, UNDETERMINED}:
             return
         for group in grouped(r for r in found if r.verdict == DETOUR):
             pieces = collapse(r.piece for r in group)
