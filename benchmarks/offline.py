@@ -485,6 +485,7 @@ def peak_rss_mb() -> float:
 def measure(
     size: int, estate: str = "peering", rules_only: bool = False, reach: int = 0
 ) -> dict[str, float]:
+    from auditor.concurrency import DEFAULT_PROCESSES
     from auditor.report import build_report, render_html, render_json
     from auditor.rules import evaluate
 
@@ -493,7 +494,7 @@ def measure(
     reach_figures_ = reach_figures(snapshot, reach) if reach else {}
     t1 = time.perf_counter()
     snapshot_rss = peak_rss_mb()
-    result = evaluate(snapshot)
+    result = evaluate(snapshot, processes=DEFAULT_PROCESSES)  # as the CLI runs it
     t2 = time.perf_counter()
     rules_rss = peak_rss_mb()
     report = build_report(snapshot, result)

@@ -90,7 +90,7 @@ def run_audit(source: Source, outputs: Outputs, settings: RunSettings) -> int:
     if outputs.snapshot_path:
         what = "merged snapshot" if source.merge_files else "snapshot"
         write_output(outputs.snapshot_path, dumps(snapshot), what, settings.quiet)
-    report = evaluate(snapshot, inputs)
+    report = evaluate(snapshot, inputs, settings.processes)
     renderings = render(report, snapshot, outputs, settings)
     if not deliver(report, snapshot, renderings, outputs, settings, inputs):
         return EXIT_EMAIL
@@ -140,12 +140,12 @@ def load(source: Source, quiet: bool) -> Snapshot:
         progress.finish()
 
 
-def evaluate(snapshot: Snapshot, inputs: Inputs) -> Report:
+def evaluate(snapshot: Snapshot, inputs: Inputs, processes: int = 1) -> Report:
     """The rules over the snapshot, under the policy, and the report (compared with the baseline)."""
     from auditor.rules import REGISTRY
     from auditor.rules import evaluate as run_rules
 
-    result = run_rules(snapshot, inputs.policy)
+    result = run_rules(snapshot, inputs.policy, processes=processes)
     return build_report(snapshot, result, inputs.baseline, inputs.policy.enabled(REGISTRY))
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from auditor.concurrency import DEFAULT_PROCESSES
 from auditor.deliver import email as mail
 from auditor.deliver.files import STDOUT
 from auditor.model import Severity
@@ -33,6 +34,7 @@ AWS_OPTIONS = {
     "external_id": "--external-id",
     "snapshot_out": "--snapshot-out",
     "shard": "--shard",
+    "no_cost": "--no-cost",
 }
 # What a --shard run does not do: it writes its snapshot and leaves the report to `merge`.
 SHARD_CLASHES = {
@@ -125,6 +127,7 @@ class RunSettings:
     smtp_password: str | None = field(default=None, repr=False)
     profile: str | None = None
     selection: RuleSelection | None = None
+    processes: int = 1  # the rules of a big snapshot may use two (auditor.rules.processes)
 
 
 def outputs_from(options: dict[str, Any]) -> Outputs:
@@ -165,6 +168,7 @@ def run_settings_from(options: dict[str, Any], profile: str | None = None) -> Ru
         smtp_password=password,
         profile=profile,
         selection=selection if selection != RuleSelection() else None,
+        processes=options.get("processes", DEFAULT_PROCESSES),  # merge has no --processes
     )
 
 
@@ -214,7 +218,7 @@ def check_regions(regions: Sequence[str], flag: str) -> None:
 
 def check_offline_options(options: dict[str, Any]) -> None:
     """--from-snapshot reads no AWS: an option that would is a mistake, not something to drop."""
-    clashing = [flag for name, flag in AWS_OPTIONS.items() if options[name]]
+    clashing = [flag for name, flag in AWS_OPTIONS.items() if options.get(name)]
     if clashing:
         raise click.UsageError(f"--from-snapshot audits offline; drop {clashing[0]}")
 

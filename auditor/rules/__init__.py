@@ -6,7 +6,7 @@ import datetime as dt
 import gc
 import importlib
 import pkgutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -15,6 +15,7 @@ from auditor.net import Topology
 from auditor.policy import AuditPolicy, ExpiredSuppression, Suppression, apply_policy
 from auditor.rules.base import REGISTRY, RuleMeta, catalogue, sort_key
 from auditor.rules.commands import group_commands
+from auditor.rules.processes import in_two_processes, worth_splitting
 
 __all__ = ["REGISTRY", "AuditResult", "RuleMeta", "all_rules", "evaluate", "run_rules"]
 
@@ -41,15 +42,23 @@ def run_rules(
 
 
 def each_rule(
-    snapshot: Snapshot, only: Iterable[str] | None = None, settings: RuleSettings | None = None
+    snapshot: Snapshot,
+    only: Iterable[str] | None = None,
+    settings: RuleSettings | None = None,
+    processes: int = 1,
 ) -> list[Finding]:
-    """The findings of `run_rules`, each with its own commands (not grouped yet)."""
-    topology = Topology(snapshot, settings)
-    wanted = set(only) if only is not None else set(REGISTRY)
+    """The findings of `run_rules`, each with its own commands (not grouped yet); in two
+    processes when `processes` allows and the snapshot is big (auditor.rules.processes)."""
+
+    def work(rule_ids: Sequence[str]) -> list[Finding]:
+        topology = Topology(snapshot, settings)
+        return [finding for rule_id in rule_ids for finding in REGISTRY[rule_id](topology)]
+
+    wanted = sorted((set(only) if only is not None else set(REGISTRY)) & set(REGISTRY))
+    found = in_two_processes(work, wanted) if worth_splitting(snapshot, processes) else work(wanted)
     findings: dict[str, Finding] = {}
-    for rule_id in sorted(wanted & set(REGISTRY)):
-        for finding in REGISTRY[rule_id](topology):
-            findings.setdefault(finding.id, finding)
+    for finding in found:
+        findings.setdefault(finding.id, finding)
     return sorted(findings.values(), key=sort_key)
 
 
@@ -61,13 +70,17 @@ class AuditResult:
 
 
 def evaluate(
-    snapshot: Snapshot, policy: AuditPolicy | None = None, today: dt.date | None = None
+    snapshot: Snapshot,
+    policy: AuditPolicy | None = None,
+    today: dt.date | None = None,
+    processes: int = 1,
 ) -> AuditResult:
-    """The rules as the audit policy wants them: enabled set, trust, severities, suppressions."""
+    """The rules as the audit policy wants them: enabled set, trust, severities, suppressions.
+    `processes`: 2 or more lets a big snapshot's rules run in two (auditor.rules.processes)."""
     policy = policy or AuditPolicy()
     with cyclic_gc_paused():
         enabled = policy.enabled(REGISTRY)
-        findings = each_rule(snapshot, only=enabled, settings=policy.settings())
+        findings = each_rule(snapshot, enabled, policy.settings(), processes)
         outcome = apply_policy(findings, snapshot, policy, today or dt.date.today(), enabled)
         # Grouped after the suppressions: a suppressed table stays out of the command that
         # fixes the others (and the suppressed findings' commands are grouped apart).
