@@ -217,6 +217,7 @@ def test_missing_snapshot_file(tmp_path: Path) -> None:
         (["--org", "--account", "123456789012"], "either --org or --account"),
         (["--account", "12345"], "not a 12-digit AWS account id"),
         (["--from-snapshot", "x.json", "--profile", "p"], "drop --profile"),
+        (["--from-snapshot", "x.json", "--no-cost"], "drop --no-cost"),
         (["--fail-on", "urgent"], "urgent"),
     ],
 )

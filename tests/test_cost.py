@@ -132,6 +132,19 @@ def test_the_cli_no_cost_flag_reaches_the_collector(aws: FaultServer, tmp_path: 
         assert calls(aws) == expected
 
 
+def test_live_reach_reads_no_metrics(aws: FaultServer) -> None:
+    """A path question needs no cost: `vpc-audit reach` live makes no GetMetricData call."""
+    ec2 = boto3.client("ec2", region_name=USE1)
+    busy, _ = seed_nats(ec2)
+    put_bytes(busy, "BytesInFromSource", GB, days_ago=1)
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    aws.clear_calls()
+    args = ["reach", subnet, "s3", "--port", "443", "--region", USE1]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code in (0, 1, 3), result.output
+    assert aws.calls["ec2:DescribeNatGateways"] == 1 and calls(aws) == 0
+
+
 class Pages:
     """A CloudWatch client that answers in pages and records each call's queries."""
 

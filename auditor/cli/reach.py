@@ -107,7 +107,7 @@ def load(options: dict[str, Any]) -> Snapshot:
     import auditor.cli
     from auditor.cli.settings import request_from
 
-    request = request_from(options)
+    request = request_from(options, cost=False)  # a path needs no NAT gateway metrics
     progress = Progress(enabled=not options["quiet"] and sys.stderr.isatty())
     try:
         snapshot = auditor.cli.collect(request, progress)
