@@ -517,6 +517,8 @@ def measure(
         "snapshot_rss_mb": snapshot_rss,
         "rules_rss_mb": rules_rss,
         "peak_rss_mb": peak_rss_mb(),
+        # The rules' forked child (2,000+ VPCs with DEFAULT_PROCESSES > 1), 0 when none ran.
+        "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         **reach_figures_,
     }
 
@@ -559,7 +561,7 @@ def main() -> None:
             f"json {row['json_s']:5.2f}s ({row['json_mb']:5.1f} MB)  "
             f"html {row['html_s']:5.2f}s ({row['html_mb']:5.1f} MB) | peak RSS: snapshot "
             f"{row['snapshot_rss_mb']:5.0f} MB, +rules {row['rules_rss_mb']:5.0f} MB, "
-            f"+render {row['peak_rss_mb']:5.0f} MB",
+            f"+render {row['peak_rss_mb']:5.0f} MB, rules' child {row['child_rss_mb']:5.0f} MB",
             flush=True,
         )
         if args.reach:
