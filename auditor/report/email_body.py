@@ -13,6 +13,7 @@ from auditor.report.text import counts_text, header_safe, since_text
 from auditor.report.view import (
     Capped,
     Comparison,
+    CostBlock,
     CoverageRow,
     FindingView,
     NoteRow,
@@ -21,6 +22,7 @@ from auditor.report.view import (
     capped,
     coverage_rows,
     note_rows,
+    report_cost,
     resolved_rows,
     top_findings,
 )
@@ -71,6 +73,7 @@ class EmailView:
     gaps: Capped[CoverageRow]
     notes: tuple[NoteRow, ...]
     top: Capped[FindingView]
+    cost: CostBlock | None  # "cost at stake" (view.py's, as the HTML report's summary has it)
     resolved: Capped[ResolvedRow]
     expired: int  # suppressions past their date
     unmatched: int  # suppressions that hid nothing
@@ -115,6 +118,7 @@ class EmailContext:
             gaps=capped([c for c in coverage_rows(report.coverage) if c.failed], EMAIL_LIST_LIMIT),
             notes=tuple(note_rows(report.coverage_notes)),
             top=top_findings(report, self.top),
+            cost=report_cost(report),
             resolved=capped(resolved_rows(report.resolved), EMAIL_LIST_LIMIT),
             expired=len(report.expired_suppressions),
             unmatched=len(report.unmatched_suppressions),

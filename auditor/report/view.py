@@ -35,6 +35,7 @@ GROUP_FLOOR = 50
 PAGE_BUDGET = 2000
 TABLE_LIMIT = 500  # rows of the resolved and suppressed tables
 FIX_FIRST = 10  # rows of the "fix first" table
+COST_AT_STAKE = 5  # findings of the "cost at stake" list (the HTML summary and the email)
 MAPS_OPEN_UP_TO = 12  # account-regions: their maps start open
 EVIDENCE_DEPTH = 8  # deeper evidence is shown as its raw text
 INLINE_LIST_UP_TO = 6  # scalars: comma-separated up to this many, else a bullet list
@@ -121,12 +122,28 @@ def resolved_rows(resolved: Iterable[ResolvedFinding]) -> list[ResolvedRow]:
     ]
 
 
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def cost_usd(evidence: Mapping[str, object]) -> float | None:
-    """What the finding costs a month in USD, when its rule worked it out
-    (`evidence["cost"]["usd"]`); None when unknown."""
+    """What the finding cost in USD over the last 30 days (the basis of the egress rules'
+    `evidence["cost"]["usd"]`), when its rule worked it out; None when unknown."""
     cost = evidence.get("cost")
-    usd = cost.get("usd") if isinstance(cost, Mapping) else None
-    return float(usd) if isinstance(usd, int | float) and not isinstance(usd, bool) else None
+    return _number(cost.get("usd")) if isinstance(cost, Mapping) else None
+
+
+def money(usd: float) -> str:
+    """Dollars as the report says them: "$0", "$4.50", "$45", "$1,234" (cents under $10)."""
+    if usd == 0:
+        return "$0"
+    return f"${usd:,.0f}" if usd >= 10 else f"${usd:,.2f}"
+
+
+def cost_text(usd: float) -> str:
+    """A known cost as the report says it: over the last 30 days, the basis of the egress rules'
+    cost (not "a month")."""
+    return f"about {money(usd)} over the last 30 days"
 
 
 def fix_first_key(f: FindingView) -> tuple[int, float, bool]:
@@ -331,6 +348,12 @@ class FindingView:
         return cost_usd(self.raw_evidence)
 
     @property
+    def cost_text(self) -> str | None:
+        """The cost said as "about $X over the last 30 days"; None when unknown."""
+        usd = self.cost_usd
+        return None if usd is None else cost_text(usd)
+
+    @property
     def is_new(self) -> bool:
         return self.change == "new"
 
@@ -360,6 +383,258 @@ def finding_view(f: Finding, change: str | None) -> FindingView:
         raw_evidence=f.evidence,
         remediation_commands=tuple(f.remediation_commands),
     )
+
+
+# --- cost at stake (the HTML summary and the email) ---
+
+NO_DATA = "no data in 30 days"  # a row's note where CloudWatch had no data point: 0 bytes
+COST_LABEL = "upper bound (the NAT's total processing)"
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def gb_text(gb: float) -> str:
+    """GB as the report says them: "0 GB", "0.004 GB", "2.5 GB", "1,024 GB"."""
+    if gb == 0:
+        return "0 GB"
+    if gb >= 100:
+        return f"{gb:,.0f} GB"
+    return f"{gb:,.1f} GB" if gb >= 1 else f"{gb:.3f} GB"
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """A part of a finding's cost: a NAT gateway's processing, or a transit gateway's for one NAT
+    gateway's bytes (a row of `evidence["cost"]["nat_gateways"]` or `["transit_gateways"]`)."""
+
+    kind: str  # "NAT gateway" or "transit gateway"
+    id: str
+    region: str
+    nat_gateway: str  # a transit gateway line: the NAT gateway whose bytes it carries; else ""
+    gb: float | None  # None: not read
+    usd_per_gb: float | None
+    usd: float | None  # None: unknown
+    note: str  # why unknown, or "no data in 30 days"; "" when none
+    shared: int = 0  # how many findings of the list carry the same line, when more than one
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The same gateway (and, for a hub, the same NAT gateway's bytes): counted once."""
+        return (self.kind, self.id, self.nat_gateway)
+
+    @property
+    def amount(self) -> str:
+        """The line's cost: "$45", "$0 (no data in 30 days)", "cost unknown: <why>"."""
+        if self.usd is None:
+            return f"cost unknown: {self.why}"
+        if self.usd == 0 and self.note:
+            return f"$0 ({self.note})"
+        return money(self.usd)
+
+    @property
+    def why(self) -> str:
+        """Why the cost is unknown, as the note says it (without its "unknown: ")."""
+        return self.note.removeprefix("unknown: ") or "not worked out"
+
+    @property
+    def measure(self) -> str:
+        """What was processed: "1,000 GB at $0.045/GB", "10.0 GB", "" when not read."""
+        if self.gb is None:
+            return ""
+        if self.usd_per_gb is None:
+            return gb_text(self.gb)
+        return f"{gb_text(self.gb)} at ${self.usd_per_gb:g}/GB"
+
+    @property
+    def detail(self) -> str:
+        """The whole line: "1,000 GB at $0.045/GB = $45", "0 GB, $0 (no data in 30 days)",
+        "10.0 GB, cost unknown: no NAT gateway price …", "cost unknown: not read …"."""
+        if not self.measure:
+            return self.amount
+        if self.usd_per_gb is None:
+            return f"{self.measure}, {self.amount}"
+        return f"{self.measure} = {self.amount}"
+
+
+@dataclass(frozen=True)
+class CostItem:
+    """A finding with a cost, as the "cost at stake" list shows it."""
+
+    finding: FindingView
+    anchor: str | None  # its card on the HTML page, when the page shows it
+    usd: float | None
+    nat_gateways: tuple[CostLine, ...]
+    transit_gateways: tuple[CostLine, ...]
+
+    @property
+    def lines(self) -> tuple[CostLine, ...]:
+        return self.nat_gateways + self.transit_gateways
+
+    @property
+    def amount(self) -> str:
+        """The finding's cost: "about $X over the last 30 days", "$0 (no data in 30 days)",
+        "$0 over the last 30 days" or "cost unknown"."""
+        if self.usd is None:
+            return "cost unknown"
+        if self.usd == 0:
+            quiet = self.nat_gateways and all(n.note == NO_DATA for n in self.nat_gateways)
+            return f"$0 ({NO_DATA})" if quiet else "$0 over the last 30 days"
+        return cost_text(self.usd)
+
+    @property
+    def label(self) -> str:
+        """What a known, non-zero cost is: "upper bound (the NAT's total processing)"."""
+        return COST_LABEL if self.usd else ""
+
+    @property
+    def shared(self) -> bool:
+        return any(line.shared for line in self.lines)
+
+
+@dataclass(frozen=True)
+class PriceSource:
+    source: str
+    as_of: str
+
+
+@dataclass(frozen=True)
+class CostBlock:
+    """The "cost at stake" block: findings with a cost, the costliest first (known costs before
+    unknown ones), and a total that counts each NAT gateway and transit gateway line once
+    (several findings can share a NAT gateway, and each repeats its whole total)."""
+
+    items: Capped[CostItem]
+    known: int  # findings whose cost is known
+    known_lines: int  # NAT gateway and transit gateway lines (each once) whose cost is known
+    total_usd: float  # the known lines, each counted once
+    total_unknown: int  # lines (each counted once) whose cost is unknown: not in the total
+    nat_gateways: int  # distinct NAT gateways
+    transit_gateways: int  # distinct transit gateway lines
+    shared: int  # NAT gateways on more than one finding of the list
+    prices: tuple[PriceSource, ...]  # every price used, once per report
+    periods: tuple[str, ...]  # the CloudWatch windows, "start to end"
+    reasons: tuple[str, ...]  # why costs are unknown, each once
+
+    @property
+    def all_unknown(self) -> bool:
+        """No finding's cost and no line's is known (e.g. a --no-cost run): the block is then
+        one sentence saying why, not a list of "cost unknown"."""
+        return self.known == 0 and self.known_lines == 0
+
+    @property
+    def total_text(self) -> str:
+        """The total: "about $X over the last 30 days"; "at least $X …" when some lines are unknown."""
+        if self.total_unknown:
+            return f"at least {money(self.total_usd)} over the last 30 days"
+        return cost_text(self.total_usd)
+
+
+def _cost_lines(rows: object, kind: str) -> list[CostLine]:
+    if not isinstance(rows, Sequence) or isinstance(rows, str):
+        return []
+    return [
+        CostLine(
+            kind=kind,
+            id=_text(row.get("id")),
+            region=_text(row.get("region")),
+            nat_gateway=_text(row.get("nat_gateway")) if kind == "transit gateway" else "",
+            gb=_number(row.get("gb")),
+            usd_per_gb=_number(row.get("usd_per_gb")),
+            usd=_number(row.get("usd")),
+            note=_text(row.get("note")),
+        )
+        for row in rows
+        if isinstance(row, Mapping)
+    ]
+
+
+def cost_key(item: CostItem) -> tuple[bool, float, int]:
+    """The costliest first, unknown costs after known ones, then the highest severity; sorted()
+    keeps the report's order last."""
+    return (item.usd is None, -(item.usd or 0.0), -Severity.rank(item.finding.severity))
+
+
+def cost_at_stake(
+    findings: Iterable[FindingView], limit: int = COST_AT_STAKE, shown: Iterable[str] = ()
+) -> CostBlock | None:
+    """The findings whose evidence has a cost (the egress rules'), ranked by it; None when no
+    finding has one. `shown`: the ids of the findings whose card the page shows (linked)."""
+    on_page = set(shown)
+    items: list[CostItem] = []
+    prices: dict[tuple[str, str], None] = {}
+    periods: dict[str, None] = {}
+    for f in findings:
+        cost = f.raw_evidence.get("cost")
+        if not isinstance(cost, Mapping):
+            continue
+        for p in cost.get("prices") or ():
+            if isinstance(p, Mapping):
+                prices[(_text(p.get("source")), str(p.get("as_of") or ""))] = None
+        for window in cost.get("period") or ():
+            if isinstance(window, str):
+                periods[window.replace("/", " to ")] = None
+        items.append(
+            CostItem(
+                finding=f,
+                anchor=f"f-{f.id}" if f.id in on_page else None,
+                usd=_number(cost.get("usd")),
+                nat_gateways=tuple(_cost_lines(cost.get("nat_gateways"), "NAT gateway")),
+                transit_gateways=tuple(
+                    _cost_lines(cost.get("transit_gateways"), "transit gateway")
+                ),
+            )
+        )
+    if not items:
+        return None
+    # Each line once: the first finding's row for it (every finding repeats the same total).
+    carriers: dict[tuple[str, str, str], int] = {}
+    distinct: dict[tuple[str, str, str], CostLine] = {}
+    for item in items:
+        for line in {line.key: line for line in item.lines}.values():
+            carriers[line.key] = carriers.get(line.key, 0) + 1
+            distinct.setdefault(line.key, line)
+
+    def shared(line: CostLine) -> int:
+        n = carriers[line.key]
+        return n if n > 1 else 0
+
+    items = [
+        replace(
+            item,
+            nat_gateways=tuple(replace(n, shared=shared(n)) for n in item.nat_gateways),
+            transit_gateways=tuple(replace(t, shared=shared(t)) for t in item.transit_gateways),
+        )
+        for item in items
+    ]
+    total = sum(line.usd or 0.0 for line in distinct.values())
+    # A cost without its lines (not the rules' shape) cannot be shared: counted as it is.
+    total += sum(item.usd or 0.0 for item in items if not item.lines)
+    unknown = [line for line in distinct.values() if line.usd is None]
+    return CostBlock(
+        items=capped(sorted(items, key=cost_key), limit),
+        known=sum(item.usd is not None for item in items),
+        known_lines=len(distinct) - len(unknown),
+        total_usd=round(total, 2),
+        total_unknown=len(unknown) + sum(item.usd is None for item in items if not item.lines),
+        nat_gateways=sum(kind == "NAT gateway" for kind, _, _ in distinct),
+        transit_gateways=sum(kind == "transit gateway" for kind, _, _ in distinct),
+        shared=sum(n > 1 and key[0] == "NAT gateway" for key, n in carriers.items()),
+        prices=tuple(PriceSource(source, as_of) for source, as_of in prices if source),
+        periods=tuple(sorted(periods)),
+        reasons=tuple(dict.fromkeys(line.why for line in unknown)),
+    )
+
+
+def report_cost(report: Report, limit: int = COST_AT_STAKE) -> CostBlock | None:
+    """`cost_at_stake` of the report's findings that count (the email's: it links nothing)."""
+    costed = [
+        finding_view(f, report.change(f))
+        for f in report.active_findings()
+        if isinstance(f.evidence.get("cost"), Mapping)
+    ]
+    return cost_at_stake(costed, limit)
 
 
 def number_commands(
@@ -513,6 +788,7 @@ class HtmlView:
     maps_open: bool
     rules_evaluated: int  # 0: the report does not say which rules ran
     passed: tuple[PassedRule, ...]  # rules that ran and found nothing
+    cost: CostBlock | None = None  # "cost at stake"; None: no finding has a cost
 
     @property
     def coverage_ok(self) -> int:
@@ -679,4 +955,7 @@ def html_view(
         maps_open=topology is not None and len(topology.groups) <= MAPS_OPEN_UP_TO,
         rules_evaluated=len(report.rules_evaluated),
         passed=tuple(passed_rules(report, rules)),
+        cost=cost_at_stake(
+            findings, COST_AT_STAKE, (f.id for g in groups for f in g.findings.shown)
+        ),
     )
