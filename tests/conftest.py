@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from auditor.collect import metrics
 from tests.faults import FaultServer
 
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
@@ -28,6 +30,18 @@ def dummy_aws_env(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never probe instance metadata
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+
+
+# Audits that a test compares (shards against a single run, a faulty run against its baseline)
+# must ask CloudWatch for the same period, which ends on the last full hour: one clock for the
+# whole session, so that a run crossing the hour does not change the findings' cost evidence.
+SESSION_NOW = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def one_metrics_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = metrics.period
+    monkeypatch.setattr(metrics, "period", lambda now=None: real(now or SESSION_NOW))
 
 
 @pytest.fixture(scope="session")
