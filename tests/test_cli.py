@@ -106,6 +106,17 @@ def test_demo_command_writes_both_reports(tmp_path: Path) -> None:
         if f["rule_id"] == "s3-egress-via-nat" and "transit gateway" in f["message"]
     ]
     assert len(hub_egress) == 1 and "create-vpc-endpoint" in hub_egress[0]["remediation"]
+    # The demo's NAT gateways processed traffic (CloudWatch, seeded): costs to rank by.
+    costs = {
+        f["resource_id"]: f["evidence"]["cost"]["usd"]
+        for f in report["findings"]
+        if f["rule_id"] == "s3-egress-via-nat"
+    }
+    assert 63.0 in costs.values()  # shop-prod: 1,400 GB at $0.045
+    assert hub_egress[0]["evidence"]["cost"]["usd"] == 40.3  # egress-hub: 620 GB x (0.045 + 0.02)
+    assert 0.0 in costs.values()  # shop-staging: no data in 30 days
+    html = (tmp_path / "vpc-audit-demo.html").read_text()
+    assert "Cost at stake" in html and "about $63 over the last 30 days" in html
     assert (tmp_path / "vpc-audit-demo.html").stat().st_size > 1000
     assert str(tmp_path / "vpc-audit-demo.html") in completed.stderr
 
