@@ -96,6 +96,22 @@ def test_forward_route_without_return_route() -> None:
     assert finding.account_id == A and finding.vpc_id == "vpc-b"
 
 
+def test_a_subnet_outside_the_forwarded_ranges_is_not_a_destination() -> None:
+    """An IPv6-only subnet of the peer VPC (its IPv6 block not listed on the VPC, as a
+    disassociating block can be) is not reached by an IPv4 peering route, so its table owes no
+    route back: no partial-return finding for it."""
+    v6_only = subnet("subnet-b6", "vpc-b", "", ipv6_cidr_blocks=["2600:1f18::/64"])
+    v6_table = table("rtb-b6", "vpc-b", route("10.1.0.0/16", "local"), subnets=("subnet-b6",))
+    snap = two_vpcs(
+        a_table(route("10.1.0.0/16", PCX)),
+        b_table(route("10.0.0.0/16", PCX)),
+        v6_table,
+        extra=(v6_only,),
+    )
+    assert findings(snap, "peering-partial-return-route") == []
+    assert findings(snap, RETURN) == []
+
+
 def test_symmetric_routes_are_healthy() -> None:
     snap = two_vpcs(a_table(route("10.1.0.0/16", PCX)), b_table(route("10.0.0.0/16", PCX)))
     assert findings(snap, RETURN) == []

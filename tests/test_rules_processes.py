@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import multiprocessing
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,8 +55,16 @@ def test_two_processes_find_exactly_what_one_does(
     assert as_json(two) == as_json(one)
 
 
-def test_small_snapshots_stay_in_one_process() -> None:
+def test_small_snapshots_and_single_cores_stay_in_one_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert not worth_splitting(Snapshot(), 8)
+    big = offline_benchmark().synthetic_snapshot(120)
+    monkeypatch.setattr(processes, "SPLIT_FROM_VPCS", 100)
+    monkeypatch.setattr(processes, "usable_cores", lambda: 2)
+    assert worth_splitting(big, 2)
+    monkeypatch.setattr(processes, "usable_cores", lambda: 1)  # e.g. a 0.5 vCPU container
+    assert not worth_splitting(big, 8)
 
 
 def test_the_split_keeps_rules_that_share_work_together() -> None:
@@ -106,6 +115,18 @@ def test_a_child_that_fails_or_dies_leaves_its_rules_to_the_parent(
         assert sorted(f.rule_id for f in got) == sorted(RULES)
         assert {f.resource_id for f in got} == {str(parent)}
     assert "Traceback" not in capfd.readouterr().err  # the child's error is not printed
+
+
+def test_a_fork_that_fails_leaves_every_rule_to_the_parent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_fork(self: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", no_fork)
+    got = in_two_processes(lambda ids: [finding(i) for i in ids], RULES)
+    assert sorted(f.rule_id for f in got) == sorted(RULES)
+    assert {f.resource_id for f in got} == {str(os.getpid())}
 
 
 def test_an_error_in_a_rule_surfaces_from_the_parent() -> None:

@@ -400,21 +400,11 @@ def return_checks(topo: Topology, peering: Peering, way: Direction) -> Iterator[
     surely forward to. A table that drops replies is a gap: no table answering is
     peering-missing-return-route, some is peering-partial-return-route; replies that leave by
     another path are peering-asymmetric-return."""
-    subnets = topo.subnets_by_vpc.get(way.destination.vpc_id, [])
-    vpc = topo.vpcs.get(way.destination.vpc_id)
-    everywhere = vpc is not None and not subtract(
-        networks(vpc.cidr_blocks + vpc.ipv6_cidr_blocks), way.forwarded
-    )
-    targets = (
-        # The route covers the whole VPC (the usual case): every subnet with a range is reached.
-        [s for s in subnets if topo.subnet_networks(s)]
-        if everywhere
-        else [
-            s
-            for s in subnets
-            if any(overlaps(n, f) for n in topo.subnet_networks(s) for f in way.forwarded)
-        ]
-    )
+    targets = [
+        s
+        for s in topo.subnets_by_vpc.get(way.destination.vpc_id, [])
+        if any(overlaps(n, f) for n in topo.subnet_networks(s) for f in way.forwarded)
+    ]
     tables: dict[str, tuple[RouteTable | None, list[Subnet]]] = {}
     for subnet in targets:
         table = topo.table_for_subnet(subnet)

@@ -15,7 +15,7 @@ import multiprocessing
 import multiprocessing.connection
 from collections.abc import Callable, Sequence
 
-from auditor.concurrency import can_fork
+from auditor.concurrency import can_fork, usable_cores
 from auditor.model import Finding, Snapshot
 from auditor.rules.base import REGISTRY
 
@@ -28,7 +28,14 @@ Work = Callable[[Sequence[str]], list[Finding]]
 
 
 def worth_splitting(snapshot: Snapshot, processes: int) -> bool:
-    return processes >= 2 and len(snapshot.vpcs) >= SPLIT_FROM_VPCS and can_fork()
+    """Two processes only where they run at once: on one core (or a container's share of
+    one) the split costs a fork and the pickling for nothing (10,000 VPCs: 9 s against 7)."""
+    return (
+        processes >= 2
+        and len(snapshot.vpcs) >= SPLIT_FROM_VPCS
+        and can_fork()
+        and usable_cores() >= 2
+    )
 
 
 def split(rule_ids: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -45,13 +52,20 @@ def in_two_processes(work: Work, rule_ids: Sequence[str]) -> list[Finding]:
         return work(rule_ids)
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
-    # What the child inherits stays out of its garbage collections (the gc module's advice for
-    # forking): collecting would touch, and so copy, every page of the heap.
-    gc.freeze()
     child = context.Process(target=_child, args=(writer, work, child_ids), daemon=True)
+    # What the child inherits stays out of its garbage collections (the gc module's advice for
+    # forking): collecting would touch, and so copy, every page of the heap. (This unfreezes
+    # afterwards whatever a caller had frozen too: it then waits in the oldest generation.)
+    gc.freeze()
     try:
         child.start()
+    except OSError:  # no fork (out of memory, too many processes): one process it is
+        reader.close()
+        return work(rule_ids)
+    finally:
+        gc.unfreeze()
         writer.close()
+    try:
         own = work(own_ids)
         try:
             theirs: list[Finding] = reader.recv()
@@ -59,7 +73,6 @@ def in_two_processes(work: Work, rule_ids: Sequence[str]) -> list[Finding]:
             theirs = work(child_ids)
         return own + theirs
     finally:
-        gc.unfreeze()
         reader.close()
         if child.is_alive():
             child.kill()
