@@ -1,7 +1,11 @@
 """Offline benchmark: rules + JSON/HTML rendering on synthetic snapshots of 1k, 5k and 10k VPCs.
 
 Run by hand (not a test):  python benchmarks/offline.py [--sizes 1000 5000 10000] [--repeat 3]
-                           [--estate peering|hub] [--reach N]
+                           [--estate peering|hub] [--reach N] [--processes N]
+
+The rules run as the CLI runs them: with its default --processes, a snapshot of 2,000+ VPCs has
+its rules split between two processes on a machine with two cores (auditor/rules/processes.py);
+`--processes 1` keeps them in one.
 
 Each size runs in a fresh child process so that peak RSS belongs to that size alone. The estate
 averages 5 route tables and 1 peering per VPC, with NAT egress, gateway and interface endpoints,
@@ -483,9 +487,12 @@ def peak_rss_mb() -> float:
 
 
 def measure(
-    size: int, estate: str = "peering", rules_only: bool = False, reach: int = 0
+    size: int,
+    estate: str = "peering",
+    rules_only: bool = False,
+    reach: int = 0,
+    processes: int = 1,
 ) -> dict[str, float]:
-    from auditor.concurrency import DEFAULT_PROCESSES
     from auditor.report import build_report, render_html, render_json
     from auditor.rules import evaluate
 
@@ -494,7 +501,7 @@ def measure(
     reach_figures_ = reach_figures(snapshot, reach) if reach else {}
     t1 = time.perf_counter()
     snapshot_rss = peak_rss_mb()
-    result = evaluate(snapshot, processes=DEFAULT_PROCESSES)  # as the CLI runs it
+    result = evaluate(snapshot, processes=processes)
     t2 = time.perf_counter()
     rules_rss = peak_rss_mb()
     report = build_report(snapshot, result)
@@ -524,6 +531,8 @@ def measure(
 
 
 def main() -> None:
+    from auditor.concurrency import DEFAULT_PROCESSES
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -532,10 +541,17 @@ def main() -> None:
     parser.add_argument("--estate", choices=sorted(ESTATES), default="peering")
     parser.add_argument("--rules-only", action="store_true", help="skip JSON and HTML rendering")
     parser.add_argument("--reach", type=int, default=0, help="time N reach queries too")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=DEFAULT_PROCESSES,
+        help="as the CLI's --processes (default: its default); 2+ splits the rules of 2,000+ VPCs",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.estate, args.rules_only, args.reach)))
+        figures = measure(args.child, args.estate, args.rules_only, args.reach, args.processes)
+        print(json.dumps(figures))
         return
     rows = []
     for size in args.sizes:
@@ -544,7 +560,7 @@ def main() -> None:
                 subprocess.run(
                     [sys.executable, __file__, "--child", str(size), "--estate", args.estate]
                     + (["--rules-only"] if args.rules_only else [])
-                    + ["--reach", str(args.reach)],
+                    + ["--reach", str(args.reach), "--processes", str(args.processes)],
                     check=True,
                     capture_output=True,
                     text=True,
