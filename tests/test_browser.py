@@ -404,6 +404,12 @@ def test_copy_buttons_copy_the_exact_command(browser: Chromium, report_page: Pat
     try:
         browser.open(report_page.as_uri())
         assert browser.js("document.querySelectorAll('.cmd .copy').length") == 4  # table, cards
+        # The filter's text search reads what the findings say, not the buttons' labels.
+        browser.js("document.getElementById('f-text').focus()")
+        browser.page("Input.insertText", text="copy")
+        time.sleep(0.2)
+        assert browser.js(VISIBLE) == []
+        browser.js("document.getElementById('f-clear').click()")
         browser.click(FIRST_COPY)
         time.sleep(0.2)
         assert browser.js(f"document.querySelector('{FIRST_COPY}').textContent") == "Copied"
