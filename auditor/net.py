@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from functools import cache, cached_property
 from itertools import pairwise
-from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
 from auditor.model import (
@@ -469,6 +468,18 @@ def _runs(candidates: list[Candidate], destination: Span) -> list[Run]:
     neighbours on the same route are joined: (first, last, route, tied routes) in address
     order."""
     version, lo, hi = destination
+    # The common case first, in one pass: every route that meets the destination holds all of
+    # it, and the best of them (the first on equal priority) carries it whole.
+    best: Candidate | None = None
+    for candidate in candidates:
+        if candidate.version != version or candidate.start > hi or candidate.end < lo:
+            continue
+        if candidate.start > lo or candidate.end < hi:
+            break  # a route inside the destination: it is cut below
+        if best is None or candidate.priority > best.priority:
+            best = candidate
+    else:
+        return [(lo, hi, best.route, best.tied) if best else (lo, hi, None, ())]
     relevant = [c for c in candidates if c.version == version and c.start <= hi and c.end >= lo]
     cuts = {lo, hi + 1}
     for _, start, end, _, _, _ in relevant:
@@ -476,9 +487,6 @@ def _runs(candidates: list[Candidate], destination: Span) -> list[Run]:
             cuts.add(start)
         if end < hi:
             cuts.add(end + 1)
-    if len(cuts) == 2:  # every relevant route holds the whole destination: the common case
-        best = max(relevant, key=attrgetter("priority"), default=None)
-        return [(lo, hi, best.route, best.tied) if best else (lo, hi, None, ())]
     points = sorted(cuts)
     runs: list[Run] = []
     for first, after in pairwise(points):
