@@ -203,6 +203,12 @@ def test_exit_codes(tmp_path: Path, fail_on: str, gap: bool, code: int) -> None:
             ' "status": "maybe"}]}',
             "$.coverage[0].status: 'maybe' is not one of ok, error",
         ),
+        (
+            '{"schema_version": 3, "coverage": [], "nat_gateways": [{"id": "nat-1",'
+            ' "account_id": "1", "region": "r", "vpc_id": "v", "data_processed":'
+            ' {"bytes": -5, "start": "a", "end": "b"}}]}',
+            "$.nat_gateways[0].data_processed.bytes: -5 is negative",
+        ),
     ],
 )
 def test_bad_snapshot_is_one_line_usage_error(tmp_path: Path, content: str, message: str) -> None:
