@@ -1,8 +1,9 @@
 """The rule pack in two processes on big snapshots: the rules are pure functions of the snapshot,
-so a forked child runs the peering and network ACL rules (which share their worked-out return
-checks and flows among themselves) while the parent runs the rest, and the child's findings come
-back pickled. At 10,000 VPCs on two cores (benchmarks/offline.py): 5.6 -> 3.9 s on the
-peering estate, 4.6 -> 2.7 s on the hub-and-spoke one; the child peaks at 200-330 MB.
+so a forked child runs the peering, transit gateway and network ACL rules (which share their
+worked-out return checks, hub tables and flows among themselves) while the parent runs the rest,
+and the child's findings come back pickled. At 10,000 VPCs on two cores (benchmarks/offline.py,
+README Performance): 5.6 -> 4.0 s on the peering estate, 4.6 -> 2.5 s on the hub-and-spoke one;
+the child peaks at 200-330 MB.
 
 Fork, as the collector's processes: the child starts with the snapshot already in memory, and
 only on Linux (auditor.concurrency.can_fork). If the child fails in any way, the parent runs its
