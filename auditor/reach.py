@@ -53,7 +53,12 @@ PROTOCOLS = {"tcp": "6", "udp": "17", "icmp": "1", "all": "-1"}
 PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "-1": "all"}
 PROTOCOL_NUMBERS = {"tcp": "6", "udp": "17", "icmp": "1", "icmpv6": "58"}  # security groups' names
 TCP_UDP = ("tcp", "udp")
-EPHEMERAL = (1024, 65535)  # what AWS tells network ACLs to allow for replies: any client's range
+# The replies go to the client's ephemeral port, which its OS picks (AWS's "Ephemeral ports"
+# page: Linux 32768-60999, Windows 49152-65535; NAT gateways and ELB 1024-65535). Replies are
+# judged on the common clients' range, and pass when some port of it passes: an ACL that denies
+# a few ports inside it (as that page suggests) or allows only part of it is not a block.
+CLIENT_PORTS = (32768, 65535)
+LAST_RULE_NUMBER = 32766  # AWS numbers rules 1-32766; it lists its final `*` rules above that
 ECHO_REQUEST, ECHO_REPLY = 8, 0  # ICMP: --protocol icmp asks about ping
 SERVICES = ("s3", "dynamodb")
 WORDS = ("internet", *SERVICES)
@@ -314,7 +319,7 @@ class Judge:
         route back, into the source's subnet. Security groups let replies pass (stateful)."""
         hops: list[Hop] = []
         crossing = src.subnet is None or dst.subnet is None or src.subnet.id != dst.subnet.id
-        replies = EPHEMERAL if self.ports else None
+        replies = CLIENT_PORTS if self.ports else None
         if dst.eni is not None:
             hops.append(stateful(dst.eni))
         if dst.subnet is not None and crossing:
@@ -430,9 +435,27 @@ class Judge:
             )
             return Hop(*here("network-acl", "?", subnet), UNKNOWN, check, why)
         at = here("network-acl", acl.id, acl)
-        replies = " (the replies' ephemeral ports)" if ports == EPHEMERAL else ""
+        replies = " (the client's ephemeral ports)" if ports == CLIENT_PORTS else ""
+        decided = self.index.decide(acl, egress, peer.nets, self.protocol, ports, icmp)
+        passing = allowed_ports(decided)
+        dropped = [
+            p
+            for entry, hit in decided
+            if entry is None or entry.rule_action != "allow"
+            for p in hit
+        ]
+        if (
+            replies and passing and dropped
+        ):  # the client's OS picks its port: some passing is enough
+            return Hop(
+                *at,
+                ALLOW,
+                check,
+                f"ports {', '.join(map(ports_text, passing))} pass, "
+                f"{', '.join(map(ports_text, dropped))} do not: the client's port must be one that passes",
+            )
         used: list[str] = []
-        for entry, hit in self.index.decide(acl, egress, peer.nets, self.protocol, ports, icmp):
+        for entry, hit in decided:
             if entry is not None and entry.rule_action == "allow":
                 used.append(entry_text(entry))
             elif entry is not None:
@@ -697,6 +720,8 @@ def acl_decisions(
     remaining: list[Ports] = [ports] if ports else []
     decided: list[Decision] = []
     for entry in entries:
+        if entry.rule_number > LAST_RULE_NUMBER:
+            continue  # AWS's own listing of the final `*`: decided below as None
         if entry.egress != egress or not entry_matches(entry, nets, protocol, icmp):
             continue
         hit = [p for r in remaining if (p := overlap(r, entry_ports(entry)))]
@@ -711,12 +736,12 @@ def acl_decisions(
 
 
 def allowed_ports(decided: Iterable[Decision]) -> list[Ports]:
-    """The asked ports that allow rules decide (a question without ports: all or none)."""
+    """The asked ports that allow rules decide."""
     return [
         p
         for entry, hit in decided
         if entry is not None and entry.rule_action == "allow"
-        for p in hit or ((0, 65535),)
+        for p in hit
     ]
 
 

@@ -196,9 +196,15 @@ def nacl(
     account: str = A,
     region: str = R1,
 ) -> NetworkAcl:
-    """A network ACL; with no entries, AWS's default one's: all allowed both ways."""
+    """A network ACL; with no entries, AWS's default one's: all allowed both ways. AWS lists its
+    final `*` rules too (32767 for IPv4, 32768 for IPv6, deny all): so do these."""
     rules = list(entries) or [acl_entry(100, False), acl_entry(100, True)]
-    return NetworkAcl(id, account, region, vpc_id, default, list(subnets), rules)
+    final = [
+        NetworkAclEntry(number, egress, "-1", "deny", cidr, ipv6)
+        for egress in (False, True)
+        for number, cidr, ipv6 in ((32767, "0.0.0.0/0", None), (32768, None, "::/0"))
+    ]
+    return NetworkAcl(id, account, region, vpc_id, default, list(subnets), rules + final)
 
 
 def snapshot(*resources: Any, unaudited: tuple[tuple[str, str], ...] = ()) -> Snapshot:

@@ -202,16 +202,28 @@ def test_network_acl_inbound_blocks_at_the_lowest_matching_rule() -> None:
 
 
 def test_network_acl_return_needs_the_ephemeral_ports() -> None:
-    rules = (acl_entry(100, False), acl_entry(100, True, protocol="6", ports=(32768, 60999)))
-    answer = ask(peered(acl_b=rules))
+    """Replies go to the client's ephemeral port: blocked when no port of the common clients'
+    range (32768-65535: Linux and Windows) passes; some passing is enough, since the client's
+    OS picks the port (AWS's ephemeral ports page)."""
+    low_only = (acl_entry(100, False), acl_entry(100, True, protocol="6", ports=(1024, 32767)))
+    answer = ask(peered(acl_b=low_only))
     assert answer.verdict == NOT_REACHABLE
     assert answer.stop in answer.back
     assert stopped(answer) == ("network-acl", "acl-b", BLOCK)
-    assert answer.stop and answer.stop.check.startswith("outbound tcp 1024-65535 to 10.1.1.10")
-    assert "ports 1024-32767, 61000-65535" in answer.stop.matched
+    assert answer.stop and answer.stop.check.startswith("outbound tcp 32768-65535 to 10.1.1.10")
+    assert answer.stop.matched.startswith("rule * deny all")
     assert "ephemeral" in answer.stop.fix
-    wide = (acl_entry(100, False), acl_entry(100, True, protocol="6", ports=(1024, 65535)))
-    assert ask(peered(acl_b=wide)).verdict == REACHABLE
+    linux = (acl_entry(100, False), acl_entry(100, True, protocol="6", ports=(32768, 60999)))
+    passed = ask(peered(acl_b=linux))
+    assert passed.verdict == REACHABLE
+    assert any("ports 32768-60999 pass, 61000-65535 do not" in h.matched for h in passed.back)
+    # A deny rule inside the range (AWS's page suggests them for malicious ports) is no block.
+    hardened = (
+        acl_entry(100, False),
+        acl_entry(50, True, "deny", protocol="6", ports=(3389, 3389)),
+        acl_entry(100, True, protocol="6", ports=(1024, 65535)),
+    )
+    assert ask(peered(acl_b=hardened)).verdict == REACHABLE
 
 
 def test_no_route_back_blocks_the_return() -> None:
@@ -489,7 +501,8 @@ def test_cli_text_and_exit_codes(tmp_path: Path) -> None:
     assert blocked.exit_code == 1
     assert "Blocked at network-acl acl-b [111111111111 us-east-1] (return path)" in blocked.output
     assert (
-        "Fix: add an outbound allow rule to acl-b for tcp 1024-65535 to 10.1.1.10" in blocked.output
+        "Fix: add an outbound allow rule to acl-b for tcp 32768-65535 to 10.1.1.10"
+        in blocked.output
     )
     unknown = cli(
         snapshot(*[i for i in peered() if getattr(i, "id", "") != "sg-db"]),

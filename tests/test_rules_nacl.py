@@ -120,7 +120,7 @@ def test_replies_dropped_by_the_final_deny_name_the_acl_ports_and_fix() -> None:
     )
     (row,) = finding.evidence["dropped"]
     assert row["direction"] == "outbound" and row["traffic"] == "replies"
-    assert (row["protocol"], row["ports"], row["peer"]) == ("tcp", "1024-65535", "10.1.0.0/16")
+    assert (row["protocol"], row["ports"], row["peer"]) == ("tcp", "32768-65535", "10.1.0.0/16")
     assert row["decided_by"].startswith("rule * (deny all")
     assert finding.evidence["link"] == "pcx-1"
     assert "sg-db" in finding.message and "pcx-1" in finding.message
@@ -129,7 +129,7 @@ def test_replies_dropped_by_the_final_deny_name_the_acl_ports_and_fix() -> None:
     assert comment == f"# in account {A} ({R1})"
     assert shlex.split(line) == [
         "aws", "ec2", "create-network-acl-entry", "--network-acl-id", "acl-b", "--egress",
-        "--rule-number", "200", "--protocol", "6", "--port-range", "From=1024,To=65535",
+        "--rule-number", "200", "--protocol", "6", "--port-range", "From=32768,To=65535",
         "--cidr-block", "10.1.0.0/16", "--rule-action", "allow", "--region", R1,
     ]  # fmt: skip
 
@@ -176,9 +176,25 @@ def test_an_acl_narrowing_a_port_range_is_a_design_not_a_finding() -> None:
     assert run(peered(db_ingress=(sg_rule("tcp", (5000, 6000), "10.1.0.0/16"),), acl_b=acl)) == []
 
 
-def test_all_traffic_rules_are_judged_as_tcp() -> None:
-    (finding,) = run(peered(db_ingress=(sg_rule("-1", None, "10.1.0.0/16"),)))
-    assert finding.evidence["dropped"][0]["ports"] == "1024-65535"
+def test_all_traffic_rules_are_not_judged() -> None:
+    # A broad group rule with the ACL as the narrower control is a design, not a contradiction.
+    assert run(peered(db_ingress=(sg_rule("-1", None, "10.1.0.0/16"),))) == []
+
+
+def test_replies_pass_when_some_client_port_passes() -> None:
+    """AWS's ephemeral ports page: clients pick from 32768-60999 (Linux) or 49152-65535
+    (Windows), and deny rules for malicious ports inside the range are good practice."""
+    linux = (*NO_REPLIES, acl_entry(200, True, "allow", "10.1.0.0/16", "6", (32768, 60999)))
+    assert run(peered(acl_b=linux)) == []
+    hardened = (
+        acl_entry(50, True, "deny", "0.0.0.0/0", "6", (3389, 3389)),
+        acl_entry(100, False, "allow", "0.0.0.0/0"),
+        acl_entry(100, True, "allow", "0.0.0.0/0", "6", (1024, 65535)),
+    )
+    assert run(peered(acl_b=hardened)) == []
+    low_only = (*NO_REPLIES, acl_entry(200, True, "allow", "10.1.0.0/16", "6", (1024, 32767)))
+    (finding,) = run(peered(acl_b=low_only))
+    assert finding.evidence["dropped"][0]["ports"] == "32768-65535"
 
 
 def test_a_group_reference_names_the_peer() -> None:

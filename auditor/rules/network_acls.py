@@ -32,7 +32,8 @@ from auditor.model import (
 from auditor.net import Network, Topology, network, networks, text
 from auditor.reach import (
     ALLOW,
-    EPHEMERAL,
+    CLIENT_PORTS,
+    LAST_RULE_NUMBER,
     PROTOCOL_NAMES,
     PROTOCOL_NUMBERS,
     Decision,
@@ -41,6 +42,7 @@ from auditor.reach import (
     Index,
     Judge,
     Ports,
+    allowed_ports,
     covered,
     entry_text,
     overlap,
@@ -51,7 +53,6 @@ from auditor.rules.base import Found, label, rule, vpc_label
 from auditor.rules.commands import ec2
 from auditor.states import ATTACHMENT_LIVE, PEERING_ACTIVE
 
-MAX_RULE_NUMBER = 32766  # AWS: rule numbers 1-32766
 SHOWN = 20  # evidence rows per finding
 
 
@@ -181,16 +182,15 @@ class Peers:
 
 
 def asked(sg_rule: SecurityGroupRule) -> tuple[str, Ports] | None:
-    """The protocol name and ports a rule allows, as reach asks them: all traffic stands for
-    TCP on every port; ICMP and other protocols are not judged."""
+    """The protocol name and ports a TCP or UDP rule allows, as reach asks them. An all-traffic
+    rule is not judged: a broad group rule with a network ACL as the narrower control (DNS only,
+    say) is a design, not a contradiction; ICMP and other protocols are not judged either."""
     protocol = PROTOCOL_NUMBERS.get(sg_rule.protocol, sg_rule.protocol)
-    if protocol == "-1":
-        return "tcp", (0, 65535)
     if protocol not in ("6", "17"):
         return None
     low = 0 if sg_rule.from_port in (None, -1) else sg_rule.from_port
     high = 65535 if sg_rule.to_port in (None, -1) else sg_rule.to_port
-    return PROTOCOL_NAMES[protocol], (low or 0, 65535 if high is None else high)
+    return PROTOCOL_NAMES[protocol], (low, high)
 
 
 @dataclass(frozen=True)
@@ -238,10 +238,6 @@ class Drop:
 
 def denied(decided: Iterable[Decision]) -> tuple[Decision, ...]:
     return tuple((e, hit) for e, hit in decided if hit and (e is None or e.rule_action != "allow"))
-
-
-def allowed(decided: Iterable[Decision]) -> list[Ports]:
-    return [p for e, hit in decided if e is not None and e.rule_action == "allow" for p in hit]
 
 
 def common(a: list[Ports], b: list[Ports]) -> list[Ports]:
@@ -327,19 +323,36 @@ class Flows:
             (acl_src, src.subnet, True, dst.nets, server_range),
             (acl_dst, dst.subnet, False, src.nets, client_range),
         )
-        requests = [
+        back = (
+            (acl_dst, dst.subnet, True, src.nets, client_range),
+            (acl_src, src.subnet, False, dst.nets, server_range),
+        )
+        # Requests pass when some port the group allows passes both ACLs; replies when some
+        # port of the common clients' ephemeral range does (reach.CLIENT_PORTS).
+        if self.passes(named, link, hops, number, protocol, ports, replies=False):
+            self.passes(named, link, back, number, protocol, CLIENT_PORTS, replies=True)
+
+    def passes(
+        self,
+        named: Named,
+        link: tuple[str, str],
+        hops: tuple[tuple[NetworkAcl, Subnet, bool, tuple[Network, ...], str], ...],
+        number: str,
+        protocol: str,
+        ports: Ports,
+        replies: bool,
+    ) -> bool:
+        """Whether some of `ports` passes both ACL hops; if none does, the hops that drop all
+        of them (or both) are recorded."""
+        decided = [
             self.index.decide(acl, out, nets, number, ports) for acl, _, out, nets, _ in hops
         ]
-        if not common(allowed(requests[0]), allowed(requests[1])):
-            wholly = [i for i in (0, 1) if not allowed(requests[i])] or [0, 1]
-            for i in wholly:
-                acl, subnet, out, _, peer = hops[i]
-                self.drop(link, named, acl, subnet, out, False, protocol, ports, peer, requests[i])
-            return
-        for acl, subnet, out, nets, peer in ((acl_dst, dst.subnet, True, src.nets, client_range),
-                                             (acl_src, src.subnet, False, dst.nets, server_range)):  # fmt: skip
-            decided = self.index.decide(acl, out, nets, number, EPHEMERAL)
-            self.drop(link, named, acl, subnet, out, True, protocol, EPHEMERAL, peer, decided)
+        if common(allowed_ports(decided[0]), allowed_ports(decided[1])):
+            return True
+        for i in [i for i in (0, 1) if not allowed_ports(decided[i])] or [0, 1]:
+            acl, subnet, out, _, peer = hops[i]
+            self.drop(link, named, acl, subnet, out, replies, protocol, ports, peer, decided[i])
+        return False
 
     def drop(
         self,
@@ -392,12 +405,13 @@ def acl_commands(acl: NetworkAcl, drops: list[Drop]) -> list[str]:
         return []
     numbers = {True: 0, False: 0}
     for entry in acl.entries:
-        numbers[entry.egress] = max(numbers[entry.egress], entry.rule_number)
+        if entry.rule_number <= LAST_RULE_NUMBER:  # not AWS's listing of the final `*`
+            numbers[entry.egress] = max(numbers[entry.egress], entry.rule_number)
     wanted = dict.fromkeys((d.egress, d.protocol, d.asked, d.peer) for d in drops)
     commands = []
     for egress, protocol, ports, peer in wanted:
         numbers[egress] = (numbers[egress] // 100 + 1) * 100
-        if numbers[egress] > MAX_RULE_NUMBER:
+        if numbers[egress] > LAST_RULE_NUMBER:
             return []
         cidr = "--ipv6-cidr-block" if ":" in peer else "--cidr-block"
         commands.append(
