@@ -57,6 +57,8 @@ def test_explicit_table_through_nat_without_endpoint() -> None:
     assert "create-vpc-endpoint" in cmds(finding)
     assert "shop (vpc-1)" in finding.message
     assert "per GB" in finding.message or "every GB" in finding.message
+    # A bucket policy allowing by the NAT's address would deny the endpoint's requests.
+    assert "aws:SourceIp" in finding.remediation and "aws:SourceVpce" in finding.remediation
 
 
 def test_main_table_with_implicitly_associated_subnet() -> None:

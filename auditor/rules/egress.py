@@ -29,6 +29,13 @@ NAT64_PREFIX = "64:ff9b::/96"
 # that sends the traffic on to an egress VPC.
 EGRESS_TARGETS = frozenset({"nat-gateway", "transit-gateway"})
 GB = 2**30  # AWS bills data by the GB of 2^30 bytes
+# AWS's gateway endpoint considerations: requests through the endpoint come from private
+# addresses, so a policy allowing the NAT gateway's public address then denies them.
+SOURCE_IP_CAVEAT = (
+    "Before switching, check bucket or table policies that allow by the NAT gateway's public "
+    "address (aws:SourceIp): through the endpoint the requests come from private addresses and "
+    "are then denied; allow by aws:SourceVpce or aws:SourceVpc instead."
+)
 NOT_READ = "unknown: not read (--no-cost, cloudwatch:GetMetricData refused, or an older snapshot)"
 COST_LABEL = (
     "upper bound of what a gateway endpoint saves: the NAT's total processing, CloudWatch does "
@@ -388,7 +395,7 @@ class ServiceCheck:
                 f"{self.display} traffic from {len(subnets)} subnet(s) through {where}, because "
                 f"{cause}. NAT gateways charge for every GB they process; {saving}"
             ),
-            remediation=fix,
+            remediation=f"{fix} {SOURCE_IP_CAVEAT}",
             evidence={
                 "route_table": table_label,
                 "main_table": any(a.main for a in table.associations),
