@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import fnmatch
+import math
 import re
 import tomllib
 from collections.abc import Iterable
@@ -274,13 +275,28 @@ def _validate(policy: AuditPolicy, known: set[str]) -> None:
                 ) from None
 
 
+MAX_PRICE_PER_GB = 10.0  # USD: AWS's data processing prices are cents per GB
+
+
+def plausible_price(price: object) -> bool:
+    """A finite number of USD per GB, 0 to MAX_PRICE_PER_GB (YAML's .nan, .inf or a 400-digit
+    integer would make a report that is not JSON, or fail deep in the rules)."""
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        return False
+    try:
+        value = float(price)
+    except OverflowError:
+        return False
+    return math.isfinite(value) and 0 <= value <= MAX_PRICE_PER_GB
+
+
 def _check_pricing(pricing: Pricing) -> None:
     for kind in PRICE_KINDS:
         for region, price in getattr(pricing, kind).items():
             where = f"pricing.{kind}.{region}"
             if not REGION.fullmatch(region):
                 raise ValueError(f"{where}: {region!r} is not a region name (e.g. us-east-1)")
-            if isinstance(price, bool) or not isinstance(price, int | float) or price < 0:
+            if not plausible_price(price):
                 raise ValueError(f"{where}: {price!r} is not a price in USD per GB (e.g. 0.045)")
     if pricing.as_of is not None:
         try:

@@ -219,7 +219,7 @@ COVERAGE_STATUSES = ("ok", "error")
 
 def check_values(value: Any, path: str) -> None:
     """What types alone do not catch: every *cidr* field holds CIDRs; coverage is ok or error;
-    a NAT gateway's processed bytes are not negative.
+    a NAT gateway's processed bytes are a count (not negative, not absurd).
 
     Checked on load, so a hand-edited snapshot fails here, naming the value, not deep in a rule."""
     if isinstance(value, list):
@@ -240,7 +240,7 @@ def check_values(value: Any, path: str) -> None:
                         raise DecodeError(f"{at}: {cidr!r} is not a CIDR block") from None
         elif f.name == "status" and isinstance(value, Coverage) and item not in COVERAGE_STATUSES:
             raise DecodeError(f"{where}: {item!r} is not one of {', '.join(COVERAGE_STATUSES)}")
-        elif isinstance(value, DataProcessed) and isinstance(item, int) and item < 0:
-            raise DecodeError(f"{where}: {item} is negative (a count of bytes or data points)")
+        elif isinstance(value, DataProcessed) and isinstance(item, int) and not 0 <= item < 2**63:
+            raise DecodeError(f"{where}: {item} is not a count of bytes or data points")
         else:
             check_values(item, where)

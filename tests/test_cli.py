@@ -207,7 +207,7 @@ def test_exit_codes(tmp_path: Path, fail_on: str, gap: bool, code: int) -> None:
             '{"schema_version": 3, "coverage": [], "nat_gateways": [{"id": "nat-1",'
             ' "account_id": "1", "region": "r", "vpc_id": "v", "data_processed":'
             ' {"bytes": -5, "start": "a", "end": "b"}}]}',
-            "$.nat_gateways[0].data_processed.bytes: -5 is negative",
+            "$.nat_gateways[0].data_processed.bytes: -5 is not a count of bytes",
         ),
     ],
 )

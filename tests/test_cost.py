@@ -171,6 +171,21 @@ def test_500_queries_a_call_and_every_page_read() -> None:
     assert period(datetime(2026, 12, 4, 19, 34, tzinfo=UTC))[1].minute == 0
 
 
+def test_a_query_cloudwatch_did_not_answer_in_full_leaves_the_bytes_unknown() -> None:
+    class Refusing(Pages):
+        def get_metric_data(self, **kw: Any) -> dict[str, Any]:
+            page = super().get_metric_data(**kw)
+            for result in page["MetricDataResults"]:
+                result["StatusCode"] = "PartialData" if "NextToken" in page else "Complete"
+                if result["Id"] == "n1_0":
+                    result["StatusCode"] = "Forbidden"
+            return page
+
+    found = nat_data_processed(lambda: Refusing(), ["nat-0", "nat-1"], datetime.now(UTC))
+    assert found["nat-0"].bytes == 12
+    assert "nat-1" not in found  # unknown, never 0
+
+
 # --- the rules' evidence ---------------------------------------------------------------------
 
 WINDOW = ("2026-11-04T19:00:00Z", "2026-12-04T19:00:00Z")
@@ -280,6 +295,10 @@ def test_the_policy_overrides_and_adds_prices(tmp_path: Path) -> None:
         ("nat_gateway_per_gb: {us-east-1: cheap}", "is not a price"),
         ("nat_gateway_per_gb: {us-east-1: -1}", "is not a price"),
         ("nat_gateway_per_gb: {us-east-1: true}", "is not a price"),
+        ("nat_gateway_per_gb: {us-east-1: .nan}", "is not a price"),
+        ("nat_gateway_per_gb: {us-east-1: .inf}", "is not a price"),
+        ("nat_gateway_per_gb: {us-east-1: 450}", "is not a price"),
+        (f"nat_gateway_per_gb: {{us-east-1: {10**400}}}", "is not a price"),
         ("transit_gateway_per_gb: {useast: 0.02}", "is not a region name"),
         ("as_of: soon", "is not a YYYY-MM-DD date"),
         ("per_gb: {us-east-1: 0.02}", "unknown field 'per_gb'"),

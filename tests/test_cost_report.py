@@ -38,9 +38,7 @@ from tests.test_cost import TABLE, processed
 
 S3 = "s3-egress-via-nat"
 NOWHERE = "xx-nowhere-1"  # a region the price table does not have
-NOT_READ = (
-    "cost unknown: not read (--no-cost, cloudwatch:GetMetricData refused, or an older snapshot)"
-)
+NOT_READ = "cost unknown: not read (--no-cost, cloudwatch:GetMetricData refused or incomplete, or an older snapshot)"
 LABEL = "upper bound (the NAT's total processing)"
 SOURCE = shipped_prices().source
 AS_OF = shipped_prices().as_of
@@ -319,7 +317,7 @@ def test_a_run_without_any_known_cost_says_why_in_one_sentence() -> None:
         assert text.startswith("Cost unknown for 3 finding"), where
         assert text.endswith(
             "traffic through a NAT gateway: not read (--no-cost, cloudwatch:GetMetricData "
-            "refused, or an older snapshot)."
+            "refused or incomplete, or an older snapshot)."
         ), where
         assert "rtb-" not in text and "In all" not in text and "Prices" not in text, where
 

@@ -35,7 +35,7 @@ def nat_data_processed(
     cloudwatch: Callable[[], Any], nat_ids: Sequence[str], now: datetime | None = None
 ) -> dict[str, DataProcessed]:
     """Each gateway's bytes processed over `period`, by id; a gateway without data points has
-    0 bytes and 0 data points."""
+    0 bytes and 0 data points, one that CloudWatch did not answer in full is left out (unknown)."""
     start, end = period(now)
     client = cloudwatch()
     queries = [
@@ -55,6 +55,7 @@ def nat_data_processed(
         for m, metric in enumerate(METRICS)
     ]
     values: dict[str, list[float]] = {}
+    failed: set[str] = set()  # queries CloudWatch did not answer in full: their bytes are unknown
     for i in range(0, len(queries), MAX_QUERIES):
         batch = {"MetricDataQueries": queries[i : i + MAX_QUERIES]}
         token: dict[str, str] = {}
@@ -62,13 +63,20 @@ def nat_data_processed(
             page = client.get_metric_data(**batch, StartTime=start, EndTime=end, **token)
             for result in page.get("MetricDataResults", []):
                 values.setdefault(result["Id"], []).extend(result.get("Values", []))
+                # PartialData: the rest comes on the next page (read below); anything else
+                # (InternalError, Forbidden) means the sum would be short.
+                if result.get("StatusCode", "Complete") not in ("Complete", "PartialData"):
+                    failed.add(result["Id"])
             if not page.get("NextToken"):
                 break
             token = {"NextToken": page["NextToken"]}
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     found = {}
     for i, nat_id in enumerate(nat_ids):
-        points = [v for m in range(len(METRICS)) for v in values.get(f"n{i}_{m}", [])]
+        ids = [f"n{i}_{m}" for m in range(len(METRICS))]
+        if failed.intersection(ids):
+            continue  # not read: unknown, never 0
+        points = [v for query in ids for v in values.get(query, [])]
         found[nat_id] = DataProcessed(
             round(sum(points)), start.strftime(stamp), end.strftime(stamp), len(points)
         )

@@ -488,10 +488,6 @@ class CostItem:
         """What a known, non-zero cost is: "upper bound (the NAT's total processing)"."""
         return COST_LABEL if self.usd else ""
 
-    @property
-    def shared(self) -> bool:
-        return any(line.shared for line in self.lines)
-
 
 @dataclass(frozen=True)
 class PriceSource:

@@ -36,7 +36,7 @@ SOURCE_IP_CAVEAT = (
     "address (aws:SourceIp): through the endpoint the requests come from private addresses and "
     "are then denied; allow by aws:SourceVpce or aws:SourceVpc instead."
 )
-NOT_READ = "unknown: not read (--no-cost, cloudwatch:GetMetricData refused, or an older snapshot)"
+NOT_READ = "unknown: not read (--no-cost, cloudwatch:GetMetricData refused or incomplete, or an older snapshot)"
 COST_LABEL = (
     "upper bound of what a gateway endpoint saves: the NAT's total processing, CloudWatch does "
     "not split it by destination"
