@@ -185,6 +185,23 @@ def test_markdown_escapes_hostile_names(tmp_path: Path) -> None:
     assert "\r" not in text
 
 
+def test_junit_asff_and_ocsf_carry_the_fix_commands(tmp_path: Path) -> None:
+    """They hold the fix as one text: the commands follow the prose there (and ASFF keeps them
+    whole in a product field too)."""
+    paths = {f: tmp_path / f"r.{f}" for f in ("junit", "asff", "ocsf")}
+    _, report = offline(tmp_path, *(arg for f, p in paths.items() for arg in (f"--{f}", str(p))))
+    finding = next(f for f in report["findings"] if f["remediation_commands"])
+    (command,) = finding["remediation_commands"]
+    failures = [f.text or "" for f in ET.fromstring(paths["junit"].read_text()).iter("failure")]
+    assert any(command in text and finding["id"] in text for text in failures)
+    asff = {
+        d["ProductFields"]["vpc-audit/FindingId"]: d for d in json.loads(paths["asff"].read_text())
+    }
+    assert asff[finding["id"]]["ProductFields"]["vpc-audit/RemediationCommands"] == command
+    ocsf = {d["finding_info"]["uid"]: d for d in json.loads(paths["ocsf"].read_text())}
+    assert ocsf[finding["id"]]["remediation"]["desc"] == f"{finding['remediation']}\n\n{command}"
+
+
 def test_asff_is_batch_import_findings_compatible(tmp_path: Path) -> None:
     result, report = offline(tmp_path, "--asff", str(tmp_path / "f.json"))
     assert result.exit_code == 1

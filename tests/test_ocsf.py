@@ -72,7 +72,8 @@ def test_each_finding_is_a_valid_detection_finding(tmp_path: Path) -> None:
         assert document["finding_info"]["desc"] == finding["message"]
         assert document["finding_info"]["analytic"]["uid"] == finding["rule_id"]
         assert document["metadata"]["event_code"] == finding["rule_id"]
-        assert document["remediation"] == {"desc": finding["remediation"]}
+        fix = "\n\n".join([finding["remediation"], *finding["remediation_commands"]])
+        assert document["remediation"] == {"desc": fix}
         assert document["time_dt"] == report["generated_at"]
         product = document["metadata"]["product"]
         assert product["name"] == "vpc-audit" and product["version"] == report["tool_version"]

@@ -7,11 +7,19 @@ import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from auditor.model import SEVERITY_NAMES
+from auditor.model import SEVERITY_NAMES, Finding
 from auditor.report.document import BaselineSummary, Report
 
 if TYPE_CHECKING:
     from auditor.policy import Suppression
+
+
+def fix_text(finding: Finding) -> str:
+    """The remediation and, after it, the commands that apply it: for the formats that hold the
+    fix as one text (JUnit, ASFF, OCSF), which have no field of their own for the commands."""
+    if not finding.remediation_commands:
+        return finding.remediation
+    return "\n\n".join([finding.remediation, *finding.remediation_commands]).strip()
 
 
 def counts_text(report: Report) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from auditor.model import Finding
 from auditor.report.document import Report, ResolvedFinding
 from auditor.report.formats.base import Format, RenderContext
-from auditor.report.text import clip
+from auditor.report.text import clip, fix_text
 
 ASFF_SCHEMA_VERSION = "2018-10-08"
 ASFF_TYPES = ["Software and Configuration Checks/AWS Security Best Practices"]
@@ -61,6 +61,11 @@ def asff_finding(
         fields["vpc-audit/Change"] = change
     if finding and finding.vpc_id:
         fields["vpc-audit/VpcId"] = finding.vpc_id
+    if finding and finding.remediation_commands:
+        # Whole, where the Recommendation's 512 characters would cut them (values hold 2,048).
+        fields["vpc-audit/RemediationCommands"] = clip(
+            "\n\n".join(finding.remediation_commands), 2048
+        )
     document: dict[str, Any] = {
         "SchemaVersion": ASFF_SCHEMA_VERSION,
         "Id": f"vpc-audit/{account}/{region}/{item.id}",
@@ -79,7 +84,7 @@ def asff_finding(
         "Workflow": {"Status": workflow},
     }
     if finding and finding.remediation:
-        document["Remediation"] = {"Recommendation": {"Text": clip(finding.remediation, 512)}}
+        document["Remediation"] = {"Recommendation": {"Text": clip(fix_text(finding), 512)}}
     return document
 
 

@@ -9,6 +9,7 @@ from collections import Counter
 from auditor.model import Finding
 from auditor.report.document import Report
 from auditor.report.formats.base import Format, RenderContext
+from auditor.report.text import fix_text
 
 
 def render_junit(report: Report) -> str:
@@ -57,7 +58,7 @@ def render_junit(report: Report) -> str:
                 ),
             )
             failure.text = xml_text(
-                f"{finding.message}\n\nFix: {finding.remediation}\n\nFinding id: {finding.id}"
+                f"{finding.message}\n\nFix: {fix_text(finding)}\n\nFinding id: {finding.id}"
             )
         set_counts(suite, counts)
         totals.update(counts)

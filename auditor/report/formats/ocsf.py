@@ -10,6 +10,7 @@ from auditor.model import Finding
 from auditor.report.document import Report, ResolvedFinding
 from auditor.report.formats.asff import ASFF_TYPES, asff_resource
 from auditor.report.formats.base import Format, RenderContext
+from auditor.report.text import fix_text
 
 OCSF_VERSION = "1.5.0"
 CATEGORY = (2, "Findings")
@@ -112,7 +113,7 @@ def ocsf_finding(
     if finding.suppressed and finding.suppression_reason:
         document["status_detail"] = finding.suppression_reason
     if finding.remediation:
-        document["remediation"] = {"desc": finding.remediation}
+        document["remediation"] = {"desc": fix_text(finding)}
     change = report.change(finding)
     if change:
         document["unmapped"] = {"change": change}
