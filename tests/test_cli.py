@@ -121,6 +121,20 @@ def test_demo_command_writes_both_reports(tmp_path: Path) -> None:
     assert str(tmp_path / "vpc-audit-demo.html") in completed.stderr
 
 
+def test_demo_quiet_prints_only_errors(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "auditor", "demo", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == "" and completed.stdout == ""
+    assert (tmp_path / "vpc-audit-demo.json").exists()
+
+
 # --- offline runs on hand-built snapshots ---
 
 

@@ -69,3 +69,11 @@ def test_merge_takes_outputs_rules_schedule_and_diagnostics_but_no_scope() -> No
     assert "--profile" not in [f for flags in found.values() for f in flags]
     assert "--workers" not in [f for flags in found.values() for f in flags]
     assert "--snapshot-out" in found["Outputs"]
+
+
+def test_reach_quiet_says_what_it_leaves_out_there() -> None:
+    """reach has no count line or findings table: its -q help says what it does drop."""
+    text = CliRunner().invoke(main, ["reach", "--help"], terminal_width=200).output
+    assert sections("reach")["Diagnostics"] == ["--verbose", "--quiet", "--debug"]
+    assert "no progress and no warnings" in text
+    assert "findings table" not in text and "count line" not in text

@@ -52,7 +52,9 @@ def demo(ctx: click.Context, html_path: str, json_path: str, quiet: bool) -> Non
                 role_name=demo_estate.DEMO_ROLE,
             )
             outputs = Outputs({"json": json_path, "html": html_path})
-            return run_audit(Source(request=request), outputs, RunSettings("none", quiet))
+            return run_audit(
+                Source(request=request), outputs, RunSettings("none", quiet, silent=quiet)
+            )
 
     ctx.exit(guarded(False, run))
 

@@ -320,3 +320,17 @@ DIAGNOSTICS = OptionGroup(
         option("--debug", is_flag=True, help="Show a traceback on internal errors."),
     ),
 )
+# reach's: the same, with -q saying what it leaves out there (reach has no count line or table).
+REACH_DIAGNOSTICS = OptionGroup(
+    DIAGNOSTICS.title,
+    (
+        DIAGNOSTICS.options[0],
+        option(
+            "-q",
+            "--quiet",
+            count=True,
+            help="Print no progress and no warnings: the answer and errors only.",
+        ),
+        DIAGNOSTICS.options[2],
+    ),
+)

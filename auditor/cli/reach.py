@@ -12,7 +12,7 @@ import click
 
 from auditor.cli.console import Progress, configure_logging, guarded, warn
 from auditor.cli.exits import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE
-from auditor.cli.options import DIAGNOSTICS, SCOPE, GroupedHelp
+from auditor.cli.options import REACH_DIAGNOSTICS, SCOPE, GroupedHelp
 from auditor.errors import AuditError, InputError
 
 if TYPE_CHECKING:
@@ -39,7 +39,10 @@ AWS_FLAGS = {
 
 
 @click.command(
-    cls=GroupedHelp, option_groups=[SCOPE, DIAGNOSTICS], epilog=REACH_EXITS, no_args_is_help=True
+    cls=GroupedHelp,
+    option_groups=[SCOPE, REACH_DIAGNOSTICS],
+    epilog=REACH_EXITS,
+    no_args_is_help=True,
 )
 @click.argument("source", metavar="SRC")
 @click.argument("destination", metavar="DST")
