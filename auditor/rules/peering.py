@@ -356,21 +356,15 @@ class ReturnCheck:
 
     def add(self, table: RouteTable | None, served: list[Subnet], found: list[Reply]) -> None:
         verdicts = {r.verdict for r in found}
-        if table and verdicts == {RETURNED}:  # the usual table: every reply comes back
-            self.answering.append(table)
-            self.returning.append(table)
-            return
-        dropped = [r for r in found if r.verdict == DROPPED]
-        if dropped:
+        if DROPPED in verdicts:
+            dropped = [r for r in found if r.verdict == DROPPED]
             why = list(dict.fromkeys(r.why for r in dropped))
             self.gaps.append(ReturnGap(table, served, collapse(r.piece for r in dropped), why))
         elif table:
             self.answering.append(table)
-            if all(r.verdict == RETURNED for r in found):
+            if verdicts <= {RETURNED}:
                 self.returning.append(table)
-        if table is None:
-            return
-        if not verdicts & {DETOUR, UNDETERMINED}:
+        if table is None or not verdicts & {DETOUR, UNDETERMINED}:
             return
         for group in grouped(r for r in found if r.verdict == DETOUR):
             pieces = collapse(r.piece for r in group)
