@@ -517,3 +517,18 @@ def test_command_text_quotes_as_shlex_join(args: tuple[str, ...]) -> None:
     line = command_text("# c", R1, "op", args).split("\n", 1)[1]
     assert line == shlex.join(["aws", "ec2", "op", *args, "--region", R1])
     assert shlex.split(line)[3:-2] == list(args)
+
+
+def test_return_route_commands_are_all_or_none_for_a_table() -> None:
+    """A finding never carries half a fix: a range the table already routes (create-route would
+    fail) or one inside its own VPC means no command for that table at all."""
+    from auditor.net import Topology, networks
+    from auditor.rules.routing import create_route_commands
+
+    rtb = table("rtb-1", "vpc-1", route("10.0.0.0/16", "local"), route("10.9.1.0/24", "nat-1"))
+    topo = Topology(snapshot(vpc("vpc-1", "10.0.0.0/16"), rtb))
+    target = ("--vpc-peering-connection-id", "pcx-1")
+    both = create_route_commands(topo, rtb, networks(["10.9.2.0/24", "10.9.3.0/24"]), target)
+    assert [shlex.split(c.split("\n")[1])[6] for c in both] == ["10.9.2.0/24", "10.9.3.0/24"]
+    assert create_route_commands(topo, rtb, networks(["10.9.2.0/24", "10.9.1.0/24"]), target) == []
+    assert create_route_commands(topo, rtb, networks(["10.9.2.0/24", "10.0.5.0/24"]), target) == []

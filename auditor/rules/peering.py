@@ -18,7 +18,6 @@ from auditor.net import (
     Topology,
     collapse,
     intersect,
-    networks,
     overlaps,
     subtract,
     text,
@@ -26,7 +25,12 @@ from auditor.net import (
 from auditor.paths import BLACKHOLE, DELIVERED, HUB_NO_ROUTE, NO_ROUTE, paths
 from auditor.rules.base import Found, label, routes_evidence, rule, vpc_label
 from auditor.rules.commands import cidr_option, ec2
-from auditor.rules.routing import NAMES, dead_reason, delete_route_command
+from auditor.rules.routing import (
+    NAMES,
+    create_route_commands,
+    dead_reason,
+    delete_route_command,
+)
 from auditor.states import (
     PEERING_ACTIVE,
     PEERING_INACTIVE,
@@ -457,33 +461,16 @@ def undetermined_rows(checks: list[ReturnCheck]) -> dict[str, object]:
 
 
 def return_route_commands(topo: Topology, peering: Peering, checks: list[ReturnCheck]) -> list[str]:
-    """`create-route` through the peering for each range a destination-side table drops, where
-    that is exact: the table exists, has no route for that very range (create-route would fail;
-    replacing it is the user's call) and the range is not within its own VPC (the local route)."""
-    commands = []
-    for check in checks:
-        for gap in check.gaps:
-            table = gap.table
-            if table is None:
-                continue
-            vpc = topo.vpcs.get(table.vpc_id)
-            if vpc is None:
-                continue
-            taken = {r.destination for r in table.routes}
-            own = networks(vpc.cidr_blocks + vpc.ipv6_cidr_blocks)
-            for net in gap.not_routed_back:
-                if text(net) in taken or any(overlaps(net, n) for n in own):
-                    continue
-                commands.append(
-                    ec2(
-                        table.account_id,
-                        table.region,
-                        "create-route",
-                        *("--route-table-id", table.id, cidr_option(net), text(net)),
-                        *("--vpc-peering-connection-id", peering.id),
-                    )
-                )
-    return commands
+    """`create-route` through the peering for the ranges each destination-side table drops,
+    where that is exact (routing.create_route_commands)."""
+    target = ("--vpc-peering-connection-id", peering.id)
+    return [
+        command
+        for check in checks
+        for gap in check.gaps
+        if gap.table is not None
+        for command in create_route_commands(topo, gap.table, gap.not_routed_back, target)
+    ]
 
 
 @rule("peering-missing-return-route")

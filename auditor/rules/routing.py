@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.model import Finding, Route, RouteTable
-from auditor.net import Topology
+from auditor.net import Network, Topology, networks, overlaps, text
 from auditor.rules.base import Found, label, rule, vpc_label
-from auditor.rules.commands import ec2
+from auditor.rules.commands import cidr_option, ec2
 from auditor.states import ENDPOINT_LIVE, NAT_LIVE, PEERING_ACTIVE, TGW_LIVE
 
 # Target kinds the snapshot holds, by how a message names them.
@@ -32,6 +32,31 @@ def delete_route_command(table: RouteTable, route: Route) -> str:
     else:
         where = ("--destination-cidr-block", route.destination_cidr or "")
     return ec2(table.account_id, table.region, "delete-route", "--route-table-id", table.id, *where)
+
+
+def create_route_commands(
+    topo: Topology, table: RouteTable, nets: list[Network], target: tuple[str, str]
+) -> list[str]:
+    """`create-route` for each of `nets` to `target` (its option and id), all or none: none when
+    the table already has a route for one of those very ranges (create-route would fail;
+    replacing it is the user's call) or one lies in the table's own VPC (the local route), so
+    that a finding never carries half a fix."""
+    vpc = topo.vpcs.get(table.vpc_id)
+    if vpc is None or not nets:
+        return []
+    taken = {r.destination for r in table.routes}
+    own = networks(vpc.cidr_blocks + vpc.ipv6_cidr_blocks)
+    if any(text(net) in taken or any(overlaps(net, n) for n in own) for net in nets):
+        return []
+    return [
+        ec2(
+            table.account_id,
+            table.region,
+            "create-route",
+            *("--route-table-id", table.id, cidr_option(net), text(net), *target),
+        )
+        for net in nets
+    ]
 
 
 def absence_is_proof(topo: Topology, table: RouteTable) -> bool:

@@ -30,7 +30,8 @@ from auditor.net import (
 )
 from auditor.paths import DELIVERED, HUB_NO_ROUTE, NO_ROUTE, Path, Paths, paths
 from auditor.rules.base import Found, label, rule, vpc_label
-from auditor.rules.commands import cidr_option, ec2
+from auditor.rules.commands import ec2
+from auditor.rules.routing import create_route_commands
 from auditor.states import ATTACHMENT_GONE, ATTACHMENT_LIVE, ATTACHMENT_PENDING_ACCEPTANCE
 
 
@@ -960,34 +961,17 @@ def return_commands(
             for net in missing
         ]
     table = topo.route_tables.get(last.table_id)
-    vpc = topo.vpcs.get(table.vpc_id) if table else None
-    if table is None or vpc is None or not forward.transit_gateways:
+    if table is None or not forward.transit_gateways:
         return []
     tgw = forward.transit_gateways[-1]
     theirs = engine.vpc_attachments.get((tgw, table.vpc_id))
     own = engine.vpc_attachments.get((tgw, source.vpc_id))
     back = engine.association(tgw, theirs) if theirs else None
-    own_space = [network(c) for c in vpc.cidr_blocks + vpc.ipv6_cidr_blocks]
-    taken = {r.destination for r in table.routes}
     if own is None or back is None or not engine.readable(back):
         return []
-    if any(
-        text(net) in taken
-        or any(overlaps(net, n) for n in own_space)
-        or not returns_to(topo, back, net, own.id)
-        for net in missing
-    ):
+    if not all(returns_to(topo, back, net, own.id) for net in missing):
         return []
-    return [
-        ec2(
-            table.account_id,
-            table.region,
-            "create-route",
-            *("--route-table-id", table.id, cidr_option(net), text(net)),
-            *("--transit-gateway-id", tgw),
-        )
-        for net in missing
-    ]
+    return create_route_commands(topo, table, missing, ("--transit-gateway-id", tgw))
 
 
 @rule("tgw-hub-not-audited")
