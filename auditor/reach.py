@@ -444,9 +444,7 @@ class Judge:
             if entry is None or entry.rule_action != "allow"
             for p in hit
         ]
-        if (
-            replies and passing and dropped
-        ):  # the client's OS picks its port: some passing is enough
+        if replies and passing and dropped:  # the client's OS picks its port: some passing will do
             return Hop(
                 *at,
                 ALLOW,
@@ -460,11 +458,11 @@ class Judge:
                 used.append(entry_text(entry))
             elif entry is not None:
                 denied = f" (ports {', '.join(map(ports_text, hit))})" if hit else ""
-                fix = f"rule {entry.rule_number} of {acl.id} denies it: allow {wanted}{replies} in a rule numbered below {entry.rule_number}, or change it"
+                fix = acl_fix(acl.id, egress, wanted + replies, entry)
                 return Hop(*at, BLOCK, check, entry_text(entry) + denied, fix)
             else:
                 left = f" (ports {', '.join(map(ports_text, hit))})" if used else ""
-                fix = f"add an {way} allow rule to {acl.id} for {wanted}{replies}"
+                fix = acl_fix(acl.id, egress, wanted + replies, None)
                 return Hop(*at, BLOCK, check, f"rule * deny all: no rule allows it{left}", fix)
         return Hop(*at, ALLOW, check, "; ".join(used))
 
@@ -733,6 +731,15 @@ def acl_decisions(
             return decided
     decided.append((None, tuple(remaining)))
     return decided
+
+
+def acl_fix(acl_id: str, egress: bool, wanted: str, decider: NetworkAclEntry | None) -> str:
+    """The fix where a network ACL drops `wanted`: an allow rule, or one numbered before the deny
+    rule that decides (`decider`; None: the final `*`)."""
+    if decider is None:
+        return f"add an {'outbound' if egress else 'inbound'} allow rule to {acl_id} for {wanted}"
+    number = decider.rule_number
+    return f"rule {number} of {acl_id} denies it: allow {wanted} in a rule numbered below {number}, or change it"
 
 
 def allowed_ports(decided: Iterable[Decision]) -> list[Ports]:

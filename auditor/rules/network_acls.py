@@ -42,6 +42,7 @@ from auditor.reach import (
     Index,
     Judge,
     Ports,
+    acl_fix,
     allowed_ports,
     covered,
     entry_text,
@@ -284,16 +285,14 @@ class Flows:
         ]
         for server in servers:
             dst = self.index.interface(server.id, "network-interface", server)
-            done: set[str] = set()
             for client in clients:
                 subnet = client.subnet_id or ""
                 key = (subnet, dst.subnet.id if dst.subnet else "", protocol, ports)
-                if subnet in done or key in self.seen:
+                if key in self.seen:
                     continue
                 src = self.index.interface(client.id, "network-interface", client)
                 if judge.groups(client, True, dst).verdict != ALLOW:
                     continue  # its own groups keep this client from asking
-                done.add(subnet)
                 self.seen.add(key)
                 self.judge_flow(judge, named, src, dst, protocol, ports)
 
@@ -438,15 +437,9 @@ def acl_commands(acl: NetworkAcl, drops: list[Drop]) -> list[str]:
 
 
 def fix_text(drop: Drop) -> str:
-    way = "outbound" if drop.egress else "inbound"
     what = f"{drop.protocol} {ports_text(drop.asked)} {'to' if drop.egress else 'from'} {drop.peer}"
     decider = next((e for e, _ in drop.decided if e is not None), None)
-    if decider is None:
-        return f"add an {way} allow rule to {drop.acl.id} for {what}"
-    return (
-        f"rule {decider.rule_number} of {drop.acl.id} denies it: allow {what} in a rule numbered "
-        f"below {decider.rule_number}, or change it"
-    )
+    return acl_fix(drop.acl.id, drop.egress, what, decider)
 
 
 def sentence(text: str) -> str:
