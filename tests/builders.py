@@ -235,3 +235,50 @@ def snapshot(*resources: Any, unaudited: tuple[tuple[str, str], ...] = ()) -> Sn
         for account, region in sorted(places | set(unaudited))
     ]
     return snap
+
+
+def app_and_db(
+    *,
+    b_account: str = A,
+    b_region: str = R1,
+    status: str = "active",
+    db_ingress: tuple[Any, ...] = (sg_rule("tcp", (5432, 5432), "10.1.0.0/16"),),
+    app_egress: tuple[Any, ...] | None = None,
+    acl_a: tuple[Any, ...] = (),
+    acl_b: tuple[Any, ...] = (),
+    a_routes: tuple[Any, ...] = (route("10.2.0.0/16", "pcx-1"),),
+    b_routes: tuple[Any, ...] = (route("10.1.0.0/16", "pcx-1"),),
+    own_acl_b: bool = False,
+) -> list[Any]:
+    """App (vpc-a 10.1.0.0/16, eni-app 10.1.1.10) and database (vpc-b 10.2.0.0/16, eni-db
+    10.2.1.20) VPCs peered both ways (pcx-1), the database's group admitting the app VPC on 5432.
+    `own_acl_b`: the database subnet's ACL is its own, beside vpc-b's default one (acl-b0)."""
+    b = {"account": b_account, "region": b_region}
+    app_group = (
+        group("sg-app", "vpc-a")
+        if app_egress is None
+        else group("sg-app", "vpc-a", egress=app_egress)
+    )
+    acls_b = (
+        [
+            nacl("acl-b", "vpc-b", *acl_b, subnets=("subnet-b",), **b),
+            nacl("acl-b0", "vpc-b", default=True, **b),
+        ]
+        if own_acl_b
+        else [nacl("acl-b", "vpc-b", *acl_b, default=True, subnets=("subnet-b",), **b)]
+    )
+    return [
+        vpc("vpc-a", "10.1.0.0/16"),
+        subnet("subnet-a", "vpc-a", "10.1.1.0/24", availability_zone="us-east-1a"),
+        vpc("vpc-b", "10.2.0.0/16", **b),
+        subnet("subnet-b", "vpc-b", "10.2.1.0/24", **b),
+        table("rtb-a", "vpc-a", route("10.1.0.0/16", "local"), *a_routes, main=True),
+        table("rtb-b", "vpc-b", route("10.2.0.0/16", "local"), *b_routes, main=True, **b),
+        peering("pcx-1", side("vpc-a", "10.1.0.0/16"), side("vpc-b", "10.2.0.0/16", **b), status),
+        eni("eni-app", "subnet-a", "vpc-a", "10.1.1.10", "sg-app"),
+        eni("eni-db", "subnet-b", "vpc-b", "10.2.1.20", "sg-db", **b),
+        app_group,
+        group("sg-db", "vpc-b", *db_ingress, **b),
+        nacl("acl-a", "vpc-a", *acl_a, default=True, subnets=("subnet-a",)),
+        *acls_b,
+    ]  # fmt: skip

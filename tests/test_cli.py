@@ -86,15 +86,20 @@ def test_audit_of_two_accounts_and_two_regions(aws: FaultServer, tmp_path: Path)
     assert offline.stderr == ""
 
 
-def test_demo_command_writes_both_reports(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "auditor", "demo"],
+def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`vpc-audit demo` as a user runs it: its own process, no AWS settings in the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", "demo", *args],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"},
     )
+
+
+def test_demo_command_writes_both_reports(tmp_path: Path) -> None:
+    completed = run_demo(tmp_path)
     assert completed.returncode == 0, completed.stderr
     report = json.loads((tmp_path / "vpc-audit-demo.json").read_text())
     assert set(report["summary"]["by_rule"]) >= MISSION
@@ -122,14 +127,7 @@ def test_demo_command_writes_both_reports(tmp_path: Path) -> None:
 
 
 def test_demo_quiet_prints_only_errors(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "auditor", "demo", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"},
-    )
+    completed = run_demo(tmp_path, "-q")
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr == "" and completed.stdout == ""
     assert (tmp_path / "vpc-audit-demo.json").exists()

@@ -22,14 +22,13 @@ from tests.builders import (
     A,
     B,
     acl_entry,
+    app_and_db,
     eni,
     group,
     nacl,
-    peering,
     route,
     s3_endpoint,
     sg_rule,
-    side,
     snapshot,
     subnet,
     table,
@@ -39,40 +38,9 @@ from tests.builders import (
 DB_PORT = 5432
 
 
-def peered(
-    *,
-    b_account: str = A,
-    b_region: str = R1,
-    status: str = "active",
-    db_ingress: tuple[Any, ...] = (sg_rule("tcp", (DB_PORT, DB_PORT), "10.1.0.0/16"),),
-    app_egress: tuple[Any, ...] | None = None,
-    acl_a: tuple[Any, ...] = (),
-    acl_b: tuple[Any, ...] = (),
-    b_routes: tuple[Any, ...] = (route("10.1.0.0/16", "pcx-1"),),
-) -> list[Any]:
-    """App (vpc-a 10.1.0.0/16) and database (vpc-b 10.2.0.0/16) VPCs, peered both ways,
-    open network ACLs and a database group that admits the app VPC on 5432."""
-    b = {"account": b_account, "region": b_region}
-    app_group = (
-        group("sg-app", "vpc-a")
-        if app_egress is None
-        else group("sg-app", "vpc-a", egress=app_egress)
-    )
-    return [
-        vpc("vpc-a", "10.1.0.0/16"),
-        subnet("subnet-a", "vpc-a", "10.1.1.0/24", availability_zone="us-east-1a"),
-        vpc("vpc-b", "10.2.0.0/16", **b),
-        subnet("subnet-b", "vpc-b", "10.2.1.0/24", **b),
-        table("rtb-a", "vpc-a", route("10.1.0.0/16", "local"), route("10.2.0.0/16", "pcx-1"), main=True),
-        table("rtb-b", "vpc-b", route("10.2.0.0/16", "local"), *b_routes, main=True, **b),
-        peering("pcx-1", side("vpc-a", "10.1.0.0/16"), side("vpc-b", "10.2.0.0/16", **b), status),
-        eni("eni-app", "subnet-a", "vpc-a", "10.1.1.10", "sg-app"),
-        eni("eni-db", "subnet-b", "vpc-b", "10.2.1.20", "sg-db", **b),
-        app_group,
-        group("sg-db", "vpc-b", *db_ingress, **b),
-        nacl("acl-a", "vpc-a", *acl_a, default=True, subnets=("subnet-a",)),
-        nacl("acl-b", "vpc-b", *acl_b, default=True, subnets=("subnet-b",), **b),
-    ]  # fmt: skip
+def peered(**kw: Any) -> list[Any]:
+    """App and database VPCs peered both ways, open network ACLs (tests.builders.app_and_db)."""
+    return app_and_db(**kw)
 
 
 def ask(items: list[Any] | Snapshot, src: str = "i-app", dst: str = "i-db", **kw: Any) -> Answer:

@@ -15,17 +15,13 @@ from tests.builders import (
     A,
     B,
     acl_entry,
-    eni,
-    group,
-    nacl,
+    app_and_db,
     peering,
     route,
     sg_rule,
     side,
     snapshot,
-    subnet,
     table,
-    vpc,
 )
 
 DB = (5432, 5432)
@@ -41,41 +37,10 @@ NO_REPLIES = (
 )
 
 
-def peered(
-    *,
-    db_ingress: tuple[Any, ...] = (sg_rule("tcp", DB, "10.1.0.0/16"),),
-    app_egress: tuple[Any, ...] | None = None,
-    acl_a: tuple[Any, ...] = (),
-    acl_b: tuple[Any, ...] = NO_REPLIES,
-    a_routes: tuple[Any, ...] = (route("10.2.0.0/16", "pcx-1"),),
-    b_routes: tuple[Any, ...] = (route("10.1.0.0/16", "pcx-1"),),
-    status: str = "active",
-    b_account: str = A,
-) -> list[Any]:
+def peered(*, acl_b: tuple[Any, ...] = NO_REPLIES, **kw: Any) -> list[Any]:
     """App (vpc-a) and database (vpc-b) VPCs peered both ways; the database's group admits
-    the app VPC on 5432 and its subnet's ACL drops the replies."""
-    b = {"account": b_account}
-    app = (
-        group("sg-app", "vpc-a")
-        if app_egress is None
-        else group("sg-app", "vpc-a", egress=app_egress)
-    )
-    return [
-        vpc("vpc-a", "10.1.0.0/16"),
-        subnet("subnet-a", "vpc-a", "10.1.1.0/24"),
-        vpc("vpc-b", "10.2.0.0/16", **b),
-        subnet("subnet-b", "vpc-b", "10.2.1.0/24", **b),
-        table("rtb-a", "vpc-a", route("10.1.0.0/16", "local"), *a_routes, main=True),
-        table("rtb-b", "vpc-b", route("10.2.0.0/16", "local"), *b_routes, main=True, **b),
-        peering("pcx-1", side("vpc-a", "10.1.0.0/16"), side("vpc-b", "10.2.0.0/16", **b), status),
-        eni("eni-app", "subnet-a", "vpc-a", "10.1.1.10", "sg-app"),
-        eni("eni-db", "subnet-b", "vpc-b", "10.2.1.20", "sg-db", **b),
-        app,
-        group("sg-db", "vpc-b", *db_ingress, **b),
-        nacl("acl-a", "vpc-a", *acl_a, default=True, subnets=("subnet-a",)),
-        nacl("acl-b", "vpc-b", *acl_b, subnets=("subnet-b",), **b),
-        nacl("acl-b0", "vpc-b", default=True, **b),
-    ]  # fmt: skip
+    the app VPC on 5432 and its subnet's own ACL drops the replies (tests.builders.app_and_db)."""
+    return app_and_db(acl_b=acl_b, own_acl_b=True, **kw)
 
 
 def hubbed(
