@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from auditor.policy import Suppression
 
 
+def plural(n: int, word: str) -> str:
+    """ "1 finding", "3 findings"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def fix_text(finding: Finding) -> str:
     """The remediation and, after it, the commands that apply it: for the formats that hold the
     fix as one text (JUnit, ASFF, OCSF), which have no field of their own for the commands."""

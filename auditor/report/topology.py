@@ -36,6 +36,7 @@ from auditor.model import (
     Vpc,
     name_of,
 )
+from auditor.report.text import plural
 from auditor.states import ATTACHMENT_LEAVING, ATTACHMENT_LIVE, ATTACHMENT_WAITING
 
 EDGE_SEVERITY_MIN = int(Severity.MEDIUM)  # an edge takes a finding's colour from here up
@@ -341,14 +342,10 @@ def _describe(tally: _Tally | None) -> str:
     if tally is None or not tally.total:
         return "no findings"
     parts = ", ".join(f"{n} {s}" for s, n in tally.ordered())
-    return f"{_plural(tally.total, 'finding')}: {parts}"
+    return f"{plural(tally.total, 'finding')}: {parts}"
 
 
 # --- small text helpers (plain text; the template escapes it) ---
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -379,10 +376,10 @@ def _features(
         features.append((f"{service} gw", "gateway-endpoint"))
     interface = sum(1 for e in live if e.endpoint_type.lower() == "interface")
     if interface:
-        features.append((_plural(interface, "interface endpoint"), "interface-endpoint"))
+        features.append((plural(interface, "interface endpoint"), "interface-endpoint"))
     gwlb = sum(1 for e in live if e.endpoint_type.lower() == "gatewayloadbalancer")
     if gwlb:
-        features.append((_plural(gwlb, "GWLB endpoint"), "gwlb-endpoint"))
+        features.append((plural(gwlb, "GWLB endpoint"), "gwlb-endpoint"))
     nat = sum(1 for n in nats if n.state.lower() not in GONE_STATES)
     if nat:
         features.append(("NAT" if nat == 1 else f"NAT \u00d7{nat}", "nat"))
@@ -1127,7 +1124,7 @@ def _hub_node(
     lines = (
         tgw_id if name else "transit gateway",
         f"owner {owner}" + (" \u00b7 shared" if shared else ""),
-        _plural(total, "attachment"),
+        plural(total, "attachment"),
     )
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(types.items()))
     tally = hubs.node_findings.get(tgw_id)
@@ -1136,7 +1133,7 @@ def _hub_node(
             f"Transit gateway {name + ' ' if name else ''}{tgw_id}",
             f"owner {owner} \u00b7 {region}"
             + (" (another account: shared with this one)" if shared else ""),
-            f"{_plural(total, 'attachment')} seen by this audit"
+            f"{plural(total, 'attachment')} seen by this audit"
             + (f" ({kinds})" if kinds else "")
             + f"; {len(here)} from this map's VPCs",
             "on the gateway and its route tables: " + _describe(tally),

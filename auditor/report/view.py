@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from auditor.model import SEVERITY_NAMES, Coverage, CoverageNote, Finding, Severity
 from auditor.report.document import BaselineSummary, Report, ResolvedFinding
-from auditor.report.text import scope_pairs
+from auditor.report.text import plural, scope_pairs
 from auditor.serial import to_jsonable
 
 if TYPE_CHECKING:
@@ -439,6 +439,12 @@ class CostLine:
         return self.note.removeprefix("unknown: ") or "not worked out"
 
     @property
+    def shared_note(self) -> str:
+        return (
+            f"(shared by {self.shared} findings: counted once in the total)" if self.shared else ""
+        )
+
+    @property
     def measure(self) -> str:
         """What was processed: "1,000 GB at $0.045/GB", "10.0 GB", "" when not read."""
         if self.gb is None:
@@ -525,6 +531,56 @@ class CostBlock:
         if self.total_unknown:
             return f"at least {money(self.total_usd)} over the last 30 days"
         return cost_text(self.total_usd)
+
+    # The block's sentences, said once for the HTML report and both email bodies.
+
+    INTRO = (
+        "What the NAT gateways on each path processed over the last 30 days, at their region's "
+        "price, the costliest first (unknown costs last). Each is an upper bound of what a "
+        "gateway endpoint saves: the NAT's total processing, as CloudWatch does not split it by "
+        "destination."
+    )
+
+    @property
+    def unknown_sentence(self) -> str:
+        n = self.items.total
+        return (
+            f"Cost unknown for {plural(n, 'finding')} that send{'s' if n == 1 else ''} traffic "
+            f"through a NAT gateway: {'; '.join(self.reasons)}."
+        )
+
+    @property
+    def shared_sentence(self) -> str:
+        """'' when no NAT gateway serves several findings of the list."""
+        if not self.shared:
+            return ""
+        return (
+            f"{plural(self.shared, 'NAT gateway')} serve{'s' if self.shared == 1 else ''} several "
+            "findings: each of those findings shows the gateway's whole total."
+        )
+
+    @property
+    def counted_once(self) -> str:
+        """What follows the total in "In all: <total>, each NAT gateway (N) counted once…"."""
+        hubs = (
+            f" and transit gateway line ({self.transit_gateways})" if self.transit_gateways else ""
+        )
+        unknown = (
+            f"; the cost of {self.total_unknown} of them is unknown" if self.total_unknown else ""
+        )
+        return f", each NAT gateway ({self.nat_gateways}){hubs} counted once{unknown}."
+
+    @property
+    def sources(self) -> str:
+        """Where the figures come from: the prices (source and date) and the CloudWatch period."""
+        parts = []
+        if self.prices:
+            parts.append(
+                "Prices: " + "; ".join(f"{p.source} (as of {p.as_of})" for p in self.prices) + "."
+            )
+        if self.periods:
+            parts.append(f"CloudWatch period: {', '.join(self.periods)} (UTC).")
+        return " ".join(parts)
 
 
 def _cost_lines(rows: object, kind: str) -> list[CostLine]:
