@@ -20,6 +20,7 @@ from auditor.report.view import (
     Option,
     ResolvedRow,
     capped,
+    comparison,
     coverage_rows,
     note_rows,
     report_cost,
@@ -104,15 +105,7 @@ class EmailContext:
             audited=summary.coverage.ok,
             not_audited=summary.coverage.error,
             severity_counts=tuple(Option(s, summary.by_severity[s]) for s in SEVERITY_NAMES),
-            comparison=Comparison(
-                baseline_at=baseline.generated_at,
-                first_run=not baseline.generated_at,
-                new=baseline.new,
-                resolved=baseline.resolved,
-                not_rechecked=baseline.not_rechecked,
-            )
-            if baseline
-            else None,
+            comparison=comparison(baseline, baseline.new if baseline else 0),
             since=since_text(baseline) if baseline else "",
             suppressed=summary.suppressed,
             gaps=capped([c for c in coverage_rows(report.coverage) if c.failed], EMAIL_LIST_LIMIT),

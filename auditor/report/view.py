@@ -940,14 +940,15 @@ def passed_rules(report: Report, rules: Mapping[str, Mapping[str, Any]]) -> list
     ]
 
 
-def _comparison(baseline: BaselineSummary | None, findings: list[FindingView]) -> Comparison | None:
-    """None when the run was not compared with a previous one."""
+def comparison(baseline: BaselineSummary | None, new: int) -> Comparison | None:
+    """What the run says of the previous one (the HTML report and the email alike); None when
+    it was not compared with one."""
     if baseline is None:
         return None
     return Comparison(
         baseline_at=baseline.generated_at or None,
         first_run=not baseline.generated_at and baseline.source is None,
-        new=sum(f.is_new for f in findings),
+        new=new,
         resolved=baseline.resolved,
         not_rechecked=baseline.not_rechecked,
     )
@@ -982,7 +983,7 @@ def html_view(
         severities=SEVERITY_NAMES,
         severity_counts=tuple(Option(s, summary.by_severity.get(s, 0)) for s in SEVERITY_NAMES),
         total=summary.total,
-        comparison=_comparison(report.baseline, findings),
+        comparison=comparison(report.baseline, sum(f.is_new for f in findings)),
         fix_first=fix_first(findings, groups),
         groups=tuple(groups),
         rule_rows=tuple(_rule_rows(groups, summary.by_rule, rules)),
