@@ -5,9 +5,10 @@ and names the blocking component. Forward: the source's security groups (egress)
 network ACL (outbound), the route tables through peerings, transit gateways, NAT and internet
 gateways and gateway endpoints (the path engine, auditor.paths), the destination subnet's
 network ACL (inbound) and its security groups (ingress). Return: security groups are stateful
-(a reply to allowed traffic passes), network ACLs are stateless (the reply to the client's
-ephemeral ports, 1024-65535, must be allowed out of the destination's subnet and into the
-source's), and the reply needs a route back (the path engine again, the other way).
+(a reply to allowed traffic passes), network ACLs are stateless (the reply goes to the client's
+ephemeral port: some port of 32768-65535, see CLIENT_PORTS, must be allowed out of the
+destination's subnet and into the source's), and the reply needs a route back (the path engine
+again, the other way).
 
 Network ACL rules are evaluated in rule-number order, the first match deciding, and what no
 rule matches is denied (the final `*` rule). Security group rules only allow, any matching rule

@@ -7,10 +7,11 @@ that VPC's range, or a group of that VPC. VPCs that never talk are never paired,
 per such rule, not per pair of VPCs. A flow is a client interface in the named range (or in the
 named group) whose own groups let the request out, and an interface of the server's group; its
 routes must carry it both ways. Network ACLs are stateless: the request must pass the client
-subnet's ACL outbound and the server's inbound, and the reply (to the client's ephemeral ports,
-1024-65535) the server's outbound and the client's inbound. A flow some of whose requested ports
-pass but not all is left alone (ACLs narrowing what a group allows is a design, not a fault);
-one none of whose ports pass, or whose replies are dropped, is reported. Where the snapshot holds
+subnet's ACL outbound and the server's inbound, and the reply (to the client's ephemeral port,
+asked on 32768-65535: reach.CLIENT_PORTS) the server's outbound and the client's inbound. A flow
+some of whose ports pass but not all is left alone (ACLs narrowing what a group allows, or denying
+a few ephemeral ports, is a design, not a fault); one none of whose requested ports pass, or none
+of whose reply ports, is reported. All-traffic group rules are not judged. Where the snapshot holds
 no ACL for a subnet (older snapshots, a refused read), nothing is said.
 """
 
@@ -463,7 +464,8 @@ def acl_findings(topo: Topology, found: Found, kind: str) -> Iterator[Finding]:
             f"{'to' if first.egress else 'from'} {first.peer} ({first.subnet.id})"
         )
         replies = (
-            " Replies go to the client's ephemeral ports (1024-65535)."
+            " Replies go to the client's ephemeral port, which its OS picks from 32768-60999"
+            " (Linux) or 49152-65535 (Windows): none of those passes here."
             if any(d.replies for d in drops)
             else ""
         )
