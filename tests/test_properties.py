@@ -378,8 +378,15 @@ CIDRS = st.one_of(
         st.integers(0, 128),
     ),
 )
-# What load_snapshot checks beyond types: *cidr* fields hold CIDRs, coverage status is ok/error.
-LEAVES = {"cidr": CIDRS, "status@Coverage": st.sampled_from(["ok", "error"])}
+# What load_snapshot checks beyond types: *cidr* fields hold CIDRs, coverage status is ok/error,
+# a NAT gateway's processed bytes and data points are counts.
+COUNTS = st.integers(0, 2**63 - 1)
+LEAVES = {
+    "cidr": CIDRS,
+    "status@Coverage": st.sampled_from(["ok", "error"]),
+    "bytes@DataProcessed": COUNTS,
+    "data_points@DataProcessed": COUNTS,
+}
 
 
 def strategy_for(tp: Any, leaf: st.SearchStrategy[Any] = TEXT) -> st.SearchStrategy[Any]:
@@ -396,6 +403,8 @@ def strategy_for(tp: Any, leaf: st.SearchStrategy[Any] = TEXT) -> st.SearchStrat
         hints = typing.get_type_hints(base)
         kwargs = {
             f.name: strategy_for(hints[f.name], field_leaf(base, f.name))
+            if f"{f.name}@{base.__name__}" not in LEAVES
+            else LEAVES[f"{f.name}@{base.__name__}"]
             for f in dataclasses.fields(base)
         }
         return st.builds(typing.cast(Any, base), **kwargs)
